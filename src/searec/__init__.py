@@ -1,0 +1,25 @@
+"""searec: multimodal recommendation with SEA (separate learning of generic and unique
+modality representations), with baselines, full-ranking evaluation and a CLI."""
+
+__version__ = "0.1.0"
+
+from searec.config import Config, load_config
+from searec.data import Dataset, load_mmrec, make_synthetic, save_mmrec
+from searec.models import create_model, get_model_class, registry
+from searec.training import evaluate_model, load_dataset, load_run, train
+
+__all__ = [
+    "Config",
+    "Dataset",
+    "create_model",
+    "evaluate_model",
+    "get_model_class",
+    "load_config",
+    "load_dataset",
+    "load_mmrec",
+    "load_run",
+    "make_synthetic",
+    "registry",
+    "save_mmrec",
+    "train",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from searec.cli import main
+
+sys.exit(main())

@@ -1,0 +1,212 @@
+"""The ``searec`` command line: argument parsing only; the work lives in the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from searec import __version__
+from searec.errors import SearecError
+
+
+def _log(msg: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(msg, file=sys.stderr)
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML config file, or preset:NAME "
+                   "for a preset shipped with searec (e.g. preset:reference)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. train.lr=0.001 model.n_layers=3")
+
+
+def _config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from searec.config import load_config
+
+    extra: dict = {}
+    if getattr(args, "data", None):
+        extra.setdefault("data", {})["path"] = str(Path(args.data).resolve())
+    if getattr(args, "model", None):
+        extra.setdefault("model", {})["name"] = args.model
+    for flag, key in (("seed", "seed"), ("epochs", "epochs"), ("device", "device")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            extra.setdefault("train", {})[key] = value
+    return load_config(args.config, args.overrides, extra)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from searec.training.run import format_metrics, resume, train
+
+    if args.resume:
+        if args.overrides or args.config or args.data or args.model:
+            raise SearecError("--resume continues a run with its own config.yaml; do not pass "
+                              "--config, --data, --model or overrides with it")
+        metrics = resume(args.resume, log=_log)
+        out = Path(args.resume)
+    else:
+        cfg = _config_from_args(args)
+        if args.out is None:
+            data = Path(cfg.data.path).name if cfg.data.path else "synthetic"
+            out = Path("runs") / f"{cfg.model.name}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
+        else:
+            out = Path(args.out)
+        metrics = train(cfg, out, overwrite=args.overwrite, log=_log)
+    print(format_metrics(metrics))
+    print(f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; "
+          f"train {metrics['train_seconds']:.1f}s, eval {metrics['eval_seconds']:.1f}s; "
+          f"run folder: {out}")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from searec.config import DataConfig
+    from searec.training.run import load_dataset
+
+    cfg = DataConfig(path=str(args.dir), name=args.name, modalities=args.modalities,
+                     cold_users=args.cold_users)
+    ds = load_dataset(cfg)
+    st = ds.stats()
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    mods = ", ".join(f"{m} ({d}-d)" for m, d in st["modalities"].items()) or "none"
+    rows = [
+        ("dataset", f"{st['name']} ({args.dir})"),
+        ("users", f"{st['users']:,}"),
+        ("items", f"{st['items']:,}"),
+        ("interactions", f"{st['interactions']:,}"),
+        ("train / valid / test", f"{st['train']:,} / {st['valid']:,} / {st['test']:,}"),
+        ("density", f"{st['density']:.5f}"),
+        ("users in valid / test", f"{st['valid_users']:,} / {st['test_users']:,}"),
+        ("cold users (valid/test, no train)",
+         f"{len(ds.cold_users()) if args.cold_users == 'keep' else st['cold_users']:,}"
+         + (" (dropped from evaluation)" if args.cold_users == "drop" else "")),
+        ("items without train interactions", f"{st['items_without_train']:,}"),
+        ("modalities", mods),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    print("ok")
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from searec.config import SyntheticConfig, parse_overrides
+    from searec.data import make_synthetic, save_mmrec
+
+    tree = parse_overrides(args.overrides)
+    from pydantic import ValidationError
+
+    from searec.config import _format_validation_error, _known_keys
+    from searec.errors import ConfigError
+
+    try:
+        cfg = SyntheticConfig.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, _known_keys(SyntheticConfig),
+                                                   "overrides")) from None
+    ds = make_synthetic(cfg)
+    save_mmrec(ds, args.out, name=Path(args.out).name)
+    print(f"wrote {args.out}: {ds.n_users} users, {ds.n_items} items, "
+          f"{ds.train.nnz + ds.valid.nnz + ds.test.nnz} interactions, "
+          f"modalities {list(ds.modalities)}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from searec.config import config_reference
+
+    if args.action == "docs":
+        print(config_reference())
+    else:
+        print(_config_from_args(args).to_yaml(), end="")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from searec.models import registry
+
+    for name, cls in sorted(registry().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"{name:<10} {doc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="searec", description="Multimodal recommendation with separate learning (SEA).")
+    parser.add_argument("--version", action="version", version=f"searec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train and evaluate a model, writing a run folder")
+    p.add_argument("--data", metavar="DIR", help="MMRec dataset folder (default: the "
+                   "embedded synthetic dataset)")
+    p.add_argument("--model", metavar="NAME", help="model name (see `searec models`)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<model>-"
+                   "<data>-<time>)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int, help="maximum epochs")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("data", help="dataset tools")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    c = dsub.add_parser("check", help="validate an MMRec folder and print its statistics")
+    c.add_argument("dir", type=Path)
+    c.add_argument("--name", help="stem of the .inter file (default: folder name)")
+    c.add_argument("--modalities", nargs="+", help="modalities to check (default: all)")
+    c.add_argument("--cold-users", choices=["error", "drop", "keep"], default="error",
+                   help="users in valid/test without training interactions: error (default), "
+                   "or accept them as train would with data.cold_users=drop|keep")
+    c.add_argument("--json", action="store_true", help="print statistics as JSON")
+    c.set_defaults(func=cmd_data_check)
+    s = dsub.add_parser("synth", help="write the synthetic dataset as an MMRec folder")
+    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="data.synthetic keys without prefix, e.g. n_users=2000 seed=3")
+    s.set_defaults(func=cmd_data_synth)
+
+    p = sub.add_parser("config", help="show the resolved config or document every key")
+    csub = p.add_subparsers(dest="action", required=True)
+    c = csub.add_parser("show", help="print the full resolved config as YAML")
+    c.add_argument("--model", metavar="NAME")
+    c.add_argument("--data", metavar="DIR")
+    _add_config_args(c)
+    c.set_defaults(func=cmd_config)
+    c = csub.add_parser("docs", help="print every config key with type, default, meaning")
+    c.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("models", help="list available models")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SearecError as exc:
+        if args.debug:
+            raise
+        print(f"searec: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("searec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

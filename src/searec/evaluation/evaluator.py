@@ -1,0 +1,80 @@
+"""Full-ranking evaluation: every item scored for every user, batched over users.
+
+Items given in ``exclude`` (the user's training items; optionally validation items at test
+time) are removed from the ranking. Only users with at least one held-out item count.
+Memory is bounded by ``batch_size`` x n_items scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from searec.errors import NonFiniteScoreError
+from searec.evaluation.metrics import per_user_metrics
+from searec.topk import topk_stable
+
+ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # user ids (B,) -> scores (B, n_items)
+
+
+def csr_rows_positions(
+    mat: sp.csr_matrix, rows: np.ndarray, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row-in-batch, column) index tensors of the nonzeros of ``mat[rows]``."""
+    sub = mat[rows]
+    r = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
+    return (torch.from_numpy(r).to(device),
+            torch.from_numpy(sub.indices.astype(np.int64)).to(device))
+
+
+def _csr_rows_to_dense(
+    mats: Sequence[sp.csr_matrix], rows: np.ndarray, n_cols: int, device: torch.device
+) -> torch.Tensor:
+    """Boolean (len(rows), n_cols) mask of the union of the given CSR rows."""
+    mask = torch.zeros((len(rows), n_cols), dtype=torch.bool, device=device)
+    for mat in mats:
+        mask[csr_rows_positions(mat, rows, device)] = True
+    return mask
+
+
+@torch.no_grad()
+def evaluate_ranking(
+    score_fn: ScoreFn,
+    target: sp.csr_matrix,
+    exclude: Sequence[sp.csr_matrix],
+    ks: Sequence[int],
+    batch_size: int = 4096,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Mean of every metric@K over users with >= 1 item in ``target``; plus 'users'."""
+    device = torch.device(device)
+    ks = sorted(set(ks))
+    k_max = max(ks)
+    n_items = target.shape[1]
+    target = sp.csr_matrix(target)
+    n_rel_all = np.diff(target.indptr)
+    users = np.flatnonzero(n_rel_all > 0)
+    sums: dict[str, float] = {}
+    for start in range(0, len(users), batch_size):
+        batch = users[start : start + batch_size]
+        scores = score_fn(torch.from_numpy(batch).to(device)).float()
+        for mat in exclude:  # sparse in-place masking: O(nnz), not O(batch x items)
+            scores[csr_rows_positions(mat, batch, device)] = -torch.inf
+        vals, top = topk_stable(scores, k_max)
+        if torch.isnan(vals).any():  # topk ranks NaN first, so any NaN score shows up here
+            raise NonFiniteScoreError("the model produced NaN scores; evaluation stopped")
+        relevant = _csr_rows_to_dense([target], batch, n_items, device)
+        hits = relevant.gather(1, top)
+        if top.shape[1] < k_max:  # fewer items than K: missing ranks are misses
+            pad = torch.zeros((len(batch), k_max - top.shape[1]), dtype=torch.bool, device=device)
+            hits = torch.cat([hits, pad], dim=1)
+        n_rel = torch.from_numpy(n_rel_all[batch]).to(device)
+        for name, values in per_user_metrics(hits, n_rel, ks).items():
+            sums[name] = sums.get(name, 0.0) + float(values.sum())
+    n = max(len(users), 1)
+    result = {name: total / n for name, total in sums.items()}
+    result["users"] = float(len(users))
+    return result

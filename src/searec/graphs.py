@@ -1,0 +1,159 @@
+"""Graphs shared by every model: normalised user-item adjacency and item-item kNN graphs.
+
+Nothing here builds a dense items x items (or users x users) matrix: kNN graphs are
+computed block by block and kept sparse. kNN graphs are cached on disk under a key made
+from the *content* of their inputs (feature bytes and parameters), never from file names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from searec.errors import DataError
+from searec.io import atomic_path
+from searec.topk import topk_stable
+
+
+def sym_normalize(adj: sp.spmatrix) -> sp.csr_matrix:
+    """D^-1/2 A D^-1/2 with D the row sums; rows/columns of zero degree stay zero."""
+    adj = sp.csr_matrix(adj, dtype=np.float32)
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    with np.errstate(divide="ignore"):
+        inv_sqrt = np.where(deg > 0, deg ** -0.5, 0.0).astype(np.float32)
+    d = sp.diags(inv_sqrt)
+    out = (d @ adj @ d).tocsr()
+    out.sort_indices()
+    return out
+
+
+def bipartite_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
+    """Symmetric (U+I) x (U+I) adjacency [[0, R], [R^T, 0]] of the training interactions."""
+    r = sp.csr_matrix(train, dtype=np.float32)
+    return sp.bmat([[None, r], [r.T, None]], format="csr", dtype=np.float32)
+
+
+def to_torch_sparse(mat: sp.spmatrix, device: torch.device | str = "cpu") -> torch.Tensor:
+    """scipy sparse -> coalesced torch sparse COO float32 tensor."""
+    coo = sp.coo_matrix(mat)
+    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    val = torch.from_numpy(coo.data.astype(np.float32))
+    return torch.sparse_coo_tensor(
+        idx, val, coo.shape, device=device, check_invariants=False
+    ).coalesce()
+
+
+@dataclass
+class InteractionGraph:
+    """The training graph handed to models' ``forward``: normalised bipartite adjacency."""
+
+    n_users: int
+    n_items: int
+    norm_adj: torch.Tensor  # sparse (U+I) x (U+I), D^-1/2 A D^-1/2
+
+    @classmethod
+    def from_train(
+        cls, train: sp.csr_matrix, device: torch.device | str = "cpu"
+    ) -> InteractionGraph:
+        n_users, n_items = train.shape
+        norm = sym_normalize(bipartite_adjacency(train))
+        return cls(n_users, n_items, to_torch_sparse(norm, device))
+
+    def to(self, device: torch.device | str) -> InteractionGraph:
+        return InteractionGraph(self.n_users, self.n_items, self.norm_adj.to(device))
+
+
+def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
+    """[x, Ax, A^2x, ...] for n_layers weightless propagation steps (LightGCN-style)."""
+    out = [x]
+    for _ in range(n_layers):
+        out.append(torch.sparse.mm(adj, out[-1]))
+    return out
+
+
+# ------------------------------------------------------------------------------ kNN
+
+
+def knn_graph(
+    features: np.ndarray,
+    k: int,
+    block_size: int = 2048,
+    include_self: bool = True,
+    name: str = "features",
+) -> sp.csr_matrix:
+    """Binary item-item kNN graph by cosine similarity, computed blockwise (sparse, n x k).
+
+    Row i holds the k most similar items of item i (item i itself included when
+    ``include_self``, as MMRec's FREEDOM/DRAGON do). Ties go to the lower item id.
+    """
+    n = features.shape[0]
+    if not 0 < k < n + int(include_self):
+        raise ValueError(f"knn k must be in 1..{n - 1 + int(include_self)}, got {k}")
+    feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    norms = feats.norm(dim=1)
+    zero = torch.nonzero(norms == 0).ravel()
+    if len(zero):
+        raise DataError(name, f"{len(zero)} items have all-zero features (first: item "
+                        f"{int(zero[0])}); cosine kNN needs non-zero rows")
+    feats = feats / norms[:, None]
+    cols = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        sim = feats[start:stop] @ feats.T
+        if not include_self:
+            sim[torch.arange(stop - start), torch.arange(start, stop)] = -torch.inf
+        cols[start:stop] = topk_stable(sim, k)[1].numpy()
+    rows = np.repeat(np.arange(n), k)
+    graph = sp.csr_matrix((np.ones(n * k, dtype=np.float32), (rows, cols.ravel())), shape=(n, n))
+    graph.sort_indices()
+    return graph
+
+
+def cache_dir(explicit: str | Path | None = None) -> Path:
+    if explicit is not None:
+        return Path(explicit)
+    env = os.environ.get("SEAREC_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "searec"
+
+
+def content_key(*parts: np.ndarray | str | int | float) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, np.ndarray):
+            arr = np.ascontiguousarray(p)
+            h.update(f"{arr.dtype.str}{arr.shape}".encode())
+            h.update(memoryview(arr).cast("B"))
+        else:
+            h.update(repr(p).encode())
+        h.update(b"|")
+    return h.hexdigest()[:32]
+
+
+def cached_knn_graph(
+    features: np.ndarray,
+    k: int,
+    cache: str | Path | None = None,
+    include_self: bool = True,
+    name: str = "features",
+) -> sp.csr_matrix:
+    """:func:`knn_graph`, loaded from / saved to the content-addressed cache."""
+    key = content_key(features, "knn-cosine-v1", k, int(include_self))
+    path = cache_dir(cache) / f"knn-{key}.npz"
+    if path.is_file():
+        try:
+            return sp.load_npz(path).tocsr()
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never trusted
+    graph = knn_graph(features, k, include_self=include_self, name=name)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            sp.save_npz(fh, graph)
+    except OSError:
+        pass  # an unwritable cache only costs time
+    return graph

@@ -1,0 +1,195 @@
+"""The contract every searec model meets, and the registry that names models.
+
+A model is a ``torch.nn.Module`` that
+
+- is built from a :class:`~searec.data.Dataset` and its typed ``Params``
+  (``Model.build(dataset, params, cache_dir)``): modalities come in with the data, and a
+  model never reads files itself;
+- maps the training graph to user and item representations (``forward(graph)``), whose
+  dot product is the ranking score;
+- returns its training loss as named parts (``loss(graph, users, pos, neg)``, key
+  ``"loss"`` is what the optimiser minimises, the rest are logged);
+- may take auxiliary optimisation steps of its own (``auxiliary_step``), e.g. a
+  variational network with its own optimiser, and may act at epoch start
+  (``on_epoch_start``). The trainer knows nothing else about a model.
+
+After training, ``prepare_inference(graph)`` caches the representations, and
+``recommend`` / ``similar_items`` answer queries in batches, in the style of ``implicit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from searec.config import StrictModel
+from searec.data.dataset import Dataset
+from searec.errors import ConfigError
+from searec.evaluation.evaluator import csr_rows_positions
+from searec.graphs import InteractionGraph
+from searec.topk import topk_stable
+
+_REGISTRY: dict[str, type[Recommender]] = {}
+
+
+def register(cls: type[Recommender]) -> type[Recommender]:
+    """Class decorator: make a model available under ``cls.name``."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"model name {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Recommender]]:
+    return dict(_REGISTRY)
+
+
+def get_model_class(name: str) -> type[Recommender]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"config key 'model.name': unknown model {name!r}{hint}; "
+                          f"available: {', '.join(sorted(_REGISTRY))}") from None
+
+
+class NoParams(StrictModel):
+    """A model without parameters."""
+
+
+class Recommender(nn.Module):
+    """Base class of every model; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[StrictModel]] = NoParams
+    default_lr: ClassVar[float] = 1e-3
+    trainable: ClassVar[bool] = True
+    min_modalities: ClassVar[int] = 0
+
+    def __init__(self, n_users: int, n_items: int) -> None:
+        super().__init__()
+        self.n_users = n_users
+        self.n_items = n_items
+        self._user_rep: torch.Tensor | None = None
+        self._item_rep: torch.Tensor | None = None
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def build(
+        cls, dataset: Dataset, params: StrictModel, cache_dir: str | Path | None = None
+    ) -> Recommender:
+        """Construct the model for ``dataset``. Override when the model needs features."""
+        return cls(dataset.n_users, dataset.n_items, **params.model_dump())
+
+    @classmethod
+    def check_dataset(cls, dataset: Dataset) -> None:
+        if len(dataset.modalities) < cls.min_modalities:
+            raise ConfigError(
+                f"model {cls.name!r} needs at least {cls.min_modalities} modality feature "
+                f"file(s), but dataset {dataset.name!r} has {len(dataset.modalities)}"
+            )
+
+    # ---------------------------------------------------------------- training
+    def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """User representations (n_users, d) and item representations (n_items, d)."""
+        raise NotImplementedError
+
+    def loss(
+        self,
+        graph: InteractionGraph,
+        users: torch.Tensor,
+        pos: torch.Tensor,
+        neg: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def main_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters the trainer's optimiser updates (auxiliary nets excluded)."""
+        return self.parameters()
+
+    def auxiliary_step(
+        self,
+        graph: InteractionGraph,
+        users: torch.Tensor,
+        pos: torch.Tensor,
+        neg: torch.Tensor,
+    ) -> dict[str, float]:
+        """Optional extra optimisation before each main step; returns logged values."""
+        return {}
+
+    def on_epoch_start(self, epoch: int, rng: np.random.Generator) -> None:
+        """Optional per-epoch action (e.g. resampling a pruned graph)."""
+
+    # ---------------------------------------------------------------- inference
+    @torch.no_grad()
+    def prepare_inference(self, graph: InteractionGraph) -> None:
+        """Compute and cache user/item representations for scoring and recommend."""
+        was_training = self.training
+        self.eval()
+        self._user_rep, self._item_rep = (t.detach() for t in self(graph))
+        self.train(was_training)
+
+    def _reps(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._user_rep is None or self._item_rep is None:
+            raise RuntimeError("call prepare_inference(graph) (or train the model) first")
+        return self._user_rep, self._item_rep
+
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for the given users -> (len(users), n_items)."""
+        user_rep, item_rep = self._reps()
+        return user_rep[users.to(user_rep.device)] @ item_rep.T
+
+    @torch.no_grad()
+    def recommend(
+        self,
+        user_ids: np.ndarray | list[int] | int,
+        k: int = 10,
+        user_items: sp.csr_matrix | None = None,
+        batch_size: int = 4096,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k items per user -> (ids (n, k), scores (n, k)); rows of ``user_items``
+        (e.g. the training matrix) are excluded. Ties go to the lower item id."""
+        users = np.atleast_1d(np.asarray(user_ids, dtype=np.int64))
+        if len(users) and (users.min() < 0 or users.max() >= self.n_users):
+            raise ValueError(f"user ids must be in 0..{self.n_users - 1}")
+        k = min(k, self.n_items)
+        ids = np.empty((len(users), k), dtype=np.int64)
+        scores = np.empty((len(users), k), dtype=np.float32)
+        for start in range(0, len(users), batch_size):
+            batch = users[start : start + batch_size]
+            s = self.score_users(torch.from_numpy(batch)).float()
+            if user_items is not None:
+                s[csr_rows_positions(user_items, batch, s.device)] = -torch.inf
+            v, i = topk_stable(s, k)
+            ids[start : start + len(batch)] = i.cpu().numpy()
+            scores[start : start + len(batch)] = v.cpu().numpy()
+        return ids, scores
+
+    @torch.no_grad()
+    def similar_items(
+        self, item_ids: np.ndarray | list[int] | int, k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k items most cosine-similar in representation space (the item itself
+        excluded) -> (ids (n, k), similarities (n, k))."""
+        items = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
+        if len(items) and (items.min() < 0 or items.max() >= self.n_items):
+            raise ValueError(f"item ids must be in 0..{self.n_items - 1}")
+        _, item_rep = self._reps()
+        normed = torch.nn.functional.normalize(item_rep.float(), dim=1)
+        query = torch.from_numpy(items).to(normed.device)
+        sims = normed[query] @ normed.T
+        sims[torch.arange(len(items)), query] = -torch.inf
+        v, i = topk_stable(sims, min(k, self.n_items - 1))
+        return i.cpu().numpy(), v.cpu().numpy()
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "parameters": sum(p.numel() for p in self.parameters())}

@@ -1,0 +1,44 @@
+"""Matrix factorisation trained with BPR (Rendle et al., 2009)."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from searec.config import StrictModel
+from searec.graphs import InteractionGraph
+from searec.losses import bpr_loss, l2_penalty
+from searec.models.base import Recommender, register
+
+
+class BPRParams(StrictModel):
+    embedding_dim: int = Field(64, gt=0, description="Size of user and item embeddings.")
+    reg_weight: float = Field(1e-4, ge=0, description="L2 weight on the batch embeddings.")
+
+
+@register
+class BPR(Recommender):
+    """MF-BPR: score = dot(user embedding, item embedding)."""
+
+    name = "bpr"
+    Params = BPRParams
+
+    def __init__(self, n_users: int, n_items: int, embedding_dim: int = 64,
+                 reg_weight: float = 1e-4) -> None:
+        super().__init__(n_users, n_items)
+        self.reg_weight = reg_weight
+        self.user_emb = nn.Embedding(n_users, embedding_dim)
+        self.item_emb = nn.Embedding(n_items, embedding_dim)
+        nn.init.xavier_uniform_(self.user_emb.weight)
+        nn.init.xavier_uniform_(self.item_emb.weight)
+
+    def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_emb.weight, self.item_emb.weight
+
+    def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
+             neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        u, p, n = self.user_emb(users), self.item_emb(pos), self.item_emb(neg)
+        rank = bpr_loss((u * p).sum(1), (u * n).sum(1))
+        reg = self.reg_weight * l2_penalty(u, p, n)
+        return {"loss": rank + reg, "bpr": rank, "reg": reg}

@@ -1,0 +1,145 @@
+"""One training run, end to end: config -> dataset -> model -> trainer -> run folder.
+
+A run folder holds config.yaml (the full resolved config), history.csv, last.pt (for
+resume), best.pt (best validation checkpoint) and, when finished, metrics.json.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from searec.config import Config, DataConfig, build_config, read_yaml
+from searec.data.dataset import Dataset
+from searec.data.mmrec import load_mmrec
+from searec.data.synthetic import make_synthetic
+from searec.errors import DataError, RunDirError
+from searec.graphs import InteractionGraph
+from searec.io import write_json, write_text
+from searec.models import create_model
+from searec.models.base import Recommender
+from searec.training.trainer import BEST, LAST, Trainer, resolve_device, seed_everything
+
+
+def load_dataset(cfg: DataConfig) -> Dataset:
+    """The dataset a config names, with the cold-user policy applied."""
+    if cfg.path is None:
+        dataset = make_synthetic(cfg.synthetic)
+        if cfg.modalities is not None:
+            missing = [m for m in cfg.modalities if m not in dataset.modalities]
+            if missing:
+                raise DataError("synthetic", f"modalities {missing} not generated; "
+                                f"data.synthetic.modalities has {dataset.modality_names}")
+            dataset = dataset.with_modalities(cfg.modalities)
+    else:
+        dataset = load_mmrec(cfg.path, cfg.name, cfg.modalities)
+    cold = dataset.cold_users()
+    if len(cold):
+        if cfg.cold_users == "error":
+            raise DataError(
+                dataset.source or dataset.name,
+                f"{len(cold)} users have valid/test interactions but none in training "
+                f"(first: user {cold[0]}); set data.cold_users=drop to leave them out of "
+                "evaluation (MMRec's behaviour) or data.cold_users=keep to score them")
+        if cfg.cold_users == "drop":
+            dataset = dataset.without_users_in_eval(cold)
+    return dataset
+
+
+def prepare_run_dir(out: str | Path, overwrite: bool = False) -> Path:
+    """Create an empty run folder; refuse an existing non-empty one unless overwrite."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out}: exists and is not a directory")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise RunDirError(f"{out}: run directory exists and is not empty; pass --overwrite "
+                              "to replace it or --resume to continue it")
+        shutil.rmtree(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"{out}: cannot create run directory ({exc.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise RunDirError(f"{out}: run directory is not writable")
+    return out
+
+
+def build_model(cfg: Config, dataset: Dataset) -> Recommender:
+    return create_model(cfg.model.name, dataset, cfg.model_params, cfg.cache_dir)
+
+
+def train(
+    cfg: Config,
+    out: str | Path,
+    overwrite: bool = False,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train and evaluate one model; returns (and writes) metrics.json's content."""
+    out = Path(out)
+    if resume:
+        if not (out / LAST).is_file() and not (out / BEST).is_file():
+            raise RunDirError(f"{out}: nothing to resume (no {LAST} in the run directory)")
+    else:
+        prepare_run_dir(out, overwrite)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = resolve_device(cfg.train.device)
+    dataset = load_dataset(cfg.data)
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg, dataset)
+    graph = InteractionGraph.from_train(dataset.train)
+    if not resume:
+        write_text(out / "config.yaml", cfg.to_yaml())
+    trainer = Trainer(model, dataset, graph, cfg.train, cfg.eval, out, device, log=log)
+    if resume and (out / LAST).is_file():
+        trainer.load_checkpoint(out / LAST)
+        log(f"resumed {out} after epoch {trainer.state.epoch}")
+    st = dataset.stats()
+    log(f"{cfg.model.name} on {st['name']}: {st['users']} users, {st['items']} items, "
+        f"{st['train']}/{st['valid']}/{st['test']} train/valid/test, modalities "
+        f"{st['modalities'] or 'none'}, device {device}")
+    trainer.fit()
+    metrics = trainer.final_metrics()
+    metrics = {"model": cfg.model.name, "dataset": st["name"], **metrics}
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Continue a run from its last checkpoint, with the config it was started with."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise RunDirError(f"{run_dir}: no config.yaml; not a searec run directory")
+    cfg = build_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+    return train(cfg, run_dir, resume=True, log=log)
+
+
+def load_run(run_dir: str | Path) -> tuple[Config, Dataset, Recommender]:
+    """Rebuild a finished run's dataset and best model, ready for ``recommend``."""
+    run_dir = Path(run_dir)
+    if not (run_dir / BEST).is_file():
+        raise RunDirError(f"{run_dir}: no {BEST}; train the run first")
+    cfg = build_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+    dataset = load_dataset(cfg.data)
+    model = build_model(cfg, dataset)
+    state = torch.load(run_dir / BEST, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    model.prepare_inference(InteractionGraph.from_train(dataset.train))
+    return cfg, dataset, model
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """A metrics table: one row per split, one column per metric@K."""
+    names = list(metrics["test"])
+    width = max(len(n) for n in names) + 1
+    lines = ["split  " + "".join(f"{n:>{width}}" for n in names)]
+    for split in ("valid", "test"):
+        lines.append(f"{split:<6} " + "".join(f"{metrics[split][n]:>{width}.4f}" for n in names))
+    return "\n".join(lines)

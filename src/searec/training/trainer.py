@@ -1,0 +1,256 @@
+"""The training loop: BPR batches, early stopping on validation, checkpoints, resume.
+
+The trainer talks to models only through the contract in :mod:`searec.models.base`.
+Randomness is reproducible and resumable: each epoch draws its samples from a generator
+seeded by (seed, epoch), and torch's RNG state is saved in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from searec.config import EvalConfig, TrainConfig
+from searec.data.dataset import Dataset
+from searec.data.sampling import NegativeSampler, bpr_batches
+from searec.errors import NonFiniteLossError
+from searec.evaluation import evaluate_ranking
+from searec.graphs import InteractionGraph
+from searec.io import atomic_path, write_text
+from searec.models.base import Recommender
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from searec.errors import ConfigError
+
+        raise ConfigError("config key 'train.device': cuda requested but no CUDA device is "
+                          "available (use auto or cpu)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def evaluate_model(
+    model: Recommender,
+    graph: InteractionGraph,
+    dataset: Dataset,
+    split: str,
+    cfg: EvalConfig,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Full-ranking metrics of ``model`` on 'valid' or 'test' (training items masked)."""
+    model.prepare_inference(graph)
+    exclude = [dataset.train]
+    if split == "test" and cfg.mask_valid_in_test:
+        exclude.append(dataset.valid)
+    target = dataset.valid if split == "valid" else dataset.test
+    return evaluate_ranking(
+        model.score_users, target, exclude, cfg.topk, cfg.batch_size, device=device
+    )
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue a run exactly where it stopped."""
+
+    epoch: int = 0  # epochs completed
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    bad_evals: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: Recommender,
+        dataset: Dataset,
+        graph: InteractionGraph,
+        train_cfg: TrainConfig,
+        eval_cfg: EvalConfig,
+        run_dir: str | Path,
+        device: torch.device,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.model = model.to(device)
+        self.dataset = dataset
+        self.graph = graph.to(device)
+        self.cfg = train_cfg
+        self.eval_cfg = eval_cfg
+        self.run_dir = Path(run_dir)
+        self.device = device
+        self.log = log
+        self.state = TrainState()
+        self.optimizer = (
+            torch.optim.Adam(model.main_parameters(), lr=train_cfg.lr,
+                             weight_decay=train_cfg.weight_decay)
+            if model.trainable else None
+        )
+        self.users, self.items = dataset.train_pairs()
+        self.sampler = NegativeSampler(dataset.train) if model.trainable else None
+
+    # ------------------------------------------------------------- checkpoints
+    def _save(self, name: str, payload: dict[str, Any]) -> None:
+        with atomic_path(self.run_dir / name) as tmp:
+            torch.save(payload, tmp)
+
+    def save_checkpoint(self) -> None:
+        self._save(LAST, {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "state": self.state.__dict__,
+        })
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(ckpt["model"])
+        if self.optimizer is not None and ckpt["optimizer"] is not None:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+        self.state = TrainState(**ckpt["state"])
+
+    def write_history(self) -> None:
+        rows = self.state.history
+        if not rows:
+            return
+        columns: list[str] = []
+        for row in rows:
+            columns.extend(c for c in row if c not in columns)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(self.run_dir / "history.csv", buf.getvalue())
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        return evaluate_model(self.model, self.graph, self.dataset, split, self.eval_cfg,
+                              self.device)
+
+    # ------------------------------------------------------------- loop
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        assert self.optimizer is not None and self.sampler is not None
+        self.model.train()
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        self.model.on_epoch_start(epoch, rng)
+        n_batches = math.ceil(len(self.users) / self.cfg.batch_size)
+        sums: dict[str, float] = {}
+        batches = bpr_batches(self.users, self.items, self.sampler, self.cfg.batch_size, rng)
+        bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}", leave=False,
+                   disable=not self.cfg.progress, unit="batch")
+        for u, p, n in bar:
+            users = torch.from_numpy(u).to(self.device)
+            pos = torch.from_numpy(p).to(self.device)
+            neg = torch.from_numpy(n).to(self.device)
+            logged = self.model.auxiliary_step(self.graph, users, pos, neg)
+            parts = self.model.loss(self.graph, users, pos, neg)
+            for name, value in parts.items():
+                if not torch.isfinite(value):
+                    raise NonFiniteLossError(
+                        f"loss term {name!r} became {value.item()} in epoch {epoch}; training "
+                        f"stopped, the last good checkpoint is {self.run_dir / LAST} "
+                        "(try a lower train.lr or smaller loss weights)")
+            self.optimizer.zero_grad(set_to_none=True)
+            parts["loss"].backward()
+            self.optimizer.step()
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            for name, value in logged.items():
+                sums[name] = sums.get(name, 0.0) + float(value)
+            bar.set_postfix(loss=f"{float(parts['loss'].detach()):.4f}", refresh=False)
+        bar.close()
+        return {f"loss_{k}" if k != "loss" else "loss": v / n_batches for k, v in sums.items()}
+
+    def fit(self) -> TrainState:
+        """Train until max epochs or early stop; keeps best.pt and last.pt up to date."""
+        metric = self.cfg.valid_metric
+        st = self.state
+        if not self.model.trainable:
+            if not (self.run_dir / BEST).exists():
+                t0 = time.perf_counter()
+                valid = self.evaluate("valid")
+                st.eval_seconds += time.perf_counter() - t0
+                st.best_epoch, st.best_score = 0, valid[metric]
+                st.history.append({"epoch": 0, **{f"valid_{k}": v for k, v in valid.items()}})
+                self._save(BEST, {"model": self.model.state_dict(), "epoch": 0})
+                self.write_history()
+            return st
+        while st.epoch < self.cfg.epochs and not st.stopped_early:
+            epoch = st.epoch + 1
+            t0 = time.perf_counter()
+            losses = self._train_epoch(epoch)
+            train_s = time.perf_counter() - t0
+            row: dict[str, Any] = {"epoch": epoch, **losses, "train_seconds": round(train_s, 4)}
+            st.train_seconds += train_s
+            if epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs:
+                t1 = time.perf_counter()
+                valid = self.evaluate("valid")
+                eval_s = time.perf_counter() - t1
+                st.eval_seconds += eval_s
+                row.update({f"valid_{k}": v for k, v in valid.items() if k != "users"})
+                row["eval_seconds"] = round(eval_s, 4)
+                score = valid[metric]
+                improved = score > st.best_score
+                if improved:
+                    st.best_score, st.best_epoch, st.bad_evals = score, epoch, 0
+                    self._save(BEST, {"model": self.model.state_dict(), "epoch": epoch,
+                                      "valid": valid})
+                else:
+                    st.bad_evals += 1
+                    st.stopped_early = st.bad_evals >= self.cfg.patience
+                mark = " *" if improved else ""
+                self.log(f"epoch {epoch:4d}  loss {losses['loss']:.4f}  valid {metric} "
+                         f"{score:.4f}  best {st.best_score:.4f}@{st.best_epoch}  "
+                         f"({train_s:.1f}s + {eval_s:.1f}s){mark}")
+            st.history.append(row)
+            st.epoch = epoch
+            self.save_checkpoint()
+            self.write_history()
+        return st
+
+    def final_metrics(self) -> dict[str, Any]:
+        """Load best.pt, evaluate valid and test once, return the metrics.json content."""
+        best = torch.load(self.run_dir / BEST, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(best["model"])
+        t0 = time.perf_counter()
+        valid = self.evaluate("valid")
+        test = self.evaluate("test")
+        self.state.eval_seconds += time.perf_counter() - t0
+        return {
+            "valid": {k: v for k, v in valid.items() if k != "users"},
+            "test": {k: v for k, v in test.items() if k != "users"},
+            "valid_users": int(valid["users"]),
+            "test_users": int(test["users"]),
+            "best_epoch": self.state.best_epoch,
+            "epochs_run": self.state.epoch,
+            "stopped_early": self.state.stopped_early,
+            "train_seconds": round(self.state.train_seconds, 3),
+            "eval_seconds": round(self.state.eval_seconds, 3),
+        }

@@ -1,0 +1,112 @@
+"""The contract every registered model must meet (one suite, run for each model)."""
+
+import numpy as np
+import pytest
+import torch
+
+from searec.graphs import InteractionGraph
+from searec.models import create_model, registry
+from searec.training import seed_everything
+
+MODELS = sorted(registry())
+
+
+@pytest.fixture(params=MODELS)
+def built(request, tiny, tmp_path):
+    name = request.param
+    seed_everything(0)
+    model = create_model(name, tiny, {}, cache_dir=str(tmp_path))
+    return name, model, InteractionGraph.from_train(tiny.train)
+
+
+def _batch(tiny, n=32):
+    users, items = tiny.train_pairs()
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(users), n, replace=False)
+    neg = rng.integers(0, tiny.n_items, n)
+    return (torch.from_numpy(users[idx]), torch.from_numpy(items[idx]), torch.from_numpy(neg))
+
+
+def test_forward_shapes(built, tiny):
+    _, model, graph = built
+    user_rep, item_rep = model(graph)
+    assert user_rep.shape[0] == tiny.n_users and item_rep.shape[0] == tiny.n_items
+    assert user_rep.shape[1] == item_rep.shape[1]
+    assert torch.isfinite(user_rep).all() and torch.isfinite(item_rep).all()
+
+
+def test_loss_parts_are_finite_and_reach_parameters(built, tiny):
+    name, model, graph = built
+    if not model.trainable:
+        pytest.skip(f"{name} has nothing to train")
+    u, p, n = _batch(tiny)
+    model.auxiliary_step(graph, u, p, n)
+    parts = model.loss(graph, u, p, n)
+    assert "loss" in parts and parts["loss"].ndim == 0
+    assert all(torch.isfinite(v) for v in parts.values())
+    parts["loss"].backward()
+    grads = [q.grad for q in model.main_parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_training_steps_reduce_loss(built, tiny):
+    name, model, graph = built
+    if not model.trainable:
+        pytest.skip(f"{name} has nothing to train")
+    u, p, n = _batch(tiny, 64)
+    opt = torch.optim.Adam(model.main_parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        model.auxiliary_step(graph, u, p, n)
+        loss = model.loss(graph, u, p, n)["loss"]
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(model.loss(graph, u, p, n)["loss"]) < first
+
+
+def test_recommend_excludes_seen_items_and_is_batched(built, tiny):
+    _, model, graph = built
+    model.prepare_inference(graph)
+    users = np.arange(tiny.n_users)
+    ids, scores = model.recommend(users, k=10, user_items=tiny.train, batch_size=17)
+    assert ids.shape == scores.shape == (tiny.n_users, 10)
+    for u in users:
+        assert not set(ids[u]) & set(tiny.train[u].indices)
+        assert len(set(ids[u])) == 10
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+    ids2, _ = model.recommend(users, k=10, user_items=tiny.train, batch_size=4096)
+    np.testing.assert_array_equal(ids, ids2)
+    with pytest.raises(ValueError, match="user ids"):
+        model.recommend([tiny.n_users], k=5)
+
+
+def test_recommend_scores_match_full_scores(built, tiny):
+    _, model, graph = built
+    model.prepare_inference(graph)
+    full = model.score_users(torch.arange(5)).numpy()
+    ids, scores = model.recommend(np.arange(5), k=3)
+    np.testing.assert_allclose(np.take_along_axis(full, ids, 1), scores, rtol=1e-5)
+
+
+def test_similar_items_excludes_self(built, tiny):
+    _, model, graph = built
+    model.prepare_inference(graph)
+    ids, sims = model.similar_items([0, 1, 2], k=5)
+    assert ids.shape == (3, 5)
+    for row, item in enumerate([0, 1, 2]):
+        assert item not in ids[row]
+    assert (sims <= 1 + 1e-5).all()
+
+
+def test_state_dict_roundtrip_gives_identical_scores(built, tiny, tmp_path):
+    name, model, graph = built
+    model.prepare_inference(graph)
+    before = model.score_users(torch.arange(tiny.n_users))
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    seed_everything(123)
+    other = create_model(name, tiny, {}, cache_dir=str(tmp_path))
+    other.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=False))
+    other.prepare_inference(graph)
+    torch.testing.assert_close(other.score_users(torch.arange(tiny.n_users)), before)

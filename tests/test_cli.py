@@ -1,0 +1,120 @@
+"""The command line end to end: run folders, data check, clear errors, resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from searec.cli import main
+from tests.conftest import valid_rows
+
+SMALL = ["data.synthetic.n_users=150", "data.synthetic.n_items=90",
+         "data.synthetic.interactions_per_user=12", "train.progress=false"]
+
+
+def test_train_writes_complete_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--model", "lightgcn", "--out", str(out), "--epochs", "3",
+                 "--seed", "7", *SMALL])
+    assert code == 0
+    for name in ("config.yaml", "history.csv", "best.pt", "last.pt", "metrics.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("valid", "test"):
+        for m in ("recall", "ndcg", "precision", "map", "hit"):
+            for k in (10, 20, 50):
+                assert 0.0 <= metrics[split][f"{m}@{k}"] <= 1.0
+    assert metrics["epochs_run"] == 3 and 1 <= metrics["best_epoch"] <= 3
+    assert metrics["train_seconds"] > 0 and metrics["eval_seconds"] > 0
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,loss,loss_bpr,loss_reg,train_seconds,valid_recall@10")
+    assert len(history) == 4
+    assert "seed: 7" in (out / "config.yaml").read_text()
+    printed = capsys.readouterr().out
+    assert "recall@20" in printed and "test" in printed
+    assert not list(out.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_existing_run_dir_is_refused_then_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "something").write_text("x")
+    assert main(["train", "--model", "pop", "--out", str(out), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "run directory exists and is not empty" in err and "--overwrite" in err
+    assert "Traceback" not in err
+    assert main(["train", "--model", "pop", "--out", str(out), "--overwrite", *SMALL]) == 0
+    assert not (out / "something").exists()
+
+
+def test_resume_continues_to_the_same_result(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    args = ["train", "--model", "bpr", "--seed", "3", *SMALL, "train.lr=0.01"]
+    assert main([*args, "--out", str(full), "--epochs", "4"]) == 0
+    assert main([*args, "--out", str(part), "--epochs", "2"]) == 0
+    # Pretend the run was meant to last 4 epochs and was interrupted after 2.
+    cfg = (part / "config.yaml").read_text().replace("epochs: 2", "epochs: 4")
+    (part / "config.yaml").write_text(cfg)
+    assert main(["train", "--resume", str(part)]) == 0
+    a = json.loads((full / "metrics.json").read_text())
+    b = json.loads((part / "metrics.json").read_text())
+    assert a["test"] == b["test"] and a["valid"] == b["valid"]
+    assert b["epochs_run"] == 4
+
+
+def test_same_seed_same_metrics(tmp_path):
+    args = ["train", "--model", "lightgcn", "--epochs", "2", "--seed", "5", *SMALL]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["test"] == b["test"]
+
+
+def test_data_check_prints_statistics(make_folder, capsys):
+    folder = make_folder()
+    assert main(["data", "check", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "users" in out and "3" in out and "image (3-d)" in out and out.rstrip().endswith("ok")
+
+
+def test_data_check_bad_input_is_one_clear_line(make_folder, capsys):
+    rows = valid_rows()
+    rows[2] = "0\t2\t1\t0\t7"
+    folder = make_folder(lines=rows)
+    assert main(["data", "check", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "toy.inter, line 4: x_label must be 0 (train), 1 (valid) or 2 (test), got 7" in err
+
+
+def test_debug_shows_traceback(make_folder):
+    folder = make_folder(raw=b"")
+    from searec.errors import DataError
+
+    with pytest.raises(DataError):
+        main(["--debug", "data", "check", str(folder)])
+
+
+def test_bad_config_key_on_command_line(tmp_path, capsys):
+    code = main(["train", "--model", "bpr", "--out", str(tmp_path / "r"), "train.lr=-1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "train.lr" in err and "> 0" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_data_synth_writes_loadable_folder(tmp_path, capsys):
+    out = tmp_path / "syn"
+    assert main(["data", "synth", "--out", str(out), "n_users=60", "n_items=40"]) == 0
+    assert main(["data", "check", str(out)]) == 0
+    feats = sorted(p.name for p in out.glob("*_feat.npy"))
+    assert feats == ["audio_feat.npy", "image_feat.npy", "text_feat.npy"]
+    assert np.load(out / "image_feat.npy").shape == (40, 64)
+
+
+def test_config_show_and_docs(capsys):
+    assert main(["config", "show", "--model", "lightgcn", "model.n_layers=3"]) == 0
+    assert "n_layers: 3" in capsys.readouterr().out
+    assert main(["config", "docs"]) == 0
+    assert "| `train.patience` |" in capsys.readouterr().out

@@ -1,0 +1,88 @@
+import pytest
+
+from searec.config import build_config, config_reference, load_config, parse_overrides
+from searec.errors import ConfigError
+
+
+def test_defaults_resolve_model_params_and_lr():
+    cfg = build_config({"model": {"name": "lightgcn"}})
+    assert cfg.model_params == {"embedding_dim": 64, "n_layers": 2, "reg_weight": 1e-4}
+    assert cfg.train.lr == 1e-3
+
+
+def test_overrides_are_typed_yaml_values():
+    cfg = load_config(None, ["model.name=bpr", "train.lr=0.01", "model.embedding_dim=32",
+                             "eval.topk=[5, 20]"])
+    assert cfg.train.lr == 0.01 and cfg.model_params["embedding_dim"] == 32
+    assert cfg.eval.topk == [5, 20]
+
+
+def test_unknown_key_suggests_closest():
+    with pytest.raises(ConfigError, match=r"unknown config key 'train.patiense' \(did you mean "
+                                          r"'train.patience'\?\)"):
+        load_config(None, ["train.patiense=3"])
+
+
+def test_unknown_model_param_suggests_closest():
+    with pytest.raises(ConfigError, match=r"'model.n_layer'.*did you mean 'model.n_layers'"):
+        load_config(None, ["model.name=lightgcn", "model.n_layer=3"])
+
+
+def test_unknown_model_name():
+    with pytest.raises(ConfigError, match=r"unknown model 'lightgnc' \(did you mean 'lightgcn'"):
+        load_config(None, ["model.name=lightgnc"])
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.epochs=ten", "train.epochs"),
+        ("train.lr=-0.1", "must be a number > 0"),
+        ("train.batch_size=0", "greater than 0"),
+        ("train.valid_metric=auc@20", "expected <metric>@<K>"),
+        ("eval.topk=[0, 10]", "integers > 0"),
+        ("train.device=tpu", "train.device"),
+        ("data.cold_users=maybe", "data.cold_users"),
+        ("model.name=bpr", None),
+    ],
+)
+def test_wrong_values_name_the_key(override, expected):
+    if expected is None:
+        load_config(None, [override])
+        return
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(")):
+        load_config(None, ["model.name=lightgcn", override])
+
+
+def test_yaml_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  lr: [1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml, line"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(listy)
+
+
+def test_file_then_overrides(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("model:\n  name: lightgcn\n  n_layers: 3\ntrain:\n  lr: 0.005\n")
+    cfg = load_config(f, ["train.lr=0.002"])
+    assert cfg.model_params["n_layers"] == 3 and cfg.train.lr == 0.002
+    # The written config reloads to the same config.
+    assert build_config(__import__("yaml").safe_load(cfg.to_yaml())) == cfg
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides(["train.lr"])
+
+
+def test_reference_documents_every_model():
+    doc = config_reference()
+    for key in ("train.patience", "data.cold_users", "eval.topk", "model = lightgcn",
+                "model.n_layers"):
+        assert key in doc

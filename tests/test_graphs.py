@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from searec.errors import DataError
+from searec.graphs import (
+    InteractionGraph,
+    bipartite_adjacency,
+    cached_knn_graph,
+    knn_graph,
+    sym_normalize,
+)
+
+
+def test_sym_normalize_hand_computed():
+    # user 0 - items 0, 1; user 1 - item 1. Degrees: u0 2, u1 1, i0 1, i1 2.
+    r = sp.csr_matrix(np.array([[1, 1], [0, 1]], dtype=np.float32))
+    norm = sym_normalize(bipartite_adjacency(r)).toarray()
+    expected = np.zeros((4, 4))
+    expected[0, 2] = expected[2, 0] = 1 / np.sqrt(2 * 1)
+    expected[0, 3] = expected[3, 0] = 1 / np.sqrt(2 * 2)
+    expected[1, 3] = expected[3, 1] = 1 / np.sqrt(1 * 2)
+    np.testing.assert_allclose(norm, expected, rtol=1e-6)
+    np.testing.assert_allclose(norm, norm.T)
+
+
+def test_zero_degree_nodes_stay_zero():
+    r = sp.csr_matrix(np.array([[1, 0], [0, 0]], dtype=np.float32))
+    norm = sym_normalize(bipartite_adjacency(r)).toarray()
+    assert np.isfinite(norm).all()
+    assert norm[1].sum() == 0 and norm[3].sum() == 0
+
+
+def test_interaction_graph_is_sparse_torch():
+    r = sp.csr_matrix(np.array([[1, 1], [0, 1]], dtype=np.float32))
+    g = InteractionGraph.from_train(r)
+    assert g.norm_adj.is_sparse and g.norm_adj.shape == (4, 4)
+    dense = g.norm_adj.to_dense().numpy()
+    np.testing.assert_allclose(dense, sym_normalize(bipartite_adjacency(r)).toarray())
+
+
+def test_knn_matches_brute_force_and_includes_self():
+    x = np.random.default_rng(0).standard_normal((300, 8)).astype(np.float32)
+    g = knn_graph(x, 5, block_size=64)
+    assert g.shape == (300, 300) and g.nnz == 300 * 5
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    brute = np.argsort(-(xn @ xn.T), axis=1, kind="stable")[:, :5]
+    for i in range(300):
+        assert set(g[i].indices) == set(brute[i])
+        assert i in g[i].indices
+
+
+def test_knn_ties_go_to_lower_id_and_exclude_self():
+    x = np.array([[1, 0], [1, 0], [1, 0], [1, 0], [0, 1]], dtype=np.float32)
+    g = knn_graph(x, 2, include_self=False)
+    assert list(g[3].indices) == [0, 1]
+    assert list(g[0].indices) == [1, 2]
+
+
+def test_knn_rejects_zero_rows():
+    x = np.ones((4, 3), np.float32)
+    x[2] = 0
+    with pytest.raises(DataError, match="1 items have all-zero features"):
+        knn_graph(x, 2, name="image_feat.npy")
+
+
+def test_knn_cache_is_keyed_by_content(tmp_path):
+    x = np.random.default_rng(1).standard_normal((50, 4)).astype(np.float32)
+    g1 = cached_knn_graph(x, 3, cache=tmp_path)
+    assert len(list(tmp_path.glob("knn-*.npz"))) == 1
+    g2 = cached_knn_graph(x.copy(), 3, cache=tmp_path)
+    assert (g1 != g2).nnz == 0
+    assert len(list(tmp_path.glob("knn-*.npz"))) == 1
+    y = x.copy()
+    y[0, 0] += 1.0
+    cached_knn_graph(y, 3, cache=tmp_path)
+    cached_knn_graph(x, 4, cache=tmp_path)
+    assert len(list(tmp_path.glob("knn-*.npz"))) == 3
+    # A damaged cache entry is rebuilt, not trusted.
+    for p in tmp_path.glob("knn-*.npz"):
+        p.write_bytes(b"garbage")
+    g3 = cached_knn_graph(x, 3, cache=tmp_path)
+    assert (g1 != g3).nnz == 0
+
+
+def test_propagation_preserves_shape():
+    from searec.graphs import propagate
+
+    r = sp.random(20, 10, density=0.3, random_state=0, format="csr")
+    r.data[:] = 1
+    g = InteractionGraph.from_train(r)
+    out = propagate(g.norm_adj, torch.ones(30, 4), 2)
+    assert len(out) == 3 and all(o.shape == (30, 4) for o in out)
