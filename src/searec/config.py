@@ -124,7 +124,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     name: str = Field(
-        "lightgcn", description="Registered model name (`searec models` lists them)."
+        "sea", description="Registered model name (`searec models` lists them)."
     )
 
 
@@ -219,11 +219,19 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     return tree
 
 
-def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+# Config sections merge key by key; any other mapping (e.g. model.knn_weights) is one value
+# that a later source replaces whole.
+SECTIONS = {"data", "data.synthetic", "model", "train", "eval"}
+
+
+def deep_merge(
+    base: Mapping[str, Any], top: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
     out = dict(base)
     for k, v in top.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = deep_merge(out[k], v)
+        path = prefix + k
+        if path in SECTIONS and isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v, path + ".")
         else:
             out[k] = v
     return out

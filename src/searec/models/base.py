@@ -9,8 +9,9 @@ A model is a ``torch.nn.Module`` that
   dot product is the ranking score;
 - returns its training loss as named parts (``loss(graph, users, pos, neg)``, key
   ``"loss"`` is what the optimiser minimises, the rest are logged);
-- may take auxiliary optimisation steps of its own (``auxiliary_step``), e.g. a
-  variational network with its own optimiser, and may act at epoch start
+- may take an auxiliary optimisation step of its own after each main step
+  (``auxiliary_step``), e.g. a variational network with its own optimiser whose state
+  the model keeps in its ``state_dict``, and may act at epoch start
   (``on_epoch_start``). The trainer knows nothing else about a model.
 
 After training, ``prepare_inference(graph)`` caches the representations, and
@@ -116,14 +117,9 @@ class Recommender(nn.Module):
         """Parameters the trainer's optimiser updates (auxiliary nets excluded)."""
         return self.parameters()
 
-    def auxiliary_step(
-        self,
-        graph: InteractionGraph,
-        users: torch.Tensor,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-    ) -> dict[str, float]:
-        """Optional extra optimisation before each main step; returns logged values."""
+    def auxiliary_step(self) -> dict[str, float]:
+        """Optional extra optimisation after each main step (e.g. a variational network
+        trained on what the last ``loss`` call produced); returns logged values."""
         return {}
 
     def on_epoch_start(self, epoch: int, rng: np.random.Generator) -> None:

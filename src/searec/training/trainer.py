@@ -169,7 +169,6 @@ class Trainer:
             users = torch.from_numpy(u).to(self.device)
             pos = torch.from_numpy(p).to(self.device)
             neg = torch.from_numpy(n).to(self.device)
-            logged = self.model.auxiliary_step(self.graph, users, pos, neg)
             parts = self.model.loss(self.graph, users, pos, neg)
             for name, value in parts.items():
                 if not torch.isfinite(value):
@@ -180,6 +179,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             parts["loss"].backward()
             self.optimizer.step()
+            logged = self.model.auxiliary_step()
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             for name, value in logged.items():

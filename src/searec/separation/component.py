@@ -1,0 +1,113 @@
+"""The SEA separation component, usable by any backbone.
+
+A backbone hands in each modality's raw item features; the component returns each
+modality's projected representation p_m (what the backbone consumes) and, from the
+generic and unique parts of p_m, the separation losses:
+
+    separation = align_weight * alignment + distance_weight * mean_m distance_m
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from searec.config import StrictModel
+from searec.separation.alignment import Alignment
+from searec.separation.distancing import Distancing
+from searec.separation.split import ModalitySplit
+
+
+class SeparationParams(StrictModel):
+    """Parameters of the separation component (shared by every backbone that uses it)."""
+
+    split_ratio: float = Field(0.5, gt=0, lt=1, description="Share of p_m that is generic.")
+    proj_dim: int | None = Field(
+        None, gt=1, description="Width of p_m = Linear(f_m). None: the modality's feature "
+        "width (the reference's d_m x d_m layer).")
+    alignment: Literal["solosim", "infonce", "none"] = Field(
+        "solosim", description="MI lower bound aligning generic parts across modalities.")
+    distancing: Literal["club", "neg_l2", "none"] = Field(
+        "club", description="MI upper bound (or proxy) separating generic from unique.")
+    align_weight: float = Field(0.012, ge=0, description="Weight of the alignment loss "
+                                "(reference alpha).")
+    distance_weight: float = Field(0.006, ge=0, description="Weight of the distancing loss "
+                                   "(reference ureg).")
+    temperature: float = Field(0.2, gt=0, description="Contrastive temperature tau.")
+    align_hidden: int = Field(64, gt=0, description="Projection head hidden width.")
+    align_out: int = Field(32, gt=0, description="Projection head output width.")
+    distance_dim: int = Field(32, gt=0, description="Width of the transformed parts that "
+                              "distancing compares.")
+    q_hidden: int = Field(8, gt=0, description="Hidden width of CLUB's q networks.")
+    q_steps: int = Field(50, ge=0, description="q updates per training batch (reference 50).")
+    q_lr: float = Field(1e-4, gt=0, description="Learning rate of q's own Adam (the "
+                        "reference uses its model rate, 1e-4).")
+    q_pairs: Literal["within", "reference"] = Field(
+        "within", description="within: one q per modality trained on its (generic, unique) "
+        "pairs. reference: one shared q trained on cross-modal pairs (the authors' code; "
+        "for parity runs only).")
+    mi_items: Literal["all", "batch"] = Field(
+        "all", description="Items the MI losses see each step: all (reference) or batch "
+        "(the batch's positive and negative items).")
+
+
+class Separation(nn.Module):
+    """Split every modality into generic and unique parts; align and distance them."""
+
+    def __init__(self, feature_dims: dict[str, int], params: SeparationParams) -> None:
+        super().__init__()
+        self.params = params
+        self.names = list(feature_dims)
+        self.split = nn.ModuleDict({
+            m: ModalitySplit(d, params.proj_dim or d, params.split_ratio)
+            for m, d in feature_dims.items()
+        })
+        generic = {m: s.generic_dim for m, s in self.split.items()}  # type: ignore[union-attr]
+        unique = {m: s.unique_dim for m, s in self.split.items()}  # type: ignore[union-attr]
+        method = params.alignment
+        if len(self.names) < 2 and method != "none":
+            warnings.warn(f"only one modality ({', '.join(self.names)}): alignment across "
+                          "modalities is off", stacklevel=2)
+            method = "none"
+        self.alignment = Alignment(generic, method, params.temperature, params.align_hidden,
+                                   params.align_out)
+        self.distancing = Distancing(generic, unique, params.distancing, params.distance_dim,
+                                     params.q_hidden, params.q_steps, params.q_lr,
+                                     params.q_pairs)
+
+    def out_dims(self) -> dict[str, int]:
+        return {m: s.proj.out_features for m, s in self.split.items()}  # type: ignore[union-attr]
+
+    def project(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """p_m = Linear(f_m) for every modality."""
+        return {m: self.split[m](f) for m, f in features.items()}
+
+    def losses(self, p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Alignment and distancing terms on representations p_m (rows = the same items)."""
+        generic, unique = {}, {}
+        for m, x in p.items():
+            generic[m], unique[m] = self.split[m].parts(x)  # type: ignore[operator]
+        out: dict[str, torch.Tensor] = {}
+        total = next(iter(p.values())).new_zeros(())
+        if self.alignment.active:
+            out["align"] = self.alignment(generic)
+            total = total + self.params.align_weight * out["align"]
+        if self.distancing.active:
+            per = self.distancing(generic, unique)
+            for m, v in per.items():
+                out[f"distance_{m}"] = v
+            out["distance"] = torch.stack(list(per.values())).mean()
+            total = total + self.params.distance_weight * out["distance"]
+        out["separation"] = total
+        return out
+
+    def q_parameters(self) -> list[nn.Parameter]:
+        """CLUB's variational networks: trained by :meth:`update_q`, never by the model."""
+        return list(self.distancing.q.parameters())
+
+    def update_q(self) -> dict[str, float]:
+        return self.distancing.update_q()

@@ -1,0 +1,28 @@
+"""Generic / unique split of a modality representation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ModalitySplit(nn.Module):
+    """p = Linear(f); generic = first ``round(ratio * dim)`` values of p, unique = the rest.
+
+    The whole of p is what a backbone consumes as the modality's item representation; the
+    two parts are what the separation losses act on.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, ratio: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 < ratio < 1.0:
+            raise ValueError(f"split ratio must be in (0, 1), got {ratio}")
+        self.proj = nn.Linear(in_dim, out_dim)
+        self.generic_dim = max(1, min(out_dim - 1, round(ratio * out_dim)))
+        self.unique_dim = out_dim - self.generic_dim
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.proj(features)
+
+    def parts(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return p[:, : self.generic_dim], p[:, self.generic_dim :]

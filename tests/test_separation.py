@@ -1,0 +1,221 @@
+"""SEA's separation component: MI estimators on Gaussians with known MI, gradient flow,
+any number of modalities."""
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from searec.separation import Separation, SeparationParams
+from searec.separation.alignment import infonce_loss, mi_lower_bound, solosim_loss
+from searec.separation.distancing import GaussianQ, club_sample_bound, neg_l2, q_nll
+
+RHOS = (0.3, 0.6, 0.9)
+DIM = 2
+
+
+def gaussians(n: int, rho: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """x ~ N(0, I), y = rho x + sqrt(1 - rho^2) e: I(x; y) = -d/2 log(1 - rho^2)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, DIM, generator=g)
+    return x, rho * x + math.sqrt(1 - rho**2) * torch.randn(n, DIM, generator=g)
+
+
+def true_mi(rho: float) -> float:
+    return -DIM / 2 * math.log(1 - rho**2)
+
+
+def mlp() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(DIM, 32), torch.nn.ReLU(), torch.nn.Linear(32, 16))
+
+
+@pytest.fixture(scope="module")
+def estimates() -> dict[float, dict[str, float]]:
+    """Train CLUB's q and an InfoNCE critic per correlation; estimate on fresh samples."""
+    out = {}
+    for rho in RHOS:
+        torch.manual_seed(0)
+        x, y = gaussians(2048, rho, seed=0)
+        xt, yt = gaussians(2048, rho, seed=1)
+        q = GaussianQ(DIM, DIM, hidden=16)
+        opt = torch.optim.Adam(q.parameters(), lr=2e-2)
+        for _ in range(150):
+            loss = q_nll(q, x, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        club = torch.stack([club_sample_bound(q, xt, yt, clamp=False) for _ in range(10)])
+        fa, fb = mlp(), mlp()
+        opt = torch.optim.Adam([*fa.parameters(), *fb.parameters()], lr=1e-2)
+        for _ in range(150):
+            i = torch.randint(0, 2048, (256,))
+            loss = infonce_loss(fa(x[i]), fb(y[i]), 0.2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            chunks = [(fa(xt[j : j + 256]), fb(yt[j : j + 256])) for j in range(0, 2048, 256)]
+            nce = torch.stack([mi_lower_bound(infonce_loss(a, b, 0.2), 256) for a, b in chunks])
+            solo = torch.stack([mi_lower_bound(solosim_loss(a, b, 0.2), 256) for a, b in chunks])
+        out[rho] = {"club": float(club.mean()), "infonce": float(nce.mean()),
+                    "solosim": float(solo.mean())}
+    return out
+
+
+def test_club_is_an_upper_bound_that_tracks_mi(estimates):
+    values = [estimates[r]["club"] for r in RHOS]
+    for rho, v in zip(RHOS, values, strict=True):
+        assert v >= true_mi(rho) - 0.05, (rho, v, true_mi(rho))
+    assert values[0] < values[1] < values[2]
+
+
+@pytest.mark.parametrize("name", ["infonce", "solosim"])
+def test_contrastive_losses_give_lower_bounds_that_track_mi(estimates, name):
+    values = [estimates[r][name] for r in RHOS]
+    for rho, v in zip(RHOS, values, strict=True):
+        assert v <= true_mi(rho) + 0.1, (rho, v, true_mi(rho))
+        assert v <= math.log(256) + 1e-6
+        assert v >= 0.5 * true_mi(rho) - 0.05  # a trained critic gets close, not just <=
+    assert values[0] < values[1] < values[2]
+
+
+def test_contrastive_bound_never_exceeds_log_n_even_for_identical_views():
+    z = torch.randn(64, 8)
+    for fn in (solosim_loss, infonce_loss):
+        assert float(mi_lower_bound(fn(z, z, 0.01), 64)) <= math.log(64) + 1e-5
+
+
+def test_neg_l2_is_bounded_where_raw_mse_runs_away():
+    torch.manual_seed(0)
+    a = torch.randn(128, 8, requires_grad=True)
+    b = torch.randn(128, 8, requires_grad=True)
+    opt = torch.optim.Adam([a, b], lr=0.1)
+    for _ in range(200):
+        loss = neg_l2(a, b)
+        assert -1.0 - 1e-6 <= float(loss.detach()) <= 0.0
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(neg_l2(a.detach() * 1e6, b.detach())) >= -1.0 - 1e-6
+    # The reference's unnormalised form, -MSE, has no floor: it decreases without bound.
+    raw = -torch.nn.functional.mse_loss(a.detach() * 1e3, b.detach())
+    assert float(raw) < -1e3
+
+
+def _component(n_modalities: int = 2, **kw) -> Separation:
+    dims = {f"m{i}": 6 + i for i in range(n_modalities)}
+    return Separation(dims, SeparationParams(q_steps=3, **kw))
+
+
+def _features(sep: Separation, n: int = 40) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return {m: torch.randn(n, s.proj.in_features, generator=g) for m, s in sep.split.items()}
+
+
+def _grads(sep: Separation, loss: torch.Tensor) -> dict[str, torch.Tensor | None]:
+    sep.zero_grad(set_to_none=True)
+    loss.backward()
+    return {name: p.grad for name, p in sep.named_parameters()}
+
+
+def _nonzero(g: torch.Tensor | None) -> bool:
+    return g is not None and bool(g.abs().sum() > 0)
+
+
+def test_alignment_gradient_reaches_generic_split_and_heads_only():
+    torch.manual_seed(0)
+    sep = _component()
+    out = sep.losses(sep.project(_features(sep)))
+    grads = _grads(sep, out["align"])
+    for m, split in sep.split.items():
+        w = grads[f"split.{m}.proj.weight"]
+        assert _nonzero(w[: split.generic_dim])
+        assert not _nonzero(w[split.generic_dim :])  # unique rows untouched by alignment
+    for name, g in grads.items():
+        if name.startswith("alignment.heads"):
+            assert g is not None
+        if name.startswith("distancing."):
+            assert not _nonzero(g), name
+
+
+def test_distancing_gradient_reaches_split_and_transforms_never_q():
+    torch.manual_seed(0)
+    sep = _component()
+    out = sep.losses(sep.project(_features(sep)))
+    grads = _grads(sep, out["distance"])
+    for name, g in grads.items():
+        if name.startswith(("distancing.generic_tf", "distancing.unique_tf", "split.")):
+            assert _nonzero(g), name
+        elif name.startswith(("distancing.q", "alignment.")):
+            assert not _nonzero(g), name
+
+
+def test_q_update_moves_only_q():
+    torch.manual_seed(0)
+    sep = _component()
+    sep.losses(sep.project(_features(sep)))
+    before = {n: p.detach().clone() for n, p in sep.named_parameters()}
+    logged = sep.update_q()
+    assert "q_nll" in logged and math.isfinite(logged["q_nll"])
+    for name, p in sep.named_parameters():
+        changed = not torch.equal(before[name], p.detach())
+        assert changed == name.startswith("distancing.q."), name
+
+
+def test_one_q_per_modality_trained_on_its_own_pairs():
+    sep = _component(3)
+    assert sorted(sep.distancing.q.keys()) == ["m0", "m1", "m2"]
+    sep.losses(sep.project(_features(sep)))
+    pairs = sep.distancing.q_training_pairs()
+    assert len(pairs) == 3
+
+
+def test_reference_mode_shares_q_and_trains_on_cross_modal_pairs():
+    sep = _component(2, q_pairs="reference")
+    assert list(sep.distancing.q.keys()) == ["shared"]
+    p = sep.project(_features(sep))
+    sep.losses(p)
+    pairs = sep.distancing.q_training_pairs()
+    tf = sep.distancing
+    g0, u0 = sep.split["m0"].parts(p["m0"])
+    g1, _ = sep.split["m1"].parts(p["m1"])
+    assert len(pairs) == 2
+    torch.testing.assert_close(pairs[0][0], tf.generic_tf["m0"](g0).detach())
+    torch.testing.assert_close(pairs[0][1], tf.generic_tf["m1"](g1).detach())
+    assert not torch.allclose(pairs[1][0], tf.generic_tf["m0"](g0).detach())
+    assert u0.shape[1] == sep.split["m0"].unique_dim
+
+
+def test_single_modality_turns_alignment_off_with_a_warning():
+    with pytest.warns(UserWarning, match="alignment across modalities is off"):
+        sep = _component(1)
+    out = sep.losses(sep.project(_features(sep)))
+    assert "align" not in out and "distance" in out
+
+
+def test_three_modalities_align_every_pair():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sep = _component(3)
+    assert sep.alignment.pairs == [("m0", "m1"), ("m0", "m2"), ("m1", "m2")]
+    out = sep.losses(sep.project(_features(sep)))
+    assert set(out) == {"align", "distance", "distance_m0", "distance_m1", "distance_m2",
+                        "separation"}
+
+
+@pytest.mark.parametrize("alignment", ["solosim", "infonce", "none"])
+@pytest.mark.parametrize("distancing", ["club", "neg_l2", "none"])
+def test_every_combination_runs(alignment, distancing):
+    sep = _component(2, alignment=alignment, distancing=distancing)
+    out = sep.losses(sep.project(_features(sep)))
+    assert ("align" in out) == (alignment != "none")
+    assert ("distance" in out) == (distancing != "none")
+    assert torch.isfinite(out["separation"])
+    assert ("q_nll" in sep.update_q()) == (distancing == "club")
+
+
+def test_split_ratio_and_projection_width():
+    sep = _component(2, split_ratio=0.25, proj_dim=8)
+    assert sep.split["m0"].generic_dim == 2 and sep.split["m0"].unique_dim == 6
+    assert sep.out_dims() == {"m0": 8, "m1": 8}
