@@ -12,13 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from searec.config import Config, DataConfig, build_config, read_yaml
 from searec.data.dataset import Dataset
 from searec.data.mmrec import load_mmrec
 from searec.data.synthetic import make_synthetic
-from searec.errors import DataError, RunDirError
+from searec.errors import ConfigError, DataError, RunDirError
 from searec.graphs import InteractionGraph
 from searec.io import write_json, write_text
 from searec.models import create_model
@@ -38,6 +39,10 @@ def load_dataset(cfg: DataConfig) -> Dataset:
             dataset = dataset.with_modalities(cfg.modalities)
     else:
         dataset = load_mmrec(cfg.path, cfg.name, cfg.modalities)
+    full = np.flatnonzero(np.diff(dataset.train.indptr) >= dataset.n_items)
+    if len(full):
+        raise DataError(dataset.source or dataset.name, f"user {full[0]} has a training "
+                        "interaction with every item: no negative item can be sampled")
     cold = dataset.cold_users()
     if len(cold):
         if cfg.cold_users == "error":
@@ -51,15 +56,33 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     return dataset
 
 
-def prepare_run_dir(out: str | Path, overwrite: bool = False) -> Path:
-    """Create an empty run folder; refuse an existing non-empty one unless overwrite."""
+def check_run_dir(out: str | Path, overwrite: bool = False) -> None:
+    """Refuse a run folder that cannot be used, without touching anything."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a directory")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise RunDirError(f"{out}: run directory exists and is not empty; pass --overwrite "
+                          "to replace it or --resume to continue it")
+    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise RunDirError(f"{out}: cannot create the run directory ({parent} is a file)")
+    if not os.access(parent, os.W_OK):
+        raise RunDirError(f"{out}: cannot create the run directory ({parent} is not writable)")
+
+
+def check_eval_config(cfg: Config, dataset: Dataset) -> None:
+    too_big = [k for k in cfg.eval.topk if k > dataset.n_items]
+    if too_big:
+        raise ConfigError(f"config key 'eval.topk': K={too_big[0]} is larger than the "
+                          f"{dataset.n_items} items of dataset {dataset.name!r}")
+
+
+def prepare_run_dir(out: str | Path, overwrite: bool = False) -> Path:
+    """Create an empty run folder; refuse an existing non-empty one unless overwrite."""
+    out = Path(out)
+    check_run_dir(out, overwrite)
     if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise RunDirError(f"{out}: run directory exists and is not empty; pass --overwrite "
-                              "to replace it or --resume to continue it")
         shutil.rmtree(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -87,15 +110,21 @@ def train(
         if not (out / LAST).is_file() and not (out / BEST).is_file():
             raise RunDirError(f"{out}: nothing to resume (no {LAST} in the run directory)")
     else:
-        prepare_run_dir(out, overwrite)
+        check_run_dir(out, overwrite)
+    # Everything that can fail on the user's input fails here, before anything is written.
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
     dataset = load_dataset(cfg.data)
+    check_eval_config(cfg, dataset)
     seed_everything(cfg.train.seed)
     model = build_model(cfg, dataset)
     graph = InteractionGraph.from_train(dataset.train)
-    if not resume:
+    if resume:
+        for stale in out.glob(".*.tmp"):  # left by a process killed while writing
+            stale.unlink()
+    else:
+        prepare_run_dir(out, overwrite)
         write_text(out / "config.yaml", cfg.to_yaml())
     trainer = Trainer(model, dataset, graph, cfg.train, cfg.eval, out, device, log=log)
     if resume and (out / LAST).is_file():

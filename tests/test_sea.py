@@ -1,0 +1,91 @@
+"""The SEA model: what each loss reaches, modality handling, the kNN mix."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from searec.config import load_config
+from searec.data import make_synthetic
+from searec.errors import ConfigError
+from searec.graphs import InteractionGraph
+from searec.models import create_model
+
+
+def _sea(dataset, tmp_path, **params):
+    torch.manual_seed(0)
+    return create_model("sea", dataset, {"q_steps": 2, **params}, cache_dir=str(tmp_path))
+
+
+def _batch(dataset, n=64):
+    users, items = dataset.train_pairs()
+    idx = np.random.default_rng(0).choice(len(users), n, replace=False)
+    neg = np.random.default_rng(1).integers(0, dataset.n_items, n)
+    return torch.from_numpy(users[idx]), torch.from_numpy(items[idx]), torch.from_numpy(neg)
+
+
+def _touched(model, loss):
+    model.zero_grad(set_to_none=True)
+    loss.backward(retain_graph=True)
+    return {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+
+
+def test_each_loss_reaches_what_it_should(tiny, tmp_path):
+    model = _sea(tiny, tmp_path)
+    graph = InteractionGraph.from_train(tiny.train)
+    parts = model.loss(graph, *_batch(tiny))
+    bpr = _touched(model, parts["bpr"])
+    assert any(n.startswith("encoders.") for n in bpr)
+    assert "user_modality_weight" in bpr
+    assert any(n.startswith("separation.split.") for n in bpr)
+    assert not any(n.startswith(("separation.alignment", "separation.distancing")) for n in bpr)
+    align = _touched(model, parts["align"])
+    assert align
+    assert all(n.startswith(("separation.split.", "separation.alignment.")) for n in align)
+    dist = _touched(model, parts["distance"])
+    assert dist
+    assert all(n.startswith(("separation.split.", "separation.distancing.")) for n in dist)
+    assert not any(".q." in n for n in bpr | align | dist)  # q is trained by its own optimiser
+    main = {id(p) for p in model.main_parameters()}
+    assert all(id(p) not in main for p in model.separation.q_parameters())
+
+
+def test_single_modality_runs_with_alignment_off(tmp_path):
+    ds = make_synthetic(n_users=60, n_items=50, modalities={"text": 8}, seed=2)
+    with pytest.warns(UserWarning, match="alignment across modalities is off"):
+        model = _sea(ds, tmp_path)
+    parts = model.loss(InteractionGraph.from_train(ds.train), *_batch(ds, 32))
+    assert "align" not in parts and "distance_text" in parts
+
+
+def test_three_modalities_without_warnings(tmp_path):
+    ds = make_synthetic(n_users=60, n_items=50, seed=2)
+    assert len(ds.modalities) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = _sea(ds, tmp_path)
+    user_rep, item_rep = model(InteractionGraph.from_train(ds.train))
+    assert user_rep.shape == (60, 3 * 64) and item_rep.shape == (50, 3 * 64)
+
+
+def test_knn_weights_must_name_every_modality(tiny, tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown \['audio'\], missing \['text'\]"):
+        _sea(tiny, tmp_path, knn_weights={"image": 0.1, "audio": 0.9})
+    model = _sea(tiny, tmp_path, knn_weights={"image": 0.1, "text": 0.9})
+    # Rows of the mixed, normalised graph: each kNN row sums to 1 before the mix.
+    assert model.item_graph.shape == (tiny.n_items, tiny.n_items)
+
+
+def test_dataset_without_features_is_refused(tmp_path):
+    ds = make_synthetic(n_users=40, n_items=30, modalities={}, seed=0)
+    with pytest.raises(ConfigError, match="needs at least 1 modality"):
+        create_model("sea", ds, {})
+
+
+def test_reference_preset_loads_and_differs_where_documented():
+    ref = load_config("preset:reference", ["model.knn_weights={image: 0.1, audio: 0.9}"])
+    default = load_config(None, ["model.name=sea"])
+    diff = {k for k, v in ref.model_params.items() if default.model_params[k] != v}
+    assert diff == {"q_pairs", "distance_weight", "bpr_log2", "knn_weights"}
+    assert ref.train.lr == default.train.lr == 1e-4
