@@ -170,7 +170,8 @@ class Trainer:
             pos = torch.from_numpy(p).to(self.device)
             neg = torch.from_numpy(n).to(self.device)
             parts = self.model.loss(self.graph, users, pos, neg)
-            for name, value in parts.items():
+            # Name the term that diverged, not just the total it poisoned.
+            for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
                 if not torch.isfinite(value):
                     raise NonFiniteLossError(
                         f"loss term {name!r} became {value.item()} in epoch {epoch}; training "
