@@ -8,14 +8,26 @@ from searec.graphs import InteractionGraph
 from searec.models import create_model, registry
 from searec.training import seed_everything
 
-MODELS = sorted(registry())
+
+def _variants() -> list[tuple[str, dict]]:
+    """Every registered model with its defaults, and with SEA's separation where it can."""
+    out = []
+    for name, cls in sorted(registry().items()):
+        out.append((name, {}))
+        if "separation" in cls.Params.model_fields:
+            out.append((name, {"separation": True, "q_steps": 2}))
+    return out
 
 
-@pytest.fixture(params=MODELS)
+VARIANTS = _variants()
+
+
+@pytest.fixture(params=VARIANTS, ids=[n + ("+sea" if p else "") for n, p in VARIANTS])
 def built(request, tiny, tmp_path):
-    name = request.param
+    name, params = request.param
     seed_everything(0)
-    model = create_model(name, tiny, {}, cache_dir=str(tmp_path))
+    model = create_model(name, tiny, params, cache_dir=str(tmp_path))
+    model.contract_params = params
     return name, model, InteractionGraph.from_train(tiny.train)
 
 
@@ -105,7 +117,7 @@ def test_state_dict_roundtrip_gives_identical_scores(built, tiny, tmp_path):
     before = model.score_users(torch.arange(tiny.n_users))
     torch.save(model.state_dict(), tmp_path / "m.pt")
     seed_everything(123)
-    other = create_model(name, tiny, {}, cache_dir=str(tmp_path))
+    other = create_model(name, tiny, model.contract_params, cache_dir=str(tmp_path))
     other.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=False))
     other.prepare_inference(graph)
     torch.testing.assert_close(other.score_users(torch.arange(tiny.n_users)), before)

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from searec.errors import ConfigError
-from searec.models import bpr, lightgcn, pop, sea  # noqa: F401  (registration side effect)
+from searec.models import bpr, freedom, lightgcn, pop, sea, vbpr  # noqa: F401  (registration side effect)
 from searec.models.base import Recommender, get_model_class, register, registry
 
 

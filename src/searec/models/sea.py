@@ -33,8 +33,9 @@ from searec.graphs import (
     to_torch_sparse,
 )
 from searec.losses import bpr_loss
-from searec.models.base import Recommender, register
-from searec.separation import Separation, SeparationParams
+from searec.models.base import register
+from searec.models.multimodal import MultimodalRecommender
+from searec.separation import SeparationParams
 
 
 class SEAParams(SeparationParams):
@@ -90,25 +91,19 @@ class ModalityGraphEncoder(nn.Module):
 
 
 @register
-class SEA(Recommender):
+class SEA(MultimodalRecommender):
     """SEA: per-modality graph encoders with generic/unique separation (MI losses)."""
 
     name = "sea"
     Params = SEAParams
     default_lr = 1e-4
-    min_modalities = 1
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  item_graph: sp.spmatrix, params: SEAParams) -> None:
-        super().__init__(n_users, n_items)
+        super().__init__(n_users, n_items, features, separation=params)
         self.params = params
-        self.names = list(features)
-        for m, f in features.items():
-            self.register_buffer(f"feat_{m}", torch.as_tensor(f, dtype=torch.float32),
-                                 persistent=False)
         self.register_buffer("item_graph", to_torch_sparse(item_graph), persistent=False)
-        self.separation = Separation({m: f.shape[1] for m, f in features.items()}, params)
-        dims = self.separation.out_dims()
+        dims = self.modality_dims()
         self.encoders = nn.ModuleDict({
             m: ModalityGraphEncoder(n_users, dims[m], params.encoder_hidden,
                                     params.embedding_dim, params.n_layers)
@@ -125,13 +120,10 @@ class SEA(Recommender):
         graph = mixed_knn_graph(dataset, params.knn_k, params.knn_weights, cache_dir)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graph, params)
 
-    def features(self) -> dict[str, torch.Tensor]:
-        return {m: getattr(self, f"feat_{m}") for m in self.names}
-
     def _encode(
         self, graph: InteractionGraph
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        p = self.separation.project(self.features())
+        p = self.modality_inputs()
         users, items = [], []
         for j, m in enumerate(self.names):
             out = self.encoders[m](p[m], graph.norm_adj)
@@ -154,16 +146,6 @@ class SEA(Recommender):
         rank = bpr_loss((u * item_rep[pos]).sum(1), (u * item_rep[neg]).sum(1))
         if self.params.bpr_log2:
             rank = rank / math.log(2.0)
-        if self.params.mi_items == "batch":
-            items = torch.unique(torch.cat([pos, neg]))
-            p = {m: x[items] for m, x in p.items()}
-        sep = self.separation.losses(p)
+        sep = self.separation_losses(p, pos, neg)
         total = rank + sep.pop("separation")
         return {"loss": total, "bpr": rank, **sep}
-
-    def main_parameters(self):  # type: ignore[no-untyped-def]
-        q_ids = {id(q) for q in self.separation.q_parameters()}
-        return (q for q in self.parameters() if id(q) not in q_ids)
-
-    def auxiliary_step(self) -> dict[str, float]:
-        return self.separation.update_q()

@@ -1,0 +1,79 @@
+"""Shared base of models that read item modality features, with optional SEA separation.
+
+A backbone that derives from :class:`MultimodalRecommender` gets its modality features
+as buffers, and, when ``separate`` is on, the SEA :class:`~searec.separation.Separation`
+component: ``modality_inputs()`` then returns p_m = Linear(f_m) (split into generic and
+unique parts) instead of the raw features, ``separation_losses`` adds alignment and
+distancing, and CLUB's q networks are trained after each step. The component itself is
+used unchanged by every backbone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from searec.models.base import Recommender
+from searec.separation import Separation, SeparationParams
+
+
+class PluginParams(SeparationParams):
+    """A backbone's parameters include the separation component's, used when
+    ``separation`` is true."""
+
+    separation: bool = Field(False, description="Add SEA's separation (split, alignment, "
+                             "distancing) to this backbone's modality representations.")
+
+
+class MultimodalRecommender(Recommender):
+    min_modalities = 1
+
+    def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
+                 separation: SeparationParams | None = None) -> None:
+        super().__init__(n_users, n_items)
+        self.names = list(features)
+        for m, f in features.items():
+            self.register_buffer(f"feat_{m}", torch.as_tensor(f, dtype=torch.float32),
+                                 persistent=False)
+        self.separation = (
+            Separation({m: f.shape[1] for m, f in features.items()}, separation)
+            if separation is not None else None
+        )
+
+    def raw_features(self) -> dict[str, torch.Tensor]:
+        return {m: getattr(self, f"feat_{m}") for m in self.names}
+
+    def modality_dims(self) -> dict[str, int]:
+        """Width of what :meth:`modality_inputs` returns, per modality."""
+        if self.separation is not None:
+            return self.separation.out_dims()
+        return {m: f.shape[1] for m, f in self.raw_features().items()}
+
+    def modality_inputs(self) -> dict[str, torch.Tensor]:
+        """p_m (separated) or the raw features f_m, for every item."""
+        feats = self.raw_features()
+        return self.separation.project(feats) if self.separation is not None else feats
+
+    def separation_losses(
+        self, p: dict[str, torch.Tensor], pos: torch.Tensor, neg: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Separation terms on p_m (over all items or the batch's, as configured)."""
+        if self.separation is None:
+            return {}
+        if self.separation.params.mi_items == "batch":
+            items = torch.unique(torch.cat([pos, neg]))
+            p = {m: x[items] for m, x in p.items()}
+        return self.separation.losses(p)
+
+    def main_parameters(self) -> Iterator[nn.Parameter]:
+        if self.separation is None:
+            return self.parameters()
+        q_ids = {id(q) for q in self.separation.q_parameters()}
+        return (q for q in self.parameters() if id(q) not in q_ids)
+
+    def auxiliary_step(self) -> dict[str, float]:
+        return self.separation.update_q() if self.separation is not None else {}

@@ -1,0 +1,72 @@
+"""VBPR (He & McAuley, AAAI 2016), as in MMRec: ID embeddings plus a linear projection of
+the item's concatenated modality features; optionally with SEA's separation.
+
+score(u, i) = [gamma_u ; theta_u] . [gamma_i ; E f_i]. With ``separation``, f_i is the
+concatenation of the separated modality representations p_m instead of raw features.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from searec.config import StrictModel
+from searec.data.dataset import Dataset
+from searec.graphs import InteractionGraph
+from searec.losses import bpr_loss, l2_penalty
+from searec.models.base import register
+from searec.models.multimodal import MultimodalRecommender, PluginParams
+
+
+class VBPRParams(PluginParams):
+    embedding_dim: int = Field(64, gt=0, description="Size of the ID part and of the "
+                               "content part of item embeddings (users get both).")
+    reg_weight: float = Field(1e-4, ge=0, description="L2 weight on batch embeddings.")
+
+
+@register
+class VBPR(MultimodalRecommender):
+    """VBPR: ID embedding + linear projection of concatenated modality features."""
+
+    name = "vbpr"
+    Params = VBPRParams
+
+    def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
+                 params: VBPRParams) -> None:
+        super().__init__(n_users, n_items, features, params if params.separation else None)
+        d = params.embedding_dim
+        self.reg_weight = params.reg_weight
+        self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_users, 2 * d)))
+        self.item_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_items, d)))
+        self.content = nn.Linear(sum(self.modality_dims().values()), d)
+        nn.init.xavier_normal_(self.content.weight)
+        nn.init.zeros_(self.content.bias)
+
+    @classmethod
+    def build(cls, dataset: Dataset, params: StrictModel,
+              cache_dir: str | Path | None = None) -> VBPR:
+        assert isinstance(params, VBPRParams)
+        return cls(dataset.n_users, dataset.n_items, dataset.modalities, params)
+
+    def _encode(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        p = self.modality_inputs()
+        items = torch.cat([self.item_emb, self.content(torch.cat(list(p.values()), dim=1))], 1)
+        return self.user_emb, items, p
+
+    def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        users, items, _ = self._encode()
+        return users, items
+
+    def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
+             neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        user_rep, item_rep, p = self._encode()
+        u, ip, ineg = user_rep[users], item_rep[pos], item_rep[neg]
+        rank = bpr_loss((u * ip).sum(1), (u * ineg).sum(1))
+        reg = self.reg_weight * l2_penalty(u, ip, ineg)
+        sep = self.separation_losses(p, pos, neg)
+        total = rank + reg + sep.pop("separation", 0.0)
+        return {"loss": total, "bpr": rank, "reg": reg, **sep}
