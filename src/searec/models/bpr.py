@@ -38,7 +38,11 @@ class BPR(Recommender):
 
     def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
              neg: torch.Tensor) -> dict[str, torch.Tensor]:
-        u, p, n = self.user_emb(users), self.item_emb(pos), self.item_emb(neg)
-        rank = bpr_loss((u * p).sum(1), (u * n).sum(1))
-        reg = self.reg_weight * l2_penalty(u, p, n)
+        """BPR on the output representations, L2 on the batch's own (ego) embeddings."""
+        user_rep, item_rep = self(graph)
+        u = user_rep[users]
+        rank = bpr_loss((u * item_rep[pos]).sum(1), (u * item_rep[neg]).sum(1))
+        reg = self.reg_weight * l2_penalty(
+            self.user_emb(users), self.item_emb(pos), self.item_emb(neg)
+        )
         return {"loss": rank + reg, "bpr": rank, "reg": reg}

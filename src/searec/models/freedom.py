@@ -35,17 +35,13 @@ from searec.graphs import (
 from searec.losses import bpr_loss
 from searec.models.base import register
 from searec.models.multimodal import MultimodalRecommender, PluginParams
-from searec.models.sea import mixed_knn_graph
+from searec.models.sea import KnnGraphParams, mixed_knn_graph
 
 
-class FREEDOMParams(PluginParams):
+class FREEDOMParams(PluginParams, KnnGraphParams):
     embedding_dim: int = Field(64, gt=0, description="User/item ID embedding size.")
     n_ui_layers: int = Field(2, ge=0, description="User-item propagation layers (mean).")
     n_mm_layers: int = Field(1, ge=0, description="Item-item kNN propagation layers.")
-    knn_k: int = Field(10, gt=0, description="Neighbours per item in the kNN graphs.")
-    knn_weights: dict[str, float] | None = Field(
-        None, description="Modality -> weight in the kNN mix (normalised). None: equal. "
-        "FREEDOM's default for image/text is 0.1/0.9.")
     dropout: float = Field(0.8, ge=0, lt=1, description="Share of user-item edges pruned "
                            "each epoch (degree-sensitive).")
     modality_weight: float = Field(1e-3, ge=0, description="Weight of the per-modality BPR "

@@ -38,16 +38,21 @@ from searec.models.multimodal import MultimodalRecommender
 from searec.separation import SeparationParams
 
 
-class SEAParams(SeparationParams):
+class KnnGraphParams(StrictModel):
+    """The frozen item-item graph of multimodal models (SEA, FREEDOM)."""
+
+    knn_k: int = Field(10, gt=0, description="Neighbours per item in the kNN graphs.")
+    knn_weights: dict[str, float] | None = Field(
+        None, description="Modality -> weight of its kNN graph in the mix (normalised to "
+        "sum 1). None: equal weights. SEA's and FREEDOM's authors use image 0.1, text 0.9.")
+
+
+class SEAParams(SeparationParams, KnnGraphParams):
     embedding_dim: int = Field(64, gt=0, description="Per-modality user/item embedding size.")
     encoder_hidden: int = Field(256, gt=0, description="Hidden width of the modality "
                                 "encoder Linear -> leaky_relu -> Linear.")
     n_layers: int = Field(2, ge=0, description="User-item propagation layers.")
-    knn_k: int = Field(10, gt=0, description="Neighbours per item in the kNN graphs.")
     knn_layers: int = Field(1, ge=0, description="Propagations over the item-item graph.")
-    knn_weights: dict[str, float] | None = Field(
-        None, description="Modality -> weight of its kNN graph in the mix (normalised to "
-        "sum 1). None: equal weights. The reference uses image 0.1, text 0.9.")
     bpr_log2: bool = Field(False, description="Use log2 in BPR like the authors' code "
                            "(BPR scaled by 1/ln 2).")
 
