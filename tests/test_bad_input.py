@@ -111,3 +111,28 @@ def test_missing_dataset_folder(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(out)]) == 2
     _assert_clean_failure(capsys, out, "dataset folder does not exist")
+
+
+def test_users_only_in_valid_or_test(make_folder, tmp_path, capsys):
+    from tests.conftest import valid_rows
+
+    folder = make_folder(lines=[*valid_rows(), "3\t0\t1\t0\t2"])
+    out = tmp_path / "run"
+    assert main(["train", "--model", "bpr", "--data", str(folder), "--out", str(out)]) == 2
+    _assert_clean_failure(capsys, out, "1 users have valid/test interactions but none in "
+                          "training (first: user 3)", "data.cold_users=drop")
+
+
+@pytest.mark.parametrize("damage", ["text", "truncated", "pickle"])
+def test_feature_file_that_is_not_a_valid_npy(make_folder, tmp_path, capsys, damage):
+    folder = make_folder()
+    path = folder / "image_feat.npy"
+    if damage == "text":
+        path.write_text("0.1,0.2,0.3\n")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-7])
+    else:
+        np.save(path, np.array([{"a": 1}] * 4, dtype=object), allow_pickle=True)
+    out = tmp_path / "run"
+    assert main(["train", "--model", "sea", "--data", str(folder), "--out", str(out)]) == 2
+    _assert_clean_failure(capsys, out, "image_feat.npy: not a readable .npy array")
