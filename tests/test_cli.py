@@ -118,3 +118,38 @@ def test_config_show_and_docs(capsys):
     assert "n_layers: 3" in capsys.readouterr().out
     assert main(["config", "docs"]) == 0
     assert "| `train.patience` |" in capsys.readouterr().out
+
+
+def test_recommend_from_a_trained_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "lightgcn", "--out", str(run), "--epochs", "2",
+                 *SMALL]) == 0
+    users = tmp_path / "users.txt"
+    users.write_text("userID\n3\n0\n7\n")
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", "--run", str(run), "--k", "5", "--users", str(users),
+                 "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "userID,rank,itemID,score"
+    assert len(lines) == 1 + 3 * 5
+    rows = [line.split(",") for line in lines[1:]]
+    assert [r[0] for r in rows[::5]] == ["3", "0", "7"]
+    from searec.training import load_run
+
+    _, dataset, model = load_run(run)
+    expected, _ = model.recommend([3, 0, 7], k=5, user_items=dataset.train)
+    assert [int(r[2]) for r in rows] == expected.ravel().tolist()
+    seen = set(dataset.train[3].indices)
+    assert not seen & {int(r[2]) for r in rows[:5]}
+
+
+def test_recommend_rejects_bad_user_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "pop", "--out", str(run), *SMALL]) == 0
+    users = tmp_path / "users.txt"
+    users.write_text("1\n99999\n")
+    assert main(["recommend", "--run", str(run), "--users", str(users),
+                 "--out", str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "users.txt, line 2: expected a user id in 0..149" in err
+    assert not (tmp_path / "r.csv").exists()

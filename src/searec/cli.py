@@ -9,6 +9,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from searec import __version__
 from searec.errors import SearecError
 
@@ -123,6 +125,60 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_user_ids(path: Path, n_users: int) -> np.ndarray:
+    from searec.errors import DataError
+
+    try:
+        lines = path.read_text().split()
+    except OSError as exc:
+        raise DataError(path, f"cannot read user list ({exc.strerror})") from None
+    if lines and not lines[0].lstrip("-").isdigit():  # a header line such as "userID"
+        lines = lines[1:]
+    users = []
+    for i, tok in enumerate(lines):
+        if not tok.isdigit() or int(tok) >= n_users:
+            raise DataError(path, f"expected a user id in 0..{n_users - 1}, got {tok!r}",
+                            i + 1)
+        users.append(int(tok))
+    return np.asarray(users, dtype=np.int64)
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from searec.io import atomic_path
+    from searec.training.run import load_run
+
+    _, dataset, model = load_run(args.run)
+    users = (_read_user_ids(args.users, dataset.n_users) if args.users
+             else np.arange(dataset.n_users))
+    exclude = None if args.include_seen else dataset.train
+    ids, scores = model.recommend(users, k=args.k, user_items=exclude)
+    out = Path(args.out)
+    rows = len(users) * ids.shape[1]
+    user_col = np.repeat(users, ids.shape[1])
+    rank_col = np.tile(np.arange(1, ids.shape[1] + 1), len(users))
+    if out.suffix == ".parquet":
+        try:
+            import pandas as pd
+        except ImportError:
+            raise SearecError("writing .parquet needs pandas and pyarrow "
+                              "(pip install pandas pyarrow); or use a .csv file") from None
+        frame = pd.DataFrame({"userID": user_col, "rank": rank_col,
+                              "itemID": ids.ravel(), "score": scores.ravel()})
+        with atomic_path(out) as tmp:
+            frame.to_parquet(tmp, index=False)
+    elif out.suffix in (".csv", ".tsv"):
+        sep = "," if out.suffix == ".csv" else "\t"
+        with atomic_path(out) as tmp, open(tmp, "w") as fh:
+            fh.write(sep.join(["userID", "rank", "itemID", "score"]) + "\n")
+            for u, r, i, s in zip(user_col, rank_col, ids.ravel(), scores.ravel(),
+                                  strict=True):
+                fh.write(f"{u}{sep}{r}{sep}{i}{sep}{s:.6g}\n")
+    else:
+        raise SearecError(f"{out}: unknown output format; use .csv, .tsv or .parquet")
+    print(f"wrote {rows:,} recommendations ({len(users):,} users x top {ids.shape[1]}) to {out}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from searec.config import config_reference
 
@@ -192,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_config)
     c = csub.add_parser("docs", help="print every config key with type, default, meaning")
     c.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("recommend", help="top-k items per user from a trained run")
+    p.add_argument("--run", required=True, type=Path, metavar="RUN_DIR")
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--users", type=Path, metavar="FILE",
+                   help="user ids, one per line (default: every user)")
+    p.add_argument("--out", required=True, metavar="FILE", help=".csv, .tsv or .parquet")
+    p.add_argument("--include-seen", action="store_true",
+                   help="do not exclude the users' training items")
+    p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("models", help="list available models")
     p.set_defaults(func=cmd_models)
