@@ -17,8 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from searec.errors import ConfigError
-
-METRIC_NAMES = ("recall", "ndcg", "precision", "map", "hit")
+from searec.evaluation.metrics import METRICS
 
 
 class StrictModel(BaseModel):
@@ -151,9 +150,9 @@ class Config(StrictModel):
 def parse_metric(name: str) -> tuple[str, int]:
     """'recall@20' -> ('recall', 20); raises ValueError naming what is expected."""
     base, sep, k = name.partition("@")
-    if not sep or base not in METRIC_NAMES or not k.isdigit() or int(k) <= 0:
+    if not sep or base not in METRICS or not k.isdigit() or int(k) <= 0:
         raise ValueError(
-            f"expected <metric>@<K> with metric in {', '.join(METRIC_NAMES)} and K > 0, "
+            f"expected <metric>@<K> with metric in {', '.join(METRICS)} and K > 0, "
             f"got {name!r}"
         )
     return base, int(k)

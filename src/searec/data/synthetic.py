@@ -33,7 +33,8 @@ def _split_per_user(
 
 def make_synthetic(cfg: SyntheticConfig | None = None, **overrides: object) -> Dataset:
     """Generate a dataset (deterministic given ``cfg.seed``)."""
-    cfg = (cfg or SyntheticConfig()).model_copy(update=overrides)
+    base = (cfg or SyntheticConfig()).model_dump()
+    cfg = SyntheticConfig.model_validate({**base, **overrides})
     rng = np.random.default_rng(cfg.seed)
     n_u, n_i = cfg.n_users, cfg.n_items
     names = list(cfg.modalities)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -186,6 +186,3 @@ class Recommender(nn.Module):
         sims[torch.arange(len(items)), query] = -torch.inf
         v, i = topk_stable(sims, min(k, self.n_items - 1))
         return i.cpu().numpy(), v.cpu().numpy()
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "parameters": sum(p.numel() for p in self.parameters())}
