@@ -179,6 +179,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from searec.experiments import run_experiment
+
+    out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
+    run_experiment(args.file, out, log=_log)
+    print((out / "summary.md").read_text(), end="")
+    print(f"per-run results: {out / 'results.csv'}; summary: {out / 'summary.csv'}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from searec.config import config_reference
 
@@ -258,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-seen", action="store_true",
                    help="do not exclude the users' training items")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("experiment", help="run a declared grid of runs (datasets x variants "
+                       "x seeds), resumable, with a multi-seed summary and paired tests")
+    p.add_argument("file", type=Path, help="experiment YAML (see docs/experiments.md)")
+    p.add_argument("--out", metavar="DIR", help="experiment folder (default: runs/<file stem>)")
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("models", help="list available models")
     p.set_defaults(func=cmd_models)

@@ -1,0 +1,80 @@
+"""searec experiment: grid, resume, summary with paired tests."""
+
+import csv
+import math
+
+import pytest
+
+from searec.cli import main
+from searec.errors import ConfigError
+from searec.evaluation.stats import mean_std, paired_test
+from searec.experiments import run_experiment
+
+SPEC = """
+base:
+  data:
+    synthetic: {n_users: 120, n_items: 80, interactions_per_user: 10}
+  train: {progress: false, epochs: 3, lr: 0.01}
+datasets:
+  synthetic: null
+variants:
+  pop: {model: {name: pop}}
+  lightgcn: {model: {name: lightgcn}}
+seeds: [1, 2, 3]
+baseline: pop
+metrics: [recall@20, ndcg@20]
+"""
+
+
+def test_mean_std_and_paired_test_hand_computed():
+    assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert mean_std([5.0]) == (5.0, 0.0)
+    # differences 1, 2, 3: mean 2, sd 1, t = 2 / (1 / sqrt 3) = 3.464, df 2 -> p = 0.0742
+    res = paired_test([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])
+    assert res["diff"] == 2.0
+    assert res["p_ttest"] == pytest.approx(0.0742, abs=1e-4)
+    assert math.isnan(res["p_wilcoxon"])  # too few pairs to mean anything
+    assert math.isnan(paired_test([1.0, 2.0], [0.0, 1.0])["p_ttest"])  # constant difference
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_test([1.0], [1.0, 2.0])
+
+
+def test_grid_runs_resumes_and_summarises(tmp_path):
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "exp"
+    logs: list[str] = []
+    rows = run_experiment(spec, out, log=logs.append)
+    assert len(rows) == 6
+    assert sum("training" in m for m in logs) == 6
+    with open(out / "summary.csv") as fh:
+        summary = list(csv.DictReader(fh))
+    lgcn = [s for s in summary if s["variant"] == "lightgcn" and s["metric"] == "recall@20"][0]
+    assert lgcn["baseline"] == "pop" and float(lgcn["seeds"]) == 3
+    pop_vals = [r["test_recall@20"] for r in rows if r["variant"] == "pop"]
+    lgcn_vals = [r["test_recall@20"] for r in rows if r["variant"] == "lightgcn"]
+    assert float(lgcn["diff"]) == pytest.approx(
+        sum(lgcn_vals) / 3 - sum(pop_vals) / 3)
+    assert 0.0 <= float(lgcn["p_ttest"]) <= 1.0
+    assert "| synthetic | lightgcn | recall@20 |" in (out / "summary.md").read_text()
+
+    # Finished runs are skipped; a missing one is redone.
+    (out / "runs" / "synthetic" / "lightgcn" / "seed2" / "metrics.json").unlink()
+    logs.clear()
+    rows_again = run_experiment(spec, out, log=logs.append)
+    assert sum("skipped" in m for m in logs) == 5
+    assert sum("resuming" in m for m in logs) == 1
+    assert [r["test_recall@20"] for r in rows_again] == [r["test_recall@20"] for r in rows]
+
+
+def test_bad_spec_is_a_clear_error(tmp_path, capsys):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(SPEC.replace("baseline: pop", "baseline: bpr"))
+    with pytest.raises(ConfigError, match="baseline 'bpr' is not one of the variants"):
+        run_experiment(spec, tmp_path / "o")
+    spec.write_text(SPEC.replace("lightgcn: {model: {name: lightgcn}}",
+                                 "lightgcn: {model: {name: lightgcn, n_layer: 2}}"))
+    assert main(["experiment", str(spec), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'model.n_layer'" in err
+    assert not (tmp_path / "o2").exists()
