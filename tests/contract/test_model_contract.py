@@ -74,7 +74,7 @@ def test_training_steps_reduce_loss(built, tiny):
         loss.backward()
         opt.step()
         model.auxiliary_step()
-    assert float(model.loss(graph, u, p, n)["loss"]) < first
+    assert float(model.loss(graph, u, p, n)["loss"].detach()) < first
 
 
 def test_recommend_excludes_seen_items_and_is_batched(built, tiny):
