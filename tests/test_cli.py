@@ -153,3 +153,17 @@ def test_recommend_rejects_bad_user_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "users.txt, line 2: expected a user id in 0..149" in err
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_data_check_counts_cold_users_under_each_policy(make_folder, capsys):
+    from tests.conftest import valid_rows
+
+    folder = make_folder(lines=[*valid_rows(), "3\t0\t1\t0\t2"])
+    assert main(["data", "check", str(folder)]) == 2
+    assert "1 users have valid/test interactions" in capsys.readouterr().err
+    assert main(["data", "check", str(folder), "--cold-users", "drop"]) == 0
+    out = capsys.readouterr().out
+    assert "1 (left out of evaluation)" in out and "3 / 3" in out  # test users after drop
+    assert main(["data", "check", str(folder), "--cold-users", "keep"]) == 0
+    out = capsys.readouterr().out
+    assert "1 (scored)" in out and "3 / 4" in out

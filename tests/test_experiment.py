@@ -49,7 +49,7 @@ def test_grid_runs_resumes_and_summarises(tmp_path):
     assert sum("training" in m for m in logs) == 6
     with open(out / "summary.csv") as fh:
         summary = list(csv.DictReader(fh))
-    lgcn = [s for s in summary if s["variant"] == "lightgcn" and s["metric"] == "recall@20"][0]
+    lgcn = next(s for s in summary if s["variant"] == "lightgcn" and s["metric"] == "recall@20")
     assert lgcn["baseline"] == "pop" and float(lgcn["seeds"]) == 3
     pop_vals = [r["test_recall@20"] for r in rows if r["variant"] == "pop"]
     lgcn_vals = [r["test_recall@20"] for r in rows if r["variant"] == "lightgcn"]

@@ -73,9 +73,14 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     from searec.config import DataConfig
     from searec.training.run import load_dataset
 
+    # Load keeping cold users so they can be counted, then apply the requested policy.
+    policy = "error" if args.cold_users == "error" else "keep"
     cfg = DataConfig(path=str(args.dir), name=args.name, modalities=args.modalities,
-                     cold_users=args.cold_users)
+                     cold_users=policy)
     ds = load_dataset(cfg)
+    cold = ds.cold_users()
+    if args.cold_users == "drop":
+        ds = ds.without_users_in_eval(cold)
     st = ds.stats()
     if args.json:
         print(json.dumps(st, indent=2))
@@ -90,8 +95,8 @@ def cmd_data_check(args: argparse.Namespace) -> int:
         ("density", f"{st['density']:.5f}"),
         ("users in valid / test", f"{st['valid_users']:,} / {st['test_users']:,}"),
         ("cold users (valid/test, no train)",
-         f"{len(ds.cold_users()) if args.cold_users == 'keep' else st['cold_users']:,}"
-         + (" (dropped from evaluation)" if args.cold_users == "drop" else "")),
+         f"{len(cold):,}" + {"drop": " (left out of evaluation)", "keep": " (scored)"}.get(
+             args.cold_users, "")),
         ("items without train interactions", f"{st['items_without_train']:,}"),
         ("modalities", mods),
     ]
