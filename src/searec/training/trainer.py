@@ -155,6 +155,13 @@ class Trainer:
                               self.device)
 
     # ------------------------------------------------------------- loop
+    def _check_finite(self, name: str, value: float, epoch: int) -> None:
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"loss term {name!r} became {value} in epoch {epoch}; training stopped, the "
+                f"last good checkpoint is {self.run_dir / LAST} (try a lower train.lr or "
+                "smaller loss weights)")
+
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         assert self.optimizer is not None and self.sampler is not None
         self.model.train()
@@ -172,15 +179,13 @@ class Trainer:
             parts = self.model.loss(self.graph, users, pos, neg)
             # Name the term that diverged, not just the total it poisoned.
             for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
-                if not torch.isfinite(value):
-                    raise NonFiniteLossError(
-                        f"loss term {name!r} became {value.item()} in epoch {epoch}; training "
-                        f"stopped, the last good checkpoint is {self.run_dir / LAST} "
-                        "(try a lower train.lr or smaller loss weights)")
+                self._check_finite(name, float(value.detach()), epoch)
             self.optimizer.zero_grad(set_to_none=True)
             parts["loss"].backward()
             self.optimizer.step()
             logged = self.model.auxiliary_step()
+            for name, value in logged.items():
+                self._check_finite(name, value, epoch)
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             for name, value in logged.items():
