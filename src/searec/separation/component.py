@@ -31,7 +31,7 @@ class SeparationParams(StrictModel):
         "width (the reference's d_m x d_m layer).")
     alignment: Literal["solosim", "infonce", "none"] = Field(
         "solosim", description="MI lower bound aligning generic parts across modalities.")
-    distancing: Literal["club", "neg_l2", "none"] = Field(
+    distancing: Literal["club", "l1out", "neg_l2", "none"] = Field(
         "club", description="MI upper bound (or proxy) separating generic from unique.")
     align_weight: float = Field(0.012, ge=0, description="Weight of the alignment loss "
                                 "(reference alpha).")

@@ -6,6 +6,9 @@
   mean_i [log q(u_i | g_i) - log q(u_perm(i) | g_i)], clamped at 0. (The authors' code
   also halves it, a constant factor: the ``reference`` preset halves the loss weight
   instead.) q has its own optimiser and is not moved by the model's loss.
+- ``l1out``: the leave-one-out upper bound (Poole et al., 2019) with the same variational
+  q: mean_i [log q(u_i | g_i) - log mean_{j != i} q(u_i | g_j)]. It compares every pair,
+  so it is computed on at most ``L1OUT_MAX`` randomly chosen rows per step.
 - ``neg_l2``: -||normalise(a) - normalise(b)||^2 / 4 on the two transformed parts, bounded
   in [-1, 0] (the reference's unnormalised -MSE grows without bound).
 - ``none``: off.
@@ -20,7 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-DISTANCINGS = ("club", "neg_l2", "none")
+DISTANCINGS = ("club", "l1out", "neg_l2", "none")
+Q_METHODS = ("club", "l1out")  # estimators that need the variational network q
+L1OUT_MAX = 512
 
 
 class GaussianQ(nn.Module):
@@ -55,6 +60,24 @@ def club_sample_bound(
     positive = gaussian_log_ratio_terms(mu, logvar, y)
     negative = gaussian_log_ratio_terms(mu, logvar, y[perm])
     bound = (positive - negative).mean()
+    return bound.clamp(min=0.0) if clamp else bound
+
+
+def l1out_bound(q: GaussianQ, x: torch.Tensor, y: torch.Tensor, clamp: bool = True,
+                max_rows: int = L1OUT_MAX) -> torch.Tensor:
+    """Leave-one-out estimate of I(x; y) with q's parameters held fixed (no grad to q)."""
+    if len(x) > max_rows:
+        keep = torch.randperm(len(x), device=x.device)[:max_rows]
+        x, y = x[keep], y[keep]
+    n = len(x)
+    params = {k: v.detach() for k, v in q.named_parameters()}
+    mu, logvar = functional_call(q, params, (x,))
+    # log q(y_i | x_j) for every pair: (n_i, n_j)
+    pair = (-((y[:, None, :] - mu[None, :, :]) ** 2) / logvar.exp()[None] / 2.0
+            - logvar[None] / 2.0).sum(dim=2)
+    own = torch.diagonal(pair)
+    others = pair.masked_fill(torch.eye(n, dtype=torch.bool, device=x.device), -torch.inf)
+    bound = (own - (torch.logsumexp(others, dim=1) - torch.log(torch.tensor(n - 1.0)))).mean()
     return bound.clamp(min=0.0) if clamp else bound
 
 
@@ -93,7 +116,7 @@ class Distancing(nn.Module):
         self.unique_tf = nn.ModuleDict(
             {m: nn.Linear(d, dim) for m, d in unique_dims.items()} if active else {})
         self.q = nn.ModuleDict()
-        if method == "club":
+        if method in Q_METHODS:
             keys = self.names if q_pairs == "within" else ["shared"]
             self.q = nn.ModuleDict({k: GaussianQ(dim, dim, q_hidden) for k in keys})
             self.q_optimizer: torch.optim.Optimizer | None = torch.optim.Adam(
@@ -119,8 +142,9 @@ class Distancing(nn.Module):
         self._pending = {}
         for m in self.names:
             a, b = self.generic_tf[m](generic[m]), self.unique_tf[m](unique[m])
-            if self.method == "club":
-                out[m] = club_sample_bound(self.q_for(m), a, b)
+            if self.method in Q_METHODS:
+                bound = club_sample_bound if self.method == "club" else l1out_bound
+                out[m] = bound(self.q_for(m), a, b)
                 self._pending[m] = (a.detach(), b.detach())
             else:
                 out[m] = neg_l2(a, b)
