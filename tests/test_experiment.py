@@ -78,3 +78,23 @@ def test_bad_spec_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown config key 'model.n_layer'" in err
     assert not (tmp_path / "o2").exists()
+
+
+def test_reports_for_experiment_and_run(tmp_path, capsys):
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(SPEC.replace("seeds: [1, 2, 3]", "seeds: [1, 2]"))
+    out = tmp_path / "exp"
+    assert main(["experiment", str(spec), "--out", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "| synthetic | lightgcn | recall@20 |" in report
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert pngs == ["synthetic_ndcg_at_20.png", "synthetic_recall_at_20.png"]
+    assert all((out / "figures" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    run = out / "runs" / "synthetic" / "lightgcn" / "seed1"
+    assert main(["report", str(run)]) == 0
+    text = (run / "report.md").read_text()
+    assert "| test |" in text and "figures/losses.png" in text
+    assert (run / "figures" / "valid_metrics.png").is_file()
+    assert main(["report", str(tmp_path)]) == 2
+    assert "neither a finished run" in capsys.readouterr().err

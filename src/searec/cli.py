@@ -194,6 +194,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from searec.experiments.report import write_report
+
+    print(f"wrote {write_report(args.dir)}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from searec.config import config_reference
 
@@ -279,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, help="experiment YAML (see docs/experiments.md)")
     p.add_argument("--out", metavar="DIR", help="experiment folder (default: runs/<file stem>)")
     p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("report", help="Markdown report with plots for a run or experiment")
+    p.add_argument("dir", type=Path, metavar="RUN_DIR|EXPERIMENT_DIR")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("models", help="list available models")
     p.set_defaults(func=cmd_models)

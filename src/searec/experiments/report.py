@@ -1,0 +1,107 @@
+"""`searec report RUN_DIR|EXPERIMENT_DIR`: a self-contained Markdown report with PNG plots.
+
+For a run: the metrics table, learning curves (every loss part) and the validation metric
+per epoch. For an experiment: the summary table and, per metric, a bar chart of mean ±
+std over seeds for every variant. Plots are written beside report.md in ``figures/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt
+
+from searec.errors import RunDirError
+from searec.io import atomic_path, write_text
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _floats(rows: list[dict[str, str]], key: str) -> list[float]:
+    return [float(r[key]) if r.get(key) not in (None, "") else float("nan") for r in rows]
+
+
+def run_report(run_dir: Path) -> Path:
+    history = _read_csv(run_dir / "history.csv")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    epochs = [int(r["epoch"]) for r in history]
+    figs = run_dir / "figures"
+    lines = [f"# Run report: {metrics.get('model', '?')} on {metrics.get('dataset', '?')}", "",
+             f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; train "
+             f"{metrics['train_seconds']:.1f} s, eval {metrics['eval_seconds']:.1f} s.", "",
+             "| split | " + " | ".join(metrics["test"]) + " |",
+             "|---|" + "---|" * len(metrics["test"])]
+    for split in ("valid", "test"):
+        lines.append(f"| {split} | " + " | ".join(f"{metrics[split][k]:.4f}"
+                                                  for k in metrics["test"]) + " |")
+    loss_cols = [c for c in history[0] if c == "loss" or c.startswith("loss_")]
+    if loss_cols and epochs and epochs[-1] > 0:
+        fig, axes = plt.subplots(1, len(loss_cols), figsize=(3.2 * len(loss_cols), 2.8),
+                                 squeeze=False)
+        for ax, col in zip(axes[0], loss_cols, strict=True):
+            ax.plot(epochs, _floats(history, col))
+            ax.set_title(col, fontsize=9)
+            ax.set_xlabel("epoch")
+        _save(fig, figs / "losses.png")
+        lines += ["", "## Losses per epoch", "", "![losses](figures/losses.png)"]
+    valid_cols = [c for c in history[0] if c.startswith("valid_recall@")
+                  or c.startswith("valid_ndcg@")]
+    if valid_cols and len(epochs) > 1:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for col in valid_cols:
+            ax.plot(epochs, _floats(history, col), label=col[6:])
+        ax.axvline(metrics["best_epoch"], color="grey", linestyle=":", label="best")
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+        _save(fig, figs / "valid_metrics.png")
+        lines += ["", "## Validation metrics per epoch", "",
+                  "![validation metrics](figures/valid_metrics.png)"]
+    out = run_dir / "report.md"
+    write_text(out, "\n".join(lines) + "\n")
+    return out
+
+
+def experiment_report(exp_dir: Path) -> Path:
+    summary = _read_csv(exp_dir / "summary.csv")
+    figs = exp_dir / "figures"
+    lines = ["# Experiment report", "", (exp_dir / "summary.md").read_text()]
+    for ds in dict.fromkeys(r["dataset"] for r in summary):
+        for metric in dict.fromkeys(r["metric"] for r in summary):
+            rows = [r for r in summary if r["dataset"] == ds and r["metric"] == metric]
+            fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows)), 3.2))
+            ax.bar([r["variant"] for r in rows], [float(r["mean"]) for r in rows],
+                   yerr=[float(r["std"]) for r in rows], capsize=4, color="#4c72b0")
+            ax.set_ylabel(f"test {metric}")
+            ax.set_title(f"{ds}: mean ± std over seeds", fontsize=9)
+            ax.tick_params(axis="x", rotation=30, labelsize=8)
+            name = f"{ds}_{metric.replace('@', '_at_')}.png"
+            _save(fig, figs / name)
+            lines += ["", f"## {ds}: test {metric}", "", f"![{metric}](figures/{name})"]
+    out = exp_dir / "report.md"
+    write_text(out, "\n".join(lines) + "\n")
+    return out
+
+
+def write_report(path: str | Path) -> Path:
+    path = Path(path)
+    if (path / "summary.csv").is_file():
+        return experiment_report(path)
+    if (path / "metrics.json").is_file() and (path / "history.csv").is_file():
+        return run_report(path)
+    raise RunDirError(f"{path}: neither a finished run (metrics.json, history.csv) nor an "
+                      "experiment folder (summary.csv)")
