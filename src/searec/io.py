@@ -6,6 +6,8 @@ A crash or kill never leaves a half-written file under the final name.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import tempfile
@@ -38,6 +40,18 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], mode: str =
 
 def write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text))
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV text of dict rows; the columns are the union of keys, in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def write_json(path: str | Path, obj: Any) -> None:

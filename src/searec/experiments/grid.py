@@ -22,8 +22,6 @@ paired tests against the baseline) are written.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Callable
@@ -35,7 +33,7 @@ from pydantic import Field, ValidationError
 from searec.config import StrictModel, build_config, deep_merge, read_yaml
 from searec.errors import ConfigError
 from searec.evaluation.stats import mean_std, paired_test
-from searec.io import write_text
+from searec.io import rows_to_csv, write_text
 from searec.training.run import resume, train
 from searec.training.trainer import BEST, LAST
 
@@ -142,25 +140,14 @@ def summarise(rows: list[dict[str, Any]], spec: ExperimentSpec) -> list[dict[str
     return out
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(c for c in row if c not in columns)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def _fmt_p(p: float) -> str:
     return "n/a" if p is None or math.isnan(p) else f"{p:.3g}"
 
 
 def write_tables(rows: list[dict[str, Any]], spec: ExperimentSpec, out: Path) -> None:
     summary = summarise(rows, spec)
-    write_text(out / "results.csv", _csv(rows))
-    write_text(out / "summary.csv", _csv(summary))
+    write_text(out / "results.csv", rows_to_csv(rows))
+    write_text(out / "summary.csv", rows_to_csv(summary))
     lines = ["| dataset | variant | metric | mean ± std (seeds) | vs baseline | paired t p |",
              "|---|---|---|---|---|---|"]
     for s in summary:

@@ -7,8 +7,6 @@ seeded by (seed, epoch), and torch's RNG state is saved in every checkpoint.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import random
 import time
@@ -27,7 +25,7 @@ from searec.data.sampling import NegativeSampler, bpr_batches
 from searec.errors import NonFiniteLossError
 from searec.evaluation import evaluate_ranking
 from searec.graphs import InteractionGraph
-from searec.io import atomic_path, write_text
+from searec.io import atomic_path, rows_to_csv, write_text
 from searec.models.base import Recommender
 
 LAST = "last.pt"
@@ -138,17 +136,8 @@ class Trainer:
         self.state = TrainState(**ckpt["state"])
 
     def write_history(self) -> None:
-        rows = self.state.history
-        if not rows:
-            return
-        columns: list[str] = []
-        for row in rows:
-            columns.extend(c for c in row if c not in columns)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(self.run_dir / "history.csv", buf.getvalue())
+        if self.state.history:
+            write_text(self.run_dir / "history.csv", rows_to_csv(self.state.history))
 
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate_model(self.model, self.graph, self.dataset, split, self.eval_cfg,
