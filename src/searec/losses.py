@@ -11,6 +11,11 @@ def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     return -F.logsigmoid(pos - neg).mean()
 
 
+def bpr_dot_loss(u: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """BPR with dot-product scores: users u against positive and negative item vectors."""
+    return bpr_loss((u * pos).sum(1), (u * neg).sum(1))
+
+
 def l2_penalty(*tensors: torch.Tensor) -> torch.Tensor:
     """Sum of squared L2 norms of the given (batch) tensors, divided by the batch size."""
     batch = tensors[0].shape[0]

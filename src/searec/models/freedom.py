@@ -32,10 +32,14 @@ from searec.graphs import (
     sym_normalize,
     to_torch_sparse,
 )
-from searec.losses import bpr_loss
+from searec.losses import bpr_dot_loss
 from searec.models.base import register
-from searec.models.multimodal import MultimodalRecommender, PluginParams
-from searec.models.sea import KnnGraphParams, mixed_knn_graph
+from searec.models.multimodal import (
+    KnnGraphParams,
+    MultimodalRecommender,
+    PluginParams,
+    mixed_knn_graph,
+)
 
 
 class FREEDOMParams(PluginParams, KnnGraphParams):
@@ -115,13 +119,13 @@ class FREEDOM(MultimodalRecommender):
         adj = self._train_adj if self._train_adj is not None else graph.norm_adj
         user_rep, item_rep = self._propagate(adj)
         u = user_rep[users]
-        rank = bpr_loss((u * item_rep[pos]).sum(1), (u * item_rep[neg]).sum(1))
+        rank = bpr_dot_loss(u, item_rep[pos], item_rep[neg])
         p = self.modality_inputs()
         parts: dict[str, torch.Tensor] = {"bpr": rank}
         total = rank
         for m, x in p.items():
             z = self.modality_proj[m](x)
-            parts[f"bpr_{m}"] = bpr_loss((u * z[pos]).sum(1), (u * z[neg]).sum(1))
+            parts[f"bpr_{m}"] = bpr_dot_loss(u, z[pos], z[neg])
             total = total + self.params.modality_weight * parts[f"bpr_{m}"]
         sep = self.separation_losses(p, pos, neg)
         total = total + sep.pop("separation", 0.0)

@@ -11,12 +11,18 @@ used unchanged by every backbone.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pydantic import Field
 from torch import nn
 
+from searec.config import StrictModel
+from searec.data.dataset import Dataset
+from searec.errors import ConfigError
+from searec.graphs import cached_knn_graph, sym_normalize
 from searec.models.base import Recommender
 from searec.separation import Separation, SeparationParams
 
@@ -27,6 +33,39 @@ class PluginParams(SeparationParams):
 
     separation: bool = Field(False, description="Add SEA's separation (split, alignment, "
                              "distancing) to this backbone's modality representations.")
+
+
+class KnnGraphParams(StrictModel):
+    """The frozen item-item graph of multimodal models (SEA, FREEDOM)."""
+
+    knn_k: int = Field(10, gt=0, description="Neighbours per item in the kNN graphs.")
+    knn_weights: dict[str, float] | None = Field(
+        None, description="Modality -> weight of its kNN graph in the mix (normalised to "
+        "sum 1). None: equal weights. SEA's and FREEDOM's authors use image 0.1, text 0.9.")
+
+
+def mixed_knn_graph(
+    dataset: Dataset, k: int, weights: dict[str, float] | None, cache_dir: str | Path | None
+) -> sp.csr_matrix:
+    """sum_m w_m * D^-1/2 kNN_m D^-1/2 over the dataset's modalities (weights sum to 1)."""
+    names = dataset.modality_names
+    if weights is None:
+        weights = {m: 1.0 for m in names}
+    unknown = sorted(set(weights) - set(names))
+    missing = sorted(set(names) - set(weights))
+    if unknown or missing:
+        raise ConfigError(f"config key 'model.knn_weights': needs one weight per modality "
+                          f"{names}; unknown {unknown}, missing {missing}")
+    total = sum(weights.values())
+    if total <= 0 or any(w < 0 for w in weights.values()):
+        raise ConfigError("config key 'model.knn_weights': weights must be >= 0 with a "
+                          "positive sum")
+    k = min(k, dataset.n_items)
+    mix = sp.csr_matrix((dataset.n_items, dataset.n_items), dtype=np.float32)
+    for m in names:
+        graph = cached_knn_graph(dataset.modalities[m], k, cache_dir, name=f"{m}_feat.npy")
+        mix = mix + (weights[m] / total) * sym_normalize(graph)
+    return mix.tocsr()
 
 
 class MultimodalRecommender(Recommender):

@@ -24,27 +24,15 @@ from torch import nn
 
 from searec.config import StrictModel
 from searec.data.dataset import Dataset
-from searec.errors import ConfigError
 from searec.graphs import (
     InteractionGraph,
-    cached_knn_graph,
     propagate,
-    sym_normalize,
     to_torch_sparse,
 )
-from searec.losses import bpr_loss
+from searec.losses import bpr_dot_loss
 from searec.models.base import register
-from searec.models.multimodal import MultimodalRecommender
+from searec.models.multimodal import KnnGraphParams, MultimodalRecommender, mixed_knn_graph
 from searec.separation import SeparationParams
-
-
-class KnnGraphParams(StrictModel):
-    """The frozen item-item graph of multimodal models (SEA, FREEDOM)."""
-
-    knn_k: int = Field(10, gt=0, description="Neighbours per item in the kNN graphs.")
-    knn_weights: dict[str, float] | None = Field(
-        None, description="Modality -> weight of its kNN graph in the mix (normalised to "
-        "sum 1). None: equal weights. SEA's and FREEDOM's authors use image 0.1, text 0.9.")
 
 
 class SEAParams(SeparationParams, KnnGraphParams):
@@ -55,30 +43,6 @@ class SEAParams(SeparationParams, KnnGraphParams):
     knn_layers: int = Field(1, ge=0, description="Propagations over the item-item graph.")
     bpr_log2: bool = Field(False, description="Use log2 in BPR like the authors' code "
                            "(BPR scaled by 1/ln 2).")
-
-
-def mixed_knn_graph(
-    dataset: Dataset, k: int, weights: dict[str, float] | None, cache_dir: str | Path | None
-) -> sp.csr_matrix:
-    """sum_m w_m * D^-1/2 kNN_m D^-1/2 over the dataset's modalities (weights sum to 1)."""
-    names = dataset.modality_names
-    if weights is None:
-        weights = {m: 1.0 for m in names}
-    unknown = sorted(set(weights) - set(names))
-    missing = sorted(set(names) - set(weights))
-    if unknown or missing:
-        raise ConfigError(f"config key 'model.knn_weights': needs one weight per modality "
-                          f"{names}; unknown {unknown}, missing {missing}")
-    total = sum(weights.values())
-    if total <= 0 or any(w < 0 for w in weights.values()):
-        raise ConfigError("config key 'model.knn_weights': weights must be >= 0 with a "
-                          "positive sum")
-    k = min(k, dataset.n_items)
-    mix = sp.csr_matrix((dataset.n_items, dataset.n_items), dtype=np.float32)
-    for m in names:
-        graph = cached_knn_graph(dataset.modalities[m], k, cache_dir, name=f"{m}_feat.npy")
-        mix = mix + (weights[m] / total) * sym_normalize(graph)
-    return mix.tocsr()
 
 
 class ModalityGraphEncoder(nn.Module):
@@ -148,7 +112,7 @@ class SEA(MultimodalRecommender):
              neg: torch.Tensor) -> dict[str, torch.Tensor]:
         user_rep, item_rep, p = self._encode(graph)
         u = user_rep[users]
-        rank = bpr_loss((u * item_rep[pos]).sum(1), (u * item_rep[neg]).sum(1))
+        rank = bpr_dot_loss(u, item_rep[pos], item_rep[neg])
         if self.params.bpr_log2:
             rank = rank / math.log(2.0)
         sep = self.separation_losses(p, pos, neg)

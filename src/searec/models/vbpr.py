@@ -17,7 +17,7 @@ from torch import nn
 from searec.config import StrictModel
 from searec.data.dataset import Dataset
 from searec.graphs import InteractionGraph
-from searec.losses import bpr_loss, l2_penalty
+from searec.losses import bpr_dot_loss, l2_penalty
 from searec.models.base import register
 from searec.models.multimodal import MultimodalRecommender, PluginParams
 
@@ -65,7 +65,7 @@ class VBPR(MultimodalRecommender):
              neg: torch.Tensor) -> dict[str, torch.Tensor]:
         user_rep, item_rep, p = self._encode()
         u, ip, ineg = user_rep[users], item_rep[pos], item_rep[neg]
-        rank = bpr_loss((u * ip).sum(1), (u * ineg).sum(1))
+        rank = bpr_dot_loss(u, ip, ineg)
         reg = self.reg_weight * l2_penalty(u, ip, ineg)
         sep = self.separation_losses(p, pos, neg)
         total = rank + reg + sep.pop("separation", 0.0)
