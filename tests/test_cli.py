@@ -151,7 +151,7 @@ def test_recommend_rejects_bad_user_file(tmp_path, capsys):
     assert main(["recommend", "--run", str(run), "--users", str(users),
                  "--out", str(tmp_path / "r.csv")]) == 2
     err = capsys.readouterr().err
-    assert "users.txt, line 2: expected a user id in 0..149" in err
+    assert "users.txt, line 2: expected a user index in 0..149" in err
     assert not (tmp_path / "r.csv").exists()
 
 

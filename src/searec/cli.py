@@ -130,57 +130,226 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_user_ids(path: Path, n_users: int) -> np.ndarray:
+def _prepare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="dataset folder to write (MMRec format)")
+    p.add_argument("--name", help="stem of the .inter file (default: the folder name)")
+    p.add_argument("--k-core", type=int, default=5, metavar="K",
+                   help="keep users and items with >= K interactions, repeatedly (default 5)")
+    p.add_argument("--k-core-items", type=int, metavar="K",
+                   help="a different K for items (default: --k-core)")
+    p.add_argument("--split", default="8:1:1", metavar="TRAIN:VALID:TEST",
+                   help="per-user split ratios (default 8:1:1)")
+    p.add_argument("--order", choices=["random", "time"], default="random",
+                   help="hold out a seeded random draw of each user's interactions "
+                   "(MMRec's choice, default) or the latest ones")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random split")
+    p.add_argument("--min-rating", type=float,
+                   help="drop interactions rated below this before filtering")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
+
+
+def _finish_prepare(  # type: ignore[no-untyped-def]
+    args: argparse.Namespace, frame, item_texts, source: Path, item_column: str = "item_id"
+) -> int:
+    from searec.data.prepare import (
+        SplitRatios,
+        prepare_interactions,
+        summary_lines,
+        write_prepared,
+    )
+
+    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+        raise SearecError(f"{args.out}: folder exists and is not empty; pass --overwrite")
+    if args.min_rating is not None:
+        if "rating" not in frame.columns:
+            raise SearecError("--min-rating needs ratings in the input (--rating-col)")
+        frame = frame[frame["rating"] >= args.min_rating]
+    prepared = prepare_interactions(
+        frame, k_core=args.k_core, k_item=args.k_core_items, split=SplitRatios.parse(args.split),
+        order=args.order, seed=args.seed, item_texts=item_texts, source=str(source),
+        item_column=item_column)
+    write_prepared(prepared, args.out, args.name)
+    for line in summary_lines(prepared):
+        print(line)
+    if prepared.item_text is not None:
+        empty = prepared.report.params["items_without_text"]
+        print(f"item texts: {len(prepared.item_text) - empty:,} items, {empty:,} without "
+              "metadata (empty text)")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_prepare_amazon(args: argparse.Namespace) -> int:
+    from searec.data.amazon import read_amazon_meta, read_amazon_reviews
+
+    frame = read_amazon_reviews(args.reviews)
+    texts = read_amazon_meta(args.meta, set(frame["item"].astype(str))) if args.meta else None
+    return _finish_prepare(args, frame, texts, args.reviews, item_column="asin")
+
+
+def cmd_prepare_csv(args: argparse.Namespace) -> int:
+    from searec.data.tables import read_interactions_table, read_item_texts
+
+    frame = read_interactions_table(args.interactions, args.user_col, args.item_col,
+                                    args.rating_col, args.time_col, args.sep)
+    texts = None
+    if args.items:
+        text_cols = [c for c in (args.text_cols or "").split(",") if c]
+        if not text_cols:
+            raise SearecError("--items needs --text-cols naming the text columns to join")
+        texts = read_item_texts(args.items, args.item_id_col or args.item_col, text_cols,
+                                args.sep)
+    return _finish_prepare(args, frame, texts, args.interactions)
+
+
+def _dataset_item_map(folder: Path):  # type: ignore[no-untyped-def]
+    from searec.data.idmap import ITEM_MAP_FILE
+    from searec.data.mmrec import load_mmrec
+    from searec.errors import DataError
+
+    ds = load_mmrec(folder)
+    if ds.item_map is None:
+        raise DataError(folder / ITEM_MAP_FILE, "not found; the dataset has no original item "
+                        "ids to align to (prepare it with `searec prepare`)")
+    return ds
+
+
+def cmd_features_text(args: argparse.Namespace) -> int:
+    from searec.data.prepare import one_line
+    from searec.data.tables import read_item_texts, read_table
+    from searec.errors import DataError
+    from searec.features import encode_texts
+    from searec.io import atomic_path
+
+    if args.dataset:
+        ds = _dataset_item_map(args.dataset)
+        by_id = read_item_texts(args.items, args.item_id_col, args.text_cols.split(","))
+        texts = [by_id.get(i, "") for i in ds.item_map.originals]
+    else:
+        frame = read_table(args.items)
+        if "itemID" not in frame.columns or "text" not in frame.columns:
+            raise DataError(args.items, "expected columns itemID and text (as in a prepared "
+                            "folder's item_text.tsv); for another table pass --dataset DIR "
+                            "--item-id-col COL --text-cols COL,COL", 1)
+        index = _int_column(args.items, frame["itemID"])
+        if not np.array_equal(index, np.arange(len(index))):
+            raise DataError(args.items, "itemID must run 0, 1, 2, ... in order (row i = item i)")
+        texts = [one_line(t) for t in frame["text"].fillna("")]
+    empty = sum(1 for t in texts if not t)
+    feats = encode_texts(texts, args.model, args.batch_size, args.device,
+                         progress=not args.quiet)
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, feats)
+    print(f"wrote {args.out}: {feats.shape[0]:,} items x {feats.shape[1]} ({empty:,} with "
+          "empty text)")
+    return 0
+
+
+def _int_column(path: Path, column) -> np.ndarray:  # type: ignore[no-untyped-def]
+    from searec.errors import DataError
+
+    values = column.astype(str).str.strip()
+    bad = ~values.str.fullmatch(r"\d+")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(path, f"{column.name} must be an integer, got {values.iloc[row]!r}",
+                        row + 2)
+    return values.astype(np.int64).to_numpy()
+
+
+def cmd_features_align(args: argparse.Namespace) -> int:
+    from searec.data.mmrec import FEATURE_SUFFIX
+    from searec.features import align_vectors, read_vectors
+    from searec.io import atomic_path, write_text
+
+    ds = _dataset_item_map(args.dataset)
+    names, vecs = read_vectors(args.vectors, args.ids, args.id_col, args.dim)
+    feats, imputed, unused = align_vectors(names, vecs, ds.item_map, args.missing,
+                                           args.vectors)
+    out = args.dataset / f"{args.modality}{FEATURE_SUFFIX}"
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, feats)
+    print(f"wrote {out}: {feats.shape[0]:,} items x {feats.shape[1]}; {unused:,} vectors "
+          "for items not in the dataset ignored")
+    if len(imputed):
+        listing = args.dataset / f"{args.modality}_missing_items.txt"
+        write_text(listing, "\n".join(str(x) for x in ds.item_map.originals[imputed]) + "\n")
+        print(f"imputed {len(imputed):,} items without a vector ({args.missing}); their ids "
+              f"are in {listing}")
+    return 0
+
+
+def _read_user_ids(path: Path, dataset, index_ids: bool) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """User indices from a file of ids, one per line: original ids when the dataset has an
+    id map (unless ``index_ids``), else indices. A first line naming a column is skipped."""
     from searec.errors import DataError
 
     try:
-        lines = path.read_text().split()
-    except OSError as exc:
-        raise DataError(path, f"cannot read user list ({exc.strerror})") from None
-    if lines and not lines[0].lstrip("-").isdigit():  # a header line such as "userID"
-        lines = lines[1:]
+        tokens = [t.strip() for t in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read user list ({exc})") from None
+    first = 1
+    if tokens and tokens[0] in ("user", "userID", "user_id"):
+        tokens, first = tokens[1:], 2
+    lines = [(n + first, t) for n, t in enumerate(tokens) if t]
+    if not lines:
+        raise DataError(path, "no user ids in the file")
+    if dataset.user_map is not None and not index_ids:
+        try:
+            return dataset.user_map.to_index([t for _, t in lines])
+        except KeyError:
+            known = set(dataset.user_map.originals)
+            lineno, tok = next((n, t) for n, t in lines if t not in known)
+            raise DataError(path, f"user {tok!r} is not in the dataset (ids are the original "
+                            "user ids of u_id_mapping.csv; --index-ids takes indices)",
+                            lineno) from None
     users = []
-    for i, tok in enumerate(lines):
-        if not tok.isdigit() or int(tok) >= n_users:
-            raise DataError(path, f"expected a user id in 0..{n_users - 1}, got {tok!r}",
-                            i + 1)
+    for lineno, tok in lines:
+        if not tok.isdigit() or int(tok) >= dataset.n_users:
+            raise DataError(path, f"expected a user index in 0..{dataset.n_users - 1}, got "
+                            f"{tok!r}", lineno)
         users.append(int(tok))
     return np.asarray(users, dtype=np.int64)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from searec.io import atomic_path
     from searec.training.run import load_run
 
+    out = Path(args.out)
+    if out.suffix not in (".csv", ".tsv", ".parquet"):
+        raise SearecError(f"{out}: unknown output format; use .csv, .tsv or .parquet")
+    if args.k < 1:
+        raise SearecError(f"--k must be at least 1, got {args.k}")
     _, dataset, model = load_run(args.run)
-    users = (_read_user_ids(args.users, dataset.n_users) if args.users
+    users = (_read_user_ids(args.users, dataset, args.index_ids) if args.users
              else np.arange(dataset.n_users))
     exclude = None if args.include_seen else dataset.train
     ids, scores = model.recommend(users, k=args.k, user_items=exclude)
-    out = Path(args.out)
-    rows = len(users) * ids.shape[1]
-    user_col = np.repeat(users, ids.shape[1])
-    rank_col = np.tile(np.arange(1, ids.shape[1] + 1), len(users))
-    if out.suffix == ".parquet":
-        try:
-            import pandas as pd
-        except ImportError:
-            raise SearecError("writing .parquet needs pandas and pyarrow "
-                              "(pip install pandas pyarrow); or use a .csv file") from None
-        frame = pd.DataFrame({"userID": user_col, "rank": rank_col,
-                              "itemID": ids.ravel(), "score": scores.ravel()})
-        with atomic_path(out) as tmp:
-            frame.to_parquet(tmp, index=False)
-    elif out.suffix in (".csv", ".tsv"):
-        sep = "," if out.suffix == ".csv" else "\t"
-        with atomic_path(out) as tmp, open(tmp, "w") as fh:
-            fh.write(sep.join(["userID", "rank", "itemID", "score"]) + "\n")
-            for u, r, i, s in zip(user_col, rank_col, ids.ravel(), scores.ravel(),
-                                  strict=True):
-                fh.write(f"{u}{sep}{r}{sep}{i}{sep}{s:.6g}\n")
+    k = ids.shape[1]
+    user_col, item_col = np.repeat(users, k), ids.ravel()
+    originals = (not args.index_ids and dataset.user_map is not None
+                 and dataset.item_map is not None)
+    if originals:
+        frame = pd.DataFrame({"user_id": dataset.user_map.to_original(user_col),
+                              "rank": np.tile(np.arange(1, k + 1), len(users)),
+                              "item_id": dataset.item_map.to_original(item_col),
+                              "score": scores.ravel()})
     else:
-        raise SearecError(f"{out}: unknown output format; use .csv, .tsv or .parquet")
-    print(f"wrote {rows:,} recommendations ({len(users):,} users x top {ids.shape[1]}) to {out}")
+        frame = pd.DataFrame({"userID": user_col, "rank": np.tile(np.arange(1, k + 1),
+                                                                   len(users)),
+                              "itemID": item_col, "score": scores.ravel()})
+    with atomic_path(out) as tmp:
+        if out.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, sep="," if out.suffix == ".csv" else "\t", index=False,
+                         float_format="%.6g")
+    print(f"wrote {len(frame):,} recommendations ({len(users):,} users x top {k}"
+          f"{', original ids' if originals else ''}) to {out}")
     return 0
 
 
@@ -279,7 +448,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help=".csv, .tsv or .parquet")
     p.add_argument("--include-seen", action="store_true",
                    help="do not exclude the users' training items")
+    p.add_argument("--index-ids", action="store_true",
+                   help="read and write index ids even when the dataset maps original ids")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("prepare", help="raw interactions (and item metadata) to an MMRec "
+                       "folder: k-core, per-user split, id maps, item texts")
+    psub = p.add_subparsers(dest="source", required=True)
+    a = psub.add_parser("amazon", help="Amazon review dumps (2014 or 2018 releases)")
+    a.add_argument("--reviews", required=True, type=Path, metavar="FILE",
+                   help="reviews_*.json[.gz], *_5.json[.gz] or ratings_*.csv")
+    a.add_argument("--meta", type=Path, metavar="FILE",
+                   help="meta_*.json[.gz]: item texts from title, brand, categories, "
+                   "description")
+    _prepare_args(a)
+    a.set_defaults(func=cmd_prepare_amazon)
+    c = psub.add_parser("csv", help="any interaction table (.csv, .tsv, .parquet, .jsonl)")
+    c.add_argument("--interactions", required=True, type=Path, metavar="FILE")
+    c.add_argument("--user-col", default="user", help="user id column (default: user)")
+    c.add_argument("--item-col", default="item", help="item id column (default: item)")
+    c.add_argument("--rating-col", help="optional rating column")
+    c.add_argument("--time-col", help="optional time column (numbers or dates)")
+    c.add_argument("--items", type=Path, metavar="FILE", help="optional item table with text")
+    c.add_argument("--item-id-col", help="item id column of --items (default: --item-col)")
+    c.add_argument("--text-cols", metavar="COL,COL", help="text columns of --items to join")
+    c.add_argument("--sep", help="field separator (default: from the file extension)")
+    _prepare_args(c)
+    c.set_defaults(func=cmd_prepare_csv)
+
+    p = sub.add_parser("features", help="item feature files for a prepared dataset")
+    fsub = p.add_subparsers(dest="kind", required=True)
+    t = fsub.add_parser("text", help="all-MiniLM-L6-v2 text embeddings, offline "
+                        "(pip install 'searec[text]')")
+    t.add_argument("--items", required=True, type=Path, metavar="FILE",
+                   help="a prepared folder's item_text.tsv, or any item table with "
+                   "--dataset, --item-id-col and --text-cols")
+    t.add_argument("--out", required=True, type=Path, metavar="FILE",
+                   help="output, e.g. DIR/text_feat.npy")
+    t.add_argument("--dataset", type=Path, metavar="DIR",
+                   help="align --items to this prepared dataset by original item id")
+    t.add_argument("--item-id-col", default="item", help="with --dataset: item id column")
+    t.add_argument("--text-cols", default="text", metavar="COL,COL",
+                   help="with --dataset: text columns to join")
+    t.add_argument("--model", metavar="DIR", help="a local sentence-transformers model "
+                   "(default: the bundled all-MiniLM-L6-v2)")
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_features_text)
+    g = fsub.add_parser("align", help="align user-supplied vectors (image, audio, ...) keyed "
+                        "by original item id to a prepared dataset")
+    g.add_argument("--vectors", required=True, type=Path, metavar="FILE",
+                   help=".npy (with --ids), .csv/.tsv/.parquet (id column + numeric columns) "
+                   "or Amazon image_features_*.b")
+    g.add_argument("--dataset", required=True, type=Path, metavar="DIR")
+    g.add_argument("--modality", required=True, help="name, e.g. image: writes "
+                   "DIR/<modality>_feat.npy")
+    g.add_argument("--ids", type=Path, metavar="FILE",
+                   help="for .npy: original item ids, one per line, in row order")
+    g.add_argument("--id-col", help="for tables: the item id column (default: the first)")
+    g.add_argument("--dim", type=int, default=4096, help="for .b files: vector length")
+    g.add_argument("--missing", choices=["error", "mean", "zero"], default="error",
+                   help="items without a vector: error (default), or impute the mean "
+                   "vector or zeros and list them in DIR/<modality>_missing_items.txt")
+    g.set_defaults(func=cmd_features_align)
 
     p = sub.add_parser("experiment", help="run a declared grid of runs (datasets x variants "
                        "x seeds), resumable, with a multi-seed summary and paired tests")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from searec.data.idmap import IdMap
 
 
 def interaction_matrix(
@@ -26,7 +29,8 @@ class Dataset:
     """Users, items, train/valid/test interactions (binary CSR) and item modality features.
 
     ``modalities`` maps a modality name to a float32 array of shape (n_items, d); row i is
-    item i. Any number of modalities (including none) is allowed.
+    item i. Any number of modalities (including none) is allowed. ``user_map`` and
+    ``item_map``, when known, give the original ids behind the indices.
     """
 
     name: str
@@ -37,6 +41,8 @@ class Dataset:
     test: sp.csr_matrix
     modalities: dict[str, np.ndarray] = field(default_factory=dict)
     source: str | None = None
+    user_map: IdMap | None = None
+    item_map: IdMap | None = None
 
     def __post_init__(self) -> None:
         for split in ("train", "valid", "test"):
@@ -48,6 +54,10 @@ class Dataset:
             if feat.ndim != 2 or feat.shape[0] != self.n_items:
                 raise ValueError(f"modality {name!r} has shape {feat.shape}, expected "
                                  f"({self.n_items}, d)")
+        for what, idmap, n in (("user_map", self.user_map, self.n_users),
+                               ("item_map", self.item_map, self.n_items)):
+            if idmap is not None and len(idmap) != n:
+                raise ValueError(f"{what} has {len(idmap)} ids, expected {n}")
 
     @property
     def modality_names(self) -> list[str]:

@@ -4,7 +4,8 @@ A folder holds ``<name>.inter`` (tab-separated, header with at least userID, ite
 x_label; rating and timestamp optional; x_label 0 train, 1 valid, 2 test; ids 0-based and
 contiguous) and any number of ``<modality>_feat.npy`` files (float, shape (n_items, d)).
 Every problem raises :class:`DataError` naming the file, the line where known, and what was
-expected.
+expected. Optional ``u_id_mapping.csv`` / ``i_id_mapping.csv`` (MMRec's id maps) give the
+original ids behind the indices.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from searec.data.dataset import Dataset, interaction_matrix
+from searec.data.idmap import ITEM_MAP_FILE, USER_MAP_FILE, load_id_maps
 from searec.errors import DataError
 from searec.io import atomic_path, atomic_write
 
@@ -260,10 +262,11 @@ def load_mmrec(
     users, items, labels, n_users, n_items = read_interactions(inter, catalogue)
     splits = [interaction_matrix(users[labels == k], items[labels == k], n_users, n_items)
               for k in (0, 1, 2)]
+    user_map, item_map = load_id_maps(folder, n_users, n_items)
     return Dataset(
         name=inter.stem, n_users=n_users, n_items=n_items,
         train=splits[0], valid=splits[1], test=splits[2],
-        modalities=feats, source=str(folder),
+        modalities=feats, source=str(folder), user_map=user_map, item_map=item_map,
     )
 
 
@@ -287,4 +290,8 @@ def save_mmrec(dataset: Dataset, folder: str | Path, name: str | None = None) ->
     for m, feat in dataset.modalities.items():
         with atomic_path(folder / f"{m}{FEATURE_SUFFIX}") as tmp, open(tmp, "wb") as fh:
             np.save(fh, feat.astype(np.float32))
+    if dataset.user_map is not None:
+        dataset.user_map.save(folder / USER_MAP_FILE, "userID")
+    if dataset.item_map is not None:
+        dataset.item_map.save(folder / ITEM_MAP_FILE, "itemID")
     return folder

@@ -71,8 +71,15 @@ def check_run_dir(out: str | Path, overwrite: bool = False) -> None:
         raise RunDirError(f"{out}: cannot create the run directory ({parent} is not writable)")
 
 
-def check_eval_config(cfg: Config, dataset: Dataset) -> None:
+def check_eval_config(
+    cfg: Config, dataset: Dataset, log: Callable[[str], None] = print
+) -> None:
     too_big = [k for k in cfg.eval.topk if k > dataset.n_items]
+    if too_big and "topk" not in cfg.eval.model_fields_set:
+        # The default cut-offs were not the user's choice: fit them to a small catalogue.
+        cfg.eval.topk = [k for k in cfg.eval.topk if k <= dataset.n_items]
+        log(f"eval.topk: leaving out K={too_big} (the dataset has {dataset.n_items} items)")
+        too_big = [] if cfg.eval.topk else too_big
     if too_big:
         raise ConfigError(f"config key 'eval.topk': K={too_big[0]} is larger than the "
                           f"{dataset.n_items} items of dataset {dataset.name!r}")
@@ -116,7 +123,7 @@ def train(
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
     dataset = load_dataset(cfg.data)
-    check_eval_config(cfg, dataset)
+    check_eval_config(cfg, dataset, log)
     seed_everything(cfg.train.seed)
     model = build_model(cfg, dataset)
     graph = InteractionGraph.from_train(dataset.train)
