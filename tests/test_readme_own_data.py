@@ -26,6 +26,14 @@ def walkthrough_commands() -> list[str]:
     return commands
 
 
+def walkthrough_python() -> str:
+    text = README.read_text()
+    section = text[text.index("## Use your own data"):text.index("### The MMRec format")]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block, "README's own-data section lacks its Python example"
+    return block.group(1)
+
+
 def test_readme_walkthrough_runs_verbatim(tmp_path: Path, monkeypatch, raw_shop) -> None:
     pytest.importorskip("sentence_transformers")
     raw_shop(tmp_path / "raw")
@@ -60,3 +68,12 @@ def test_readme_walkthrough_runs_verbatim(tmp_path: Path, monkeypatch, raw_shop)
     some = pd.read_csv("recs_some.csv", dtype={"user_id": str, "item_id": str})
     assert list(some["user_id"].unique()) == ["A0003Z", "A0010Z"]
     assert (some.groupby("user_id")["rank"].apply(list) == [list(range(1, 11))] * 2).all()
+
+    # the Python example of the same section, on the run just trained
+    namespace: dict = {}
+    exec(walkthrough_python(), namespace)
+    ids = namespace["ids"]
+    assert ids.shape == (2, 10)
+    first = some[some.user_id == "A0003Z"]["item_id"].tolist()
+    assert ds.item_map.to_original(ids[0]).tolist() == first
+    assert namespace["similar"].shape == (1, 5)
