@@ -363,6 +363,16 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from searec.experiments.search import run_search
+
+    out = Path(args.out) if args.out else Path("runs") / f"search-{Path(args.file).stem}"
+    best = run_search(args.file, out, log=_log, trials=args.trials)
+    print((out / "search.md").read_text(), end="")
+    print(f"best config: {best['best_yaml']}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from searec.experiments.report import write_report
 
@@ -518,6 +528,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, help="experiment YAML (see docs/experiments.md)")
     p.add_argument("--out", metavar="DIR", help="experiment folder (default: runs/<file stem>)")
     p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("search", help="hyper-parameter search with Optuna on the validation "
+                       "metric, pruning poor trials; resumable (SQLite); writes best.yaml")
+    p.add_argument("file", type=Path, help="search YAML (see docs/experiments.md)")
+    p.add_argument("--out", metavar="DIR", help="study folder (default: runs/search-<stem>)")
+    p.add_argument("--trials", type=int, help="total trials (overrides the file's 'trials')")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("report", help="Markdown report with plots for a run or experiment")
     p.add_argument("dir", type=Path, metavar="RUN_DIR|EXPERIMENT_DIR")

@@ -110,8 +110,13 @@ def train(
     overwrite: bool = False,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    on_eval: Callable[[int, float], None] | None = None,
+    test: bool = True,
 ) -> dict[str, Any]:
-    """Train and evaluate one model; returns (and writes) metrics.json's content."""
+    """Train and evaluate one model; returns (and writes) metrics.json's content.
+
+    ``on_eval(epoch, valid_score)`` is called after each validation; ``test=False`` leaves
+    the test split untouched (for model selection)."""
     out = Path(out)
     if resume:
         if not (out / LAST).is_file() and not (out / BEST).is_file():
@@ -133,7 +138,8 @@ def train(
     else:
         prepare_run_dir(out, overwrite)
         write_text(out / "config.yaml", cfg.to_yaml())
-    trainer = Trainer(model, dataset, graph, cfg.train, cfg.eval, out, device, log=log)
+    trainer = Trainer(model, dataset, graph, cfg.train, cfg.eval, out, device, log=log,
+                      on_eval=on_eval)
     if resume and (out / LAST).is_file():
         trainer.load_checkpoint(out / LAST)
         log(f"resumed {out} after epoch {trainer.state.epoch}")
@@ -142,7 +148,7 @@ def train(
         f"{st['train']}/{st['valid']}/{st['test']} train/valid/test, modalities "
         f"{st['modalities'] or 'none'}, device {device}")
     trainer.fit()
-    metrics = trainer.final_metrics()
+    metrics = trainer.final_metrics(test=test)
     metrics = {"model": cfg.model.name, "dataset": st["name"], **metrics}
     write_json(out / "metrics.json", metrics)
     return metrics
@@ -173,9 +179,11 @@ def load_run(run_dir: str | Path) -> tuple[Config, Dataset, Recommender]:
 
 def format_metrics(metrics: dict[str, Any]) -> str:
     """A metrics table: one row per split, one column per metric@K."""
-    names = list(metrics["test"])
+    names = list(metrics["valid"])
     width = max(len(n) for n in names) + 1
     lines = ["split  " + "".join(f"{n:>{width}}" for n in names)]
     for split in ("valid", "test"):
+        if split not in metrics:
+            continue
         lines.append(f"{split:<6} " + "".join(f"{metrics[split][n]:>{width}.4f}" for n in names))
     return "\n".join(lines)

@@ -93,6 +93,7 @@ class Trainer:
         run_dir: str | Path,
         device: torch.device,
         log: Callable[[str], None] = print,
+        on_eval: Callable[[int, float], None] | None = None,
     ) -> None:
         self.model = model.to(device)
         self.dataset = dataset
@@ -102,6 +103,9 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.device = device
         self.log = log
+        # called with (epoch, validation score) once that epoch is checkpointed; may raise to
+        # stop training (hyper-parameter search prunes trials this way)
+        self.on_eval = on_eval
         self.state = TrainState()
         self.optimizer = (
             torch.optim.Adam(model.main_parameters(), lr=train_cfg.lr,
@@ -228,21 +232,26 @@ class Trainer:
             st.epoch = epoch
             self.save_checkpoint()
             self.write_history()
+            if self.on_eval is not None and "eval_seconds" in row:
+                self.on_eval(epoch, row[f"valid_{metric}"])
         return st
 
-    def final_metrics(self) -> dict[str, Any]:
-        """Load best.pt, evaluate valid and test once, return the metrics.json content."""
+    def final_metrics(self, test: bool = True) -> dict[str, Any]:
+        """Load best.pt, evaluate valid (and test, unless ``test=False``: model selection
+        must never see it) once, return the metrics.json content."""
         best = torch.load(self.run_dir / BEST, map_location=self.device, weights_only=False)
         self.model.load_state_dict(best["model"])
         t0 = time.perf_counter()
         valid = self.evaluate("valid")
-        test = self.evaluate("test")
+        test_m = self.evaluate("test") if test else None
         self.state.eval_seconds += time.perf_counter() - t0
+        out: dict[str, Any] = {"valid": {k: v for k, v in valid.items() if k != "users"}}
+        if test_m is not None:
+            out["test"] = {k: v for k, v in test_m.items() if k != "users"}
         return {
-            "valid": {k: v for k, v in valid.items() if k != "users"},
-            "test": {k: v for k, v in test.items() if k != "users"},
+            **out,
             "valid_users": int(valid["users"]),
-            "test_users": int(test["users"]),
+            **({"test_users": int(test_m["users"])} if test_m is not None else {}),
             "best_epoch": self.state.best_epoch,
             "epochs_run": self.state.epoch,
             "stopped_early": self.state.stopped_early,
