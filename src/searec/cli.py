@@ -373,6 +373,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from searec.experiments.diagnose import PROJECTION_PNG, diagnose_run, require_run
+
+    require_run(args.run)
+    result = diagnose_run(args.run, args.items)
+    if result is None:
+        raise SearecError(f"{args.run}: its model has no separation component (diagnostics "
+                          "are for sea and backbones trained with --separation sea)")
+    for key, value in result["gaussian_mi_at_best"].items():
+        print(f"{key:<36} {value:8.3f} nats")
+    print(f"wrote {args.run / 'diagnostics.json'} and {args.run / 'figures' / PROJECTION_PNG}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from searec.experiments.report import write_report
 
@@ -535,6 +549,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="study folder (default: runs/search-<stem>)")
     p.add_argument("--trials", type=int, help="total trials (overrides the file's 'trials')")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("diagnose", help="MI between generic and unique parts and a 2-D "
+                       "projection plot, for a trained run with separation")
+    p.add_argument("run", type=Path, metavar="RUN_DIR")
+    p.add_argument("--items", type=int, default=1000, help="items in the plot (default 1000)")
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("report", help="Markdown report with plots for a run or experiment")
     p.add_argument("dir", type=Path, metavar="RUN_DIR|EXPERIMENT_DIR")

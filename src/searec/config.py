@@ -8,13 +8,14 @@ typos, suggest the closest known key.
 from __future__ import annotations
 
 import difflib
+import typing
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from searec.errors import ConfigError
 from searec.evaluation.metrics import METRICS
@@ -43,6 +44,30 @@ class SyntheticConfig(StrictModel):
     seed: int = Field(0, description="Seed of the generator (independent of train.seed).")
 
 
+class Perturbation(StrictModel):
+    """One change to a modality's item features, applied after loading (robustness runs)."""
+
+    kind: Literal["noise", "duplicate", "drop", "scale"] = Field(
+        description="noise: replace with Gaussian noise of the same per-column mean and std; "
+        "duplicate: replace with a copy of modality `source` (through a fixed random linear "
+        "map when widths differ); drop: zero (or mean-fill) the features of a `fraction` of "
+        "items; scale: multiply by `factor`.")
+    modality: str = Field(description="The modality changed.")
+    source: str | None = Field(None, description="duplicate: the modality copied.")
+    fraction: float = Field(0.5, gt=0, le=1, description="drop: share of items affected.")
+    fill: Literal["zero", "mean"] = Field("zero", description="drop: value given to them.")
+    factor: float = Field(10.0, gt=0, description="scale: the multiplier.")
+    seed: int = Field(0, description="Seed of the noise, the items dropped, the linear map.")
+
+    @model_validator(mode="after")
+    def _source_for_duplicate(self) -> Perturbation:
+        if (self.kind == "duplicate") != (self.source is not None):
+            raise ValueError("'source' is required by kind=duplicate and only by it")
+        if self.source == self.modality:
+            raise ValueError("'source' must differ from 'modality'")
+        return self
+
+
 class DataConfig(StrictModel):
     path: str | None = Field(
         None,
@@ -62,6 +87,10 @@ class DataConfig(StrictModel):
         "the dataset, drop leaves them out of evaluation (MMRec's behaviour), keep scores them.",
     )
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    perturb: list[Perturbation] = Field(
+        default_factory=list,
+        description="Feature perturbations applied in order after loading (see "
+        "docs/experiments.md, robustness): e.g. [{kind: noise, modality: image}].")
 
 
 class TrainConfig(StrictModel):
@@ -321,7 +350,15 @@ def config_reference() -> str:
             if isinstance(ann, type) and issubclass(ann, BaseModel) and ann is not ModelConfig:
                 walk(ann, prefix + name + ".")
                 continue
-            default = field.get_default(call_default_factory=True)
+            default = ("(required)" if field.is_required()
+                       else field.get_default(call_default_factory=True))
+            item = typing.get_args(ann)[0] if typing.get_origin(ann) is list else None
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                cells = [f"`{prefix}{name}`", f"list of {item.__name__}", f"`{default}`",
+                         field.description or ""]
+                rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+                walk(item, f"{prefix}{name}[].")
+                continue
             tname = str(ann).replace("typing.", "") if "[" in str(ann) or "|" in str(ann) \
                 else getattr(ann, "__name__", str(ann))
             cells = [f"`{prefix}{name}`", tname, f"`{default}`", field.description or ""]

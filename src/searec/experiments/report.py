@@ -44,11 +44,12 @@ def run_report(run_dir: Path) -> Path:
     lines = [f"# Run report: {metrics.get('model', '?')} on {metrics.get('dataset', '?')}", "",
              f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; train "
              f"{metrics['train_seconds']:.1f} s, eval {metrics['eval_seconds']:.1f} s.", "",
-             "| split | " + " | ".join(metrics["test"]) + " |",
-             "|---|" + "---|" * len(metrics["test"])]
+             "| split | " + " | ".join(metrics["valid"]) + " |",
+             "|---|" + "---|" * len(metrics["valid"])]
     for split in ("valid", "test"):
-        lines.append(f"| {split} | " + " | ".join(f"{metrics[split][k]:.4f}"
-                                                  for k in metrics["test"]) + " |")
+        if split in metrics:
+            lines.append(f"| {split} | " + " | ".join(f"{metrics[split][k]:.4f}"
+                                                      for k in metrics["valid"]) + " |")
     loss_cols = [c for c in history[0] if c == "loss" or c.startswith("loss_")]
     if loss_cols and epochs and epochs[-1] > 0:
         fig, axes = plt.subplots(1, len(loss_cols), figsize=(3.2 * len(loss_cols), 2.8),
@@ -71,6 +72,32 @@ def run_report(run_dir: Path) -> Path:
         _save(fig, figs / "valid_metrics.png")
         lines += ["", "## Validation metrics per epoch", "",
                   "![validation metrics](figures/valid_metrics.png)"]
+    diag_cols = [c for c in history[0] if c.startswith("diag_mi_")]
+    if diag_cols and len(epochs) > 1:
+        fig, ax = plt.subplots(figsize=(6.5, 3.5))
+        for col in diag_cols:
+            style = "-" if "generic_unique" in col else "--"
+            ax.plot(epochs, _floats(history, col), style, label=col[8:])
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("Gaussian MI (nats)")
+        ax.legend(fontsize=7)
+        _save(fig, figs / "separation_mi.png")
+        lines += ["", "## Separation over training", "",
+                  "Gaussian MI between generic and unique parts of each modality (solid) and "
+                  "between modalities' generic / unique parts (dashed), on a fixed item "
+                  "sample at every evaluation.", "", "![MI](figures/separation_mi.png)"]
+    from searec.experiments.diagnose import PROJECTION_PNG, diagnose_run
+
+    diag = diagnose_run(run_dir)
+    if diag is not None:
+        lines += ["", "## Generic and unique item representations (best checkpoint)", "",
+                  "| estimate | nats |", "|---|---|",
+                  *[f"| {k} | {v:.3f} |" for k, v in diag["gaussian_mi_at_best"].items()]]
+        if diag["panels"]:
+            lines += ["", "2-D PCA of items in the alignment space (generic parts of every "
+                      "modality, pulled together) and in each modality's distancing space "
+                      "(generic vs unique, pushed apart).", "",
+                      f"![projection](figures/{PROJECTION_PNG})"]
     out = run_dir / "report.md"
     write_text(out, "\n".join(lines) + "\n")
     return out

@@ -125,6 +125,10 @@ class Recommender(nn.Module):
     def on_epoch_start(self, epoch: int, rng: np.random.Generator) -> None:
         """Optional per-epoch action (e.g. resampling a pruned graph)."""
 
+    def diagnostics(self) -> dict[str, float]:
+        """Optional values logged at each evaluation (history.csv columns diag_<name>)."""
+        return {}
+
     # ---------------------------------------------------------------- inference
     @torch.no_grad()
     def prepare_inference(self, graph: InteractionGraph) -> None:

@@ -116,3 +116,11 @@ class MultimodalRecommender(Recommender):
 
     def auxiliary_step(self) -> dict[str, float]:
         return self.separation.update_q() if self.separation is not None else {}
+
+    def diagnostics(self) -> dict[str, float]:
+        """Gaussian MI between the separated parts (see searec.separation.diagnostics)."""
+        if self.separation is None:
+            return {}
+        from searec.separation.diagnostics import separation_diagnostics
+
+        return separation_diagnostics(self.separation, self.raw_features())

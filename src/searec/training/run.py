@@ -18,6 +18,7 @@ import torch
 from searec.config import Config, DataConfig, build_config, read_yaml
 from searec.data.dataset import Dataset
 from searec.data.mmrec import load_mmrec
+from searec.data.perturb import apply_perturbations
 from searec.data.synthetic import make_synthetic
 from searec.errors import ConfigError, DataError, RunDirError
 from searec.graphs import InteractionGraph
@@ -39,6 +40,7 @@ def load_dataset(cfg: DataConfig) -> Dataset:
             dataset = dataset.with_modalities(cfg.modalities)
     else:
         dataset = load_mmrec(cfg.path, cfg.name, cfg.modalities)
+    dataset = apply_perturbations(dataset, cfg.perturb)
     full = np.flatnonzero(np.diff(dataset.train.indptr) >= dataset.n_items)
     if len(full):
         raise DataError(dataset.source or dataset.name, f"user {full[0]} has a training "

@@ -215,6 +215,7 @@ class Trainer:
                 st.eval_seconds += eval_s
                 row.update({f"valid_{k}": v for k, v in valid.items() if k != "users"})
                 row["eval_seconds"] = round(eval_s, 4)
+                row.update({f"diag_{k}": v for k, v in self.model.diagnostics().items()})
                 score = valid[metric]
                 improved = score > st.best_score
                 if improved:

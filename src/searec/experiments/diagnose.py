@@ -1,0 +1,61 @@
+"""`searec diagnose RUN_DIR`: how well a trained model separated generic from unique.
+
+Writes diagnostics.json (Gaussian MI between the parts at the best checkpoint, see
+:mod:`searec.separation.diagnostics`) and figures/separation_projection.png: 2-D PCA views
+of item representations in the alignment space (generic parts of every modality) and in
+each modality's distancing space (its generic vs unique parts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from searec.errors import RunDirError
+from searec.io import atomic_path, write_json
+from searec.separation.diagnostics import projection_panels, separation_diagnostics
+
+PROJECTION_PNG = "separation_projection.png"
+
+
+def diagnose_run(run_dir: str | Path, max_items: int = 1000) -> dict[str, Any] | None:
+    """Diagnostics of a finished run; None when its model has no separation component."""
+    from searec.training.run import load_run
+
+    run_dir = Path(run_dir)
+    _, _, model = load_run(run_dir)
+    separation = getattr(model, "separation", None)
+    if separation is None:
+        return None
+    model.eval()
+    features = model.raw_features()  # type: ignore[operator]
+    mi = separation_diagnostics(separation, features)
+    panels = projection_panels(separation, features, max_items)
+    if panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4),
+                                 squeeze=False)
+        for ax, (title, groups) in zip(axes[0], panels.items(), strict=True):
+            for name, xy in groups.items():
+                ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.5, label=name)
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.legend(fontsize=7, markerscale=3)
+        path = run_dir / "figures" / PROJECTION_PNG
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    result = {"gaussian_mi_at_best": mi, "panels": list(panels), "items_plotted": max_items}
+    write_json(run_dir / "diagnostics.json", result)
+    return result
+
+
+def require_run(run_dir: Path) -> None:
+    if not (run_dir / "config.yaml").is_file():
+        raise RunDirError(f"{run_dir}: no config.yaml; not a searec run directory")
