@@ -7,7 +7,8 @@ The file declares datasets, model variants, seeds, a base config and a baseline:
       train: {progress: false}
     datasets:                    # name -> MMRec folder (relative to this file), or null
       tiktok: ../shared/data/tiktok     # for the embedded synthetic dataset
-    variants:                    # name -> config overrides of that variant
+    variants:                    # name -> config overrides of that variant (a variant that
+                                 # names another model does not inherit base's model keys)
       lightgcn: {model: {name: lightgcn}}
       sea: {model: {name: sea, q_steps: 5, mi_items: batch}}
     seeds: [1, 2, 3]
@@ -67,6 +68,11 @@ def load_spec(path: str | Path) -> tuple[ExperimentSpec, Path]:
     return spec, path.parent.resolve()
 
 
+def _switches_model(base: dict[str, Any], overrides: dict[str, Any]) -> bool:
+    name = (overrides.get("model") or {}).get("name")
+    return name is not None and name != (base.get("model") or {}).get("name", "sea")
+
+
 def plan(spec: ExperimentSpec, root: Path, out: Path) -> list[dict[str, Any]]:
     """Every run of the grid: dataset, variant, seed, validated config, run folder."""
     runs = []
@@ -75,6 +81,9 @@ def plan(spec: ExperimentSpec, root: Path, out: Path) -> list[dict[str, Any]]:
         for variant, overrides in spec.variants.items():
             for seed in spec.seeds:
                 tree = deep_merge(spec.base, {"data": data})
+                if _switches_model(spec.base, overrides):
+                    # another model's parameters would be unknown keys: start its section over
+                    tree.pop("model", None)
                 tree = deep_merge(tree, overrides)
                 tree = deep_merge(tree, {"train": {"seed": seed}})
                 cfg = build_config(tree, f"experiment variant {variant!r}")
