@@ -46,6 +46,17 @@ def _config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from searec.training import distributed
+
+    try:
+        distributed.init_from_env(args.device or "auto")
+        return _train(args)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from searec.training import distributed
     from searec.training.run import format_metrics, resume, train
 
     if args.resume:
@@ -56,12 +67,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = Path(args.resume)
     else:
         cfg = _config_from_args(args)
+        if args.out is None and distributed.world().world_size > 1:
+            raise SearecError("under torchrun, pass --out: every process must name the same "
+                              "run folder")
         if args.out is None:
             data = Path(cfg.data.path).name if cfg.data.path else "synthetic"
             out = Path("runs") / f"{cfg.model.name}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
         else:
             out = Path(args.out)
         metrics = train(cfg, out, overwrite=args.overwrite, log=_log)
+    if not distributed.is_main():
+        return 0  # rank 0 reports
     print(format_metrics(metrics))
     print(f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; "
           f"train {metrics['train_seconds']:.1f}s, eval {metrics['eval_seconds']:.1f}s; "

@@ -165,6 +165,8 @@ class Distancing(nn.Module):
         """Train q on the pairs of the last forward: ``q_steps`` Adam steps."""
         if self.q_optimizer is None or not self._pending:
             return {}
+        from searec.training.distributed import average_gradients
+
         if self.q_pairs == "within":
             jobs = [(self.q[m], *self._pending[m]) for m in self._pending]
         else:
@@ -174,6 +176,7 @@ class Distancing(nn.Module):
             loss = sum(q_nll(q, x, y) for q, x, y in jobs)
             self.q_optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[union-attr]
+            average_gradients(list(self.q.parameters()))  # no-op outside torchrun
             self.q_optimizer.step()
             last = loss.detach()  # type: ignore[union-attr]
         self._pending = {}

@@ -25,6 +25,7 @@ from searec.graphs import InteractionGraph
 from searec.io import write_json, write_text
 from searec.models import create_model
 from searec.models.base import Recommender
+from searec.training import distributed
 from searec.training.trainer import BEST, LAST, Trainer, resolve_device, seed_everything
 
 
@@ -120,26 +121,35 @@ def train(
     ``on_eval(epoch, valid_score)`` is called after each validation; ``test=False`` leaves
     the test split untouched (for model selection)."""
     out = Path(out)
+    info = distributed.world()
+    main = info.rank == 0
     if resume:
         if not (out / LAST).is_file() and not (out / BEST).is_file():
             raise RunDirError(f"{out}: nothing to resume (no {LAST} in the run directory)")
-    else:
+    elif main:
         check_run_dir(out, overwrite)
     # Everything that can fail on the user's input fails here, before anything is written.
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    elif info.world_size > 1:  # processes on one machine share its cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // info.local_world_size))
     device = resolve_device(cfg.train.device)
+    if device.type == "cuda" and info.world_size > 1:
+        device = torch.device("cuda", info.local_rank)
     dataset = load_dataset(cfg.data)
     check_eval_config(cfg, dataset, log)
     seed_everything(cfg.train.seed)
     model = build_model(cfg, dataset)
     graph = InteractionGraph.from_train(dataset.train)
-    if resume:
+    if not main:
+        pass  # rank 0 owns the run folder
+    elif resume:
         for stale in out.glob(".*.tmp"):  # left by a process killed while writing
             stale.unlink()
     else:
         prepare_run_dir(out, overwrite)
         write_text(out / "config.yaml", cfg.to_yaml())
+    distributed.barrier()
     trainer = Trainer(model, dataset, graph, cfg.train, cfg.eval, out, device, log=log,
                       on_eval=on_eval)
     if resume and (out / LAST).is_file():
@@ -150,9 +160,16 @@ def train(
         f"{st['train']}/{st['valid']}/{st['test']} train/valid/test, modalities "
         f"{st['modalities'] or 'none'}, device {device}")
     trainer.fit()
+    distributed.barrier()  # best.pt is on disk before anyone reads it
+    if not main:
+        distributed.barrier()
+        return {}
     metrics = trainer.final_metrics(test=test)
     metrics = {"model": cfg.model.name, "dataset": st["name"], **metrics}
+    if info.world_size > 1:
+        metrics["world_size"] = info.world_size
     write_json(out / "metrics.json", metrics)
+    distributed.barrier()
     return metrics
 
 

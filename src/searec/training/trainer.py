@@ -27,6 +27,7 @@ from searec.evaluation import evaluate_ranking
 from searec.graphs import InteractionGraph
 from searec.io import atomic_path, rows_to_csv, write_text
 from searec.models.base import Recommender
+from searec.training import distributed
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -102,7 +103,9 @@ class Trainer:
         self.eval_cfg = eval_cfg
         self.run_dir = Path(run_dir)
         self.device = device
-        self.log = log
+        self.dist = distributed.world()
+        self.main = self.dist.rank == 0
+        self.log = log if self.main else (lambda _msg: None)
         # called with (epoch, validation score) once that epoch is checkpointed; may raise to
         # stop training (hyper-parameter search prunes trials this way)
         self.on_eval = on_eval
@@ -114,9 +117,13 @@ class Trainer:
         )
         self.users, self.items = dataset.train_pairs()
         self.sampler = NegativeSampler(dataset.train) if model.trainable else None
+        # computes model.loss; under torchrun a DDP wrapper that averages gradients
+        self.loss_module = distributed.wrap(self.model, device) if model.trainable else None
 
     # ------------------------------------------------------------- checkpoints
     def _save(self, name: str, payload: dict[str, Any]) -> None:
+        if not self.main:
+            return
         with atomic_path(self.run_dir / name) as tmp:
             torch.save(payload, tmp)
 
@@ -140,7 +147,7 @@ class Trainer:
         self.state = TrainState(**ckpt["state"])
 
     def write_history(self) -> None:
-        if self.state.history:
+        if self.state.history and self.main:
             write_text(self.run_dir / "history.csv", rows_to_csv(self.state.history))
 
     def evaluate(self, split: str) -> dict[str, float]:
@@ -157,19 +164,22 @@ class Trainer:
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         assert self.optimizer is not None and self.sampler is not None
+        assert self.loss_module is not None
         self.model.train()
         rng = np.random.default_rng([self.cfg.seed, epoch])
         self.model.on_epoch_start(epoch, rng)
         n_batches = math.ceil(len(self.users) / self.cfg.batch_size)
         sums: dict[str, float] = {}
+        done = 0
         batches = bpr_batches(self.users, self.items, self.sampler, self.cfg.batch_size, rng)
         bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}", leave=False,
-                   disable=not self.cfg.progress, unit="batch")
-        for u, p, n in bar:
-            users = torch.from_numpy(u).to(self.device)
-            pos = torch.from_numpy(p).to(self.device)
-            neg = torch.from_numpy(n).to(self.device)
-            parts = self.model.loss(self.graph, users, pos, neg)
+                   disable=not (self.cfg.progress and self.main), unit="batch")
+        for batch in bar:
+            share = distributed.shard(batch, self.dist)  # this rank's part of the batch
+            if share is None:
+                continue
+            users, pos, neg = (torch.from_numpy(a).to(self.device) for a in share)
+            parts = self.loss_module(self.graph, users, pos, neg)
             # Name the term that diverged, not just the total it poisoned.
             for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
                 self._check_finite(name, float(value.detach()), epoch)
@@ -183,9 +193,11 @@ class Trainer:
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             for name, value in logged.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
+            done += 1
             bar.set_postfix(loss=f"{float(parts['loss'].detach()):.4f}", refresh=False)
         bar.close()
-        return {f"loss_{k}" if k != "loss" else "loss": v / n_batches for k, v in sums.items()}
+        means = distributed.mean_across_ranks({k: v / max(done, 1) for k, v in sums.items()})
+        return {f"loss_{k}" if k != "loss" else "loss": v for k, v in means.items()}
 
     def fit(self) -> TrainState:
         """Train until max epochs or early stop; keeps best.pt and last.pt up to date."""
