@@ -66,10 +66,11 @@ def test_perturbations(data) -> None:
     coef, *_ = np.linalg.lstsq(img, t, rcond=None)
     np.testing.assert_allclose(img @ coef, t, atol=1e-4)
     drop = apply_perturbations(data, [Perturbation(kind="drop", modality="image",
-                                                   fraction=0.3)]).modalities["image"]
+                                                   fraction=0.3, fill="zero")]
+                               ).modalities["image"]
     assert (np.abs(drop).sum(1) == 0).sum() == 15
     meanfill = apply_perturbations(data, [Perturbation(kind="drop", modality="image",
-                                                       fraction=0.3, fill="mean")])
+                                                       fraction=0.3)])  # mean by default
     assert (np.abs(meanfill.modalities["image"] - img.mean(0)).sum(1) < 1e-6).sum() == 15
     scaled = apply_perturbations(data, [Perturbation(kind="scale", modality="image",
                                                      factor=100)])

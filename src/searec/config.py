@@ -55,7 +55,10 @@ class Perturbation(StrictModel):
     modality: str = Field(description="The modality changed.")
     source: str | None = Field(None, description="duplicate: the modality copied.")
     fraction: float = Field(0.5, gt=0, le=1, description="drop: share of items affected.")
-    fill: Literal["zero", "mean"] = Field("zero", description="drop: value given to them.")
+    fill: Literal["mean", "zero"] = Field("mean", description="drop: value given to them: the "
+                                          "mean feature vector (as MMRec imputes missing "
+                                          "features) or zeros (cosine kNN graphs refuse zero "
+                                          "rows).")
     factor: float = Field(10.0, gt=0, description="scale: the multiplier.")
     seed: int = Field(0, description="Seed of the noise, the items dropped, the linear map.")
 

@@ -6,8 +6,9 @@ Each :class:`~searec.config.Perturbation` changes one modality of a loaded datas
   and standard deviation (the modality keeps its shape and scale, loses all signal);
 - ``duplicate``: the modality becomes a copy of ``source`` (perfectly correlated with it),
   mapped through a fixed random Gaussian matrix when the widths differ;
-- ``drop``: a seeded ``fraction`` of the items lose the modality (zeros, or the mean
-  feature vector with ``fill=mean``), as when images or texts are missing;
+- ``drop``: a seeded ``fraction`` of the items lose the modality, as when images or texts
+  are missing: they get the mean feature vector (``fill=mean``, what MMRec's preprocessing
+  imputes) or zeros (``fill=zero``; cosine kNN graphs refuse all-zero rows);
 - ``scale``: the features are multiplied by ``factor``.
 """
 
