@@ -1,5 +1,8 @@
 """Whole runs on synthetic data: learned models must clearly beat popularity."""
 
+import json
+
+from searec.cli import main
 from searec.config import load_config
 from searec.training import train
 
@@ -46,3 +49,41 @@ def test_sea_history_logs_every_loss_part(tmp_path):
     for col in ("loss", "loss_bpr", "loss_align", "loss_distance", "loss_distance_image",
                 "loss_distance_text", "loss_distance_audio", "loss_q_nll", "valid_recall@20"):
         assert col in header, col
+
+
+def test_clustered_generator_is_seeded_linear_and_learnable(tmp_path):
+    from searec.data import make_synthetic
+
+    small = {"generator": "clustered", "n_users": 600, "n_items": 400, "n_clusters": 32}
+    a, b = make_synthetic(**small), make_synthetic(**small)
+    assert (a.train != b.train).nnz == 0 and (a.test != b.test).nnz == 0
+    assert all((a.modalities[m] == b.modalities[m]).all() for m in a.modalities)
+    st = a.stats()
+    # about interactions_per_user per user (repeated draws of a pair count once)
+    assert 0.8 * 20 * 600 < st["interactions"] <= 1.05 * 20 * 600
+    assert st["valid_users"] == st["test_users"] == 600 and st["cold_users"] == 0
+    recall = {}
+    for model in ("pop", "lightgcn"):
+        main(["train", "--model", model, "--out", str(tmp_path / model),
+              *[f"data.synthetic.{k}={v}" for k, v in small.items()],
+              "train.epochs=30", "train.lr=0.01", "train.progress=false"])
+        recall[model] = json.loads((tmp_path / model / "metrics.json").read_text())[
+            "test"]["recall@20"]
+    assert recall["lightgcn"] > 2 * recall["pop"]
+
+
+def test_mi_losses_see_at_most_mi_max_items(tiny):
+    import torch
+
+    from searec.graphs import InteractionGraph
+    from searec.models import create_model
+
+    model = create_model("sea", tiny, {"mi_max_items": 16, "mi_items": "all", "q_steps": 1})
+    seen = []
+    original = model.separation.losses
+    model.separation.losses = lambda p: seen.append(next(iter(p.values())).shape[0]) or \
+        original(p)
+    graph = InteractionGraph.from_train(tiny.train)
+    users = torch.arange(8)
+    model.loss(graph, users, torch.arange(8), torch.arange(8, 16))
+    assert seen == [16]

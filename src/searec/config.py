@@ -42,6 +42,11 @@ class SyntheticConfig(StrictModel):
     id_dim: int = Field(4, ge=0, description="Latent factors visible in no modality (pure CF).")
     noise: float = Field(0.5, ge=0, description="Std of Gaussian noise added to features.")
     seed: int = Field(0, description="Seed of the generator (independent of train.seed).")
+    generator: Literal["latent", "clustered"] = Field(
+        "latent", description="latent: users score every item through latent factors "
+        "(O(users x items), for small sets); clustered: items fall into n_clusters clusters "
+        "and users draw from a few favourite clusters (O(interactions), for millions).")
+    n_clusters: int = Field(256, gt=1, description="clustered: number of item clusters.")
 
 
 class Perturbation(StrictModel):

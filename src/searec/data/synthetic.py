@@ -6,6 +6,11 @@ and *id-only* (visible in no features; only collaborative filtering can learn th
 prefer items through all three, plus a long-tailed item popularity. Each modality's
 features are a random linear map of [generic, unique_m] plus Gaussian noise, so a model
 that separates what modalities share from what each knows alone has something real to find.
+
+``generator="clustered"`` is the scalable variant (used for the 1M-user benchmarks): the
+same kinds of factors belong to item *clusters*; users prefer a few clusters, chosen
+through their own latent factors, and draw popular items from them. Its cost is linear in
+the number of interactions (no users x items score matrix).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ def make_synthetic(cfg: SyntheticConfig | None = None, **overrides: object) -> D
     """Generate a dataset (deterministic given ``cfg.seed``)."""
     base = (cfg or SyntheticConfig()).model_dump()
     cfg = SyntheticConfig.model_validate({**base, **overrides})
+    if cfg.generator == "clustered":
+        return _make_clustered(cfg)
     rng = np.random.default_rng(cfg.seed)
     n_u, n_i = cfg.n_users, cfg.n_items
     names = list(cfg.modalities)
@@ -82,3 +89,79 @@ def make_synthetic(cfg: SyntheticConfig | None = None, **overrides: object) -> D
         train=splits[0], valid=splits[1], test=splits[2],
         modalities=feats, source=None,
     )
+
+
+def _features(
+    cfg: SyntheticConfig, generic: np.ndarray, unique: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    feats = {}
+    for m, dim in cfg.modalities.items():
+        source = np.concatenate([generic, unique[m]], axis=1).astype(np.float32)
+        proj = (rng.standard_normal((source.shape[1], dim)) / np.sqrt(source.shape[1]))
+        feat = source @ proj.astype(np.float32)
+        feat += np.float32(cfg.noise) * rng.standard_normal(feat.shape, dtype=np.float32)
+        feats[m] = feat
+    return feats
+
+
+def _make_clustered(cfg: SyntheticConfig) -> Dataset:
+    rng = np.random.default_rng(cfg.seed)
+    n_u, n_i, n_c = cfg.n_users, cfg.n_items, min(cfg.n_clusters, cfg.n_items)
+    names = list(cfg.modalities)
+    # cluster factors; an item is its cluster's factors plus a little of its own
+    c_generic = rng.standard_normal((n_c, cfg.generic_dim))
+    c_unique = {m: rng.standard_normal((n_c, cfg.unique_dim)) for m in names}
+    c_id = rng.standard_normal((n_c, cfg.id_dim))
+    cluster = rng.integers(0, n_c, n_i)
+    generic = c_generic[cluster] + 0.3 * rng.standard_normal((n_i, cfg.generic_dim))
+    unique = {m: c_unique[m][cluster] + 0.3 * rng.standard_normal((n_i, cfg.unique_dim))
+              for m in names}
+    # items sorted by cluster; long-tailed popularity within each cluster
+    order = np.argsort(cluster, kind="stable")
+    sizes = np.bincount(cluster, minlength=n_c)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rank = np.arange(n_i) - np.repeat(starts, sizes) + 1
+    weight = rank.astype(np.float64) ** -0.8
+    seg_total = np.add.reduceat(weight, starts[sizes > 0]) if n_i else weight
+    totals = np.zeros(n_c)
+    totals[sizes > 0] = seg_total
+    cum = np.cumsum(weight) - np.repeat(np.cumsum(totals) - totals, sizes)
+    cum = cum / np.repeat(np.where(totals > 0, totals, 1.0), sizes)
+    key = np.repeat(np.arange(n_c), sizes) + cum  # increasing: cluster c spans (c, c + 1]
+    # users pick 3 favourite clusters through latent factors (blockwise: users x clusters)
+    block_sizes = [cfg.generic_dim] + [cfg.unique_dim] * len(names) + [cfg.id_dim]
+    scale = np.concatenate([np.full(b, 1.0 / np.sqrt(max(b, 1))) for b in block_sizes])
+    c_latent = np.concatenate([c_generic, *c_unique.values(), c_id], axis=1) * scale
+    favourites = np.empty((n_u, 3), dtype=np.int64)
+    for start in range(0, n_u, 65536):
+        stop = min(start + 65536, n_u)
+        logits = 2.5 * rng.standard_normal((stop - start, c_latent.shape[1])) @ c_latent.T
+        logits += rng.gumbel(size=logits.shape)
+        favourites[start:stop] = np.argpartition(-logits, 3, axis=1)[:, :3]
+    per_user = np.maximum(5, rng.poisson(cfg.interactions_per_user, n_u))
+    per_user = np.minimum(per_user, n_i // 2)
+
+    def draw(users: np.ndarray) -> np.ndarray:
+        pick = rng.choice(3, size=len(users), p=[0.6, 0.3, 0.1])
+        chosen = favourites[users, pick]
+        # 10% of draws ignore the favourites: any cluster, weighted by size
+        explore = rng.random(len(users)) < 0.1
+        chosen[explore] = cluster[rng.integers(0, n_i, int(explore.sum()))]
+        pos = np.searchsorted(key, chosen + rng.random(len(users)) * (1 - 1e-12))
+        return users.astype(np.int64) * n_i + order[np.minimum(pos, n_i - 1)]
+
+    pairs = np.unique(draw(np.repeat(np.arange(n_u), per_user)))
+    for _ in range(20):  # a repeated (user, item) draw counts once: draw the shortfall again
+        short = per_user - np.bincount(pairs // n_i, minlength=n_u)
+        if not (short > 0).any():
+            break
+        pairs = np.unique(np.concatenate([pairs, draw(np.repeat(np.arange(n_u),
+                                                                np.maximum(short, 0)))]))
+    users, items = pairs // n_i, pairs % n_i  # each round draws only the shortfall
+    labels = _split_per_user(users, rng, n_u)
+    feats = _features(cfg, generic, unique, rng)
+    splits = [interaction_matrix(users[labels == k], items[labels == k], n_u, n_i)
+              for k in (0, 1, 2)]
+    return Dataset(name="synthetic-clustered", n_users=n_u, n_items=n_i,
+                   train=splits[0], valid=splits[1], test=splits[2], modalities=feats)

@@ -103,8 +103,14 @@ class MultimodalRecommender(Recommender):
         """Separation terms on p_m (over all items or the batch's, as configured)."""
         if self.separation is None:
             return {}
-        if self.separation.params.mi_items == "batch":
-            items = torch.unique(torch.cat([pos, neg]))
+        params = self.separation.params
+        n = next(iter(p.values())).shape[0]
+        items = torch.unique(torch.cat([pos, neg])) if params.mi_items == "batch" else None
+        size = n if items is None else len(items)
+        if params.mi_max_items is not None and size > params.mi_max_items:
+            pick = torch.randperm(size, device=pos.device)[: params.mi_max_items]
+            items = pick if items is None else items[pick]
+        if items is not None:
             p = {m: x[items] for m, x in p.items()}
         return self.separation.losses(p)
 

@@ -53,6 +53,10 @@ class SeparationParams(StrictModel):
     mi_items: Literal["all", "batch"] = Field(
         "all", description="Items the MI losses see each step: all (reference) or batch "
         "(the batch's positive and negative items).")
+    mi_max_items: int | None = Field(
+        4096, gt=1, description="At most this many items (a random subset, drawn anew each "
+        "step) enter the MI losses: contrastive alignment needs N x N logits, 16 GB at "
+        "N = 65,536. None: no cap.")
 
 
 class Separation(nn.Module):

@@ -1,0 +1,154 @@
+"""Scale: kNN graph, one training epoch and a full evaluation on large synthetic data.
+
+Items and modalities are fixed (200,000 items; image 64-d, text 48-d, audio 32-d); users
+grow with the interactions (20 per user on average), so 20M interactions means 1M users.
+Each size runs in a fresh process so that its peak resident memory is its own. An epoch
+has a fixed number of steps (the batch grows with the data), because every step of SEA
+(as of LightGCN) propagates over the whole graph: with a fixed batch an epoch would cost
+steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{json,md}.
+
+    python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    from searec.config import EvalConfig, TrainConfig
+    from searec.data import make_synthetic
+    from searec.graphs import InteractionGraph
+    from searec.models import get_model_class
+    from searec.models.multimodal import mixed_knn_graph
+    from searec.training.trainer import Trainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n_users = max(1000, round(args.one / args.per_user))
+    out: dict = {"target_interactions": int(args.one), "model": args.model}
+    t = time.perf_counter()
+    ds = make_synthetic(generator="clustered", n_users=n_users, n_items=args.items,
+                        interactions_per_user=args.per_user, seed=0)
+    out["generate_s"] = time.perf_counter() - t
+    st = ds.stats()
+    out.update(users=st["users"], items=st["items"], interactions=st["interactions"],
+               train=st["train"], test_users=st["test_users"])
+    cls = get_model_class(args.model)
+    params = cls.Params.model_validate(
+        {"q_steps": 5, "mi_items": "batch"} if args.model == "sea" else {})
+    with tempfile.TemporaryDirectory() as cache:
+        if hasattr(params, "knn_k"):
+            t = time.perf_counter()
+            mixed_knn_graph(ds, params.knn_k, params.knn_weights, cache)
+            out["knn_s"] = time.perf_counter() - t
+        out["rss_after_knn_gb"] = peak_rss_gb()
+        t = time.perf_counter()
+        model = cls.build(ds, params, cache)
+        graph = InteractionGraph.from_train(ds.train)
+        out["build_s"] = time.perf_counter() - t
+    batch = math.ceil(st["train"] / args.steps)
+    train_cfg = TrainConfig(epochs=1, batch_size=batch, lr=1e-3, progress=False, seed=0)
+    eval_cfg = EvalConfig(topk=[20], batch_size=args.eval_batch)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(model, ds, graph, train_cfg, eval_cfg, run_dir,
+                          torch.device("cpu"), log=lambda _m: None)
+        t = time.perf_counter()
+        losses = trainer._train_epoch(1)
+        out["epoch_s"] = time.perf_counter() - t
+        out["steps"] = args.steps
+        out["batch_size"] = batch
+        out["loss"] = losses["loss"]
+        out["rss_after_epoch_gb"] = peak_rss_gb()
+        t = time.perf_counter()
+        metrics = trainer.evaluate("test")
+        out["eval_s"] = time.perf_counter() - t
+        out["test_recall@20"] = metrics["recall@20"]
+    out["peak_rss_gb"] = peak_rss_gb()
+    return out
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    base = rows[0]
+    lines = [
+        "# Scale benchmark", "",
+        f"{meta['model']} on clustered synthetic data, {base['items']:,} items, 3 modalities, "
+        f"{meta['per_user']} interactions per user on average; one epoch = {meta['steps']} "
+        f"steps; full-ranking evaluation of every test user (eval batch "
+        f"{meta['eval_batch']} users). Machine: {meta['machine']}; torch "
+        f"{meta['torch']}, {meta['threads']} threads. One run per size.", "",
+        "| interactions | users | kNN graph (s) | one epoch (s) | evaluation (s) | "
+        "generate (s) | peak RSS (GB) | epoch / interactions vs smallest | eval / users vs "
+        "smallest |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        epoch_ratio = (r["epoch_s"] / r["interactions"]) / (base["epoch_s"] / base["interactions"])
+        eval_ratio = (r["eval_s"] / r["users"]) / (base["eval_s"] / base["users"])
+        lines.append(
+            f"| {r['interactions']:,} | {r['users']:,} | {r.get('knn_s', float('nan')):.1f} | "
+            f"{r['epoch_s']:.1f} | {r['eval_s']:.1f} | {r['generate_s']:.1f} | "
+            f"{r['peak_rss_gb']:.2f} | {epoch_ratio:.2f} | {eval_ratio:.2f} |")
+    lines += ["", "Ratios near 1 mean cost linear in interactions (epoch) and in users "
+              "(evaluation); the kNN graph depends on the items only."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--interactions", type=float, nargs="+", default=[1e6, 5e6, 2e7])
+    ap.add_argument("--items", type=int, default=200_000)
+    ap.add_argument("--per-user", type=int, default=20)
+    ap.add_argument("--model", default="sea")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--eval-batch", type=int, default=1024)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--name", default="scale", help="results file stem")
+    ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args)))
+        return
+    rows = []
+    for n in args.interactions:
+        cmd = [sys.executable, __file__, "--one", str(n), "--items", str(args.items),
+               "--per-user", str(args.per_user), "--model", args.model, "--steps",
+               str(args.steps), "--eval-batch", str(args.eval_batch)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"size {n:.0f} failed:\n{proc.stderr[-3000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    meta = {"model": args.model, "per_user": args.per_user, "steps": args.steps,
+            "eval_batch": args.eval_batch, "machine": f"{platform.machine()}, "
+            f"{os.cpu_count()} cores", "torch": torch.__version__,
+            "threads": args.threads or torch.get_num_threads(), "python": platform.python_version()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
+    (RESULTS / f"{args.name}.md").write_text(markdown(rows, meta))
+    print(markdown(rows, meta))
+
+
+if __name__ == "__main__":
+    main()
