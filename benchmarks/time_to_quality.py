@@ -1,0 +1,130 @@
+"""Time to quality: the reference preset vs searec's default SEA on one dataset.
+
+Trains (or resumes, or just reads) two run folders with the same data and seed, then asks:
+how much wall time (train + validation, summed from history.csv) did each need to first
+reach the reference preset's best validation recall@20, and what are both final test
+metrics? Writes benchmarks/results/time_to_quality.{json,md}.
+
+    python benchmarks/time_to_quality.py --data ../shared/data/tiktok --out runs/ttq \
+        [--threads 1] [--analyse-only]
+
+Runs go to OUT/reference and OUT/default; an interrupted benchmark continues where it
+stopped (finished runs are kept, unfinished ones resumed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+METRIC = "recall@20"
+
+
+def train_or_resume(run_dir: Path, preset: str | None, data: Path, threads: int,
+                    overrides: list[str]) -> None:
+    from searec.config import load_config
+    from searec.training.run import resume, train
+
+    if (run_dir / "metrics.json").is_file():
+        return
+    if (run_dir / "last.pt").is_file():
+        resume(run_dir)
+        return
+    extra = {"data": {"path": str(data.resolve()), "cold_users": "drop"},
+             "train": {"threads": threads, "progress": False}}
+    cfg = load_config(f"preset:{preset}" if preset else None, overrides, extra)
+    train(cfg, run_dir, overwrite=True)
+
+
+def curve(run_dir: Path) -> list[tuple[int, float, float]]:
+    """(epoch, cumulative seconds, valid metric) per evaluated epoch."""
+    out, total = [], 0.0
+    with open(run_dir / "history.csv") as fh:
+        for row in csv.DictReader(fh):
+            total += float(row["train_seconds"]) + float(row.get("eval_seconds") or 0)
+            if row.get(f"valid_{METRIC}"):
+                out.append((int(row["epoch"]), total, float(row[f"valid_{METRIC}"])))
+    return out
+
+
+def first_reaching(points: list[tuple[int, float, float]], target: float):  # type: ignore[no-untyped-def]
+    return next(((e, s) for e, s, v in points if v >= target), (None, None))
+
+
+def analyse(out: Path) -> dict:
+    runs = {name: out / name for name in ("reference", "default")}
+    curves = {name: curve(d) for name, d in runs.items()}
+    target = max(v for _, _, v in curves["reference"])
+    result: dict = {"target_valid": target, "metric": METRIC}
+    for name, d in runs.items():
+        epoch, seconds = first_reaching(curves[name], target)
+        metrics = json.loads((d / "metrics.json").read_text()) if (d / "metrics.json").is_file() \
+            else None
+        result[name] = {
+            "epochs_run": curves[name][-1][0], "seconds_run": curves[name][-1][1],
+            "best_valid": max(v for _, _, v in curves[name]),
+            "reached_at_epoch": epoch, "reached_after_s": seconds,
+            "finished": metrics is not None,
+            "test": metrics["test"] if metrics else None,
+        }
+    ref, ours = result["reference"]["reached_after_s"], result["default"]["reached_after_s"]
+    result["time_ratio"] = ours / ref if ref and ours else None
+    return result
+
+
+def markdown(r: dict, meta: dict) -> str:
+    lines = ["# Time to quality", "",
+             f"Target: the reference preset's best validation {METRIC} = "
+             f"{r['target_valid']:.4f}. Seconds are train + validation time summed from "
+             f"history.csv. {meta['machine']}, torch {meta['torch']}, {meta['threads']} "
+             "thread(s).", "",
+             f"| run | epochs | best valid | reaches target at epoch | after (s) | test "
+             f"{METRIC} | test ndcg@20 | finished |", "|---|---|---|---|---|---|---|---|"]
+    for name in ("reference", "default"):
+        x = r[name]
+        test = x["test"] or {}
+        after = f"{x['reached_after_s']:.0f}" if x["reached_after_s"] is not None else "not yet"
+        lines.append(
+            f"| {name} | {x['epochs_run']} | {x['best_valid']:.4f} | "
+            f"{x['reached_at_epoch'] or '-'} | {after} | "
+            f"{test.get(METRIC, float('nan')):.4f} | {test.get('ndcg@20', float('nan')):.4f} | "
+            f"{x['finished']} |")
+    if r["time_ratio"] is not None:
+        lines += ["", f"Time ratio default / reference: {r['time_ratio']:.3f}."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "tiktok")
+    ap.add_argument("--out", type=Path, default=Path("runs/ttq"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--analyse-only", action="store_true",
+                    help="read the two run folders, train nothing")
+    ap.add_argument("--default-overrides", nargs="*", default=[],
+                    help="key=value overrides of the default SEA run")
+    args = ap.parse_args()
+    if not args.analyse_only:
+        train_or_resume(args.out / "reference", "reference", args.data, args.threads, [])
+        train_or_resume(args.out / "default", None, args.data, args.threads,
+                        ["model.name=sea", *args.default_overrides])
+    result = analyse(args.out)
+    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "torch": torch.__version__, "threads": args.threads, "data": str(args.data)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "time_to_quality.json").write_text(json.dumps({"meta": meta, **result},
+                                                             indent=2))
+    (RESULTS / "time_to_quality.md").write_text(markdown(result, meta))
+    print(markdown(result, meta))
+
+
+if __name__ == "__main__":
+    main()
