@@ -112,6 +112,19 @@ def test_amazon_2014_and_2018_metadata_texts() -> None:
     assert item_text({"asin": "A3"}) == ""
 
 
+def test_item_texts_with_quotes_and_tabs_survive_the_round_trip(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"user": ["u"] * 3, "item": ["a", "b", "c"]})
+    texts = {"a": '"Best" shoes', "b": "tab\there, new\nline", "c": "'single' \"x"}
+    p = prepare_interactions(frame, k_core=1, item_texts=texts)
+    from searec.data.prepare import write_prepared
+
+    write_prepared(p, tmp_path / "ds")
+    assert main(["features", "text", "--items", str(tmp_path / "ds" / "item_text.tsv"),
+                 "--out", str(tmp_path / "x.npy"), "--model", str(tmp_path / "nomodel")]) == 2
+    back = pd.read_csv(tmp_path / "ds" / "item_text.tsv", sep="\t", keep_default_na=False)
+    assert back["text"].tolist() == ['"Best" shoes', "tab there, new line", "'single' \"x"]
+
+
 def test_amazon_readers(tmp_path: Path) -> None:
     reviews = write_lines(tmp_path / "r.json.gz", [
         json.dumps({"reviewerID": "U1", "asin": "A1", "overall": 5.0, "unixReviewTime": 7}),

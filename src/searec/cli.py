@@ -175,6 +175,8 @@ def _finish_prepare(  # type: ignore[no-untyped-def]
         write_prepared,
     )
 
+    if args.out.exists() and not args.out.is_dir():
+        raise SearecError(f"{args.out}: exists and is not a folder")
     if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
         raise SearecError(f"{args.out}: folder exists and is not empty; pass --overwrite")
     if args.min_rating is not None:

@@ -18,7 +18,6 @@ The steps follow MMRec's preprocessing, with its choices written down:
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -195,7 +194,7 @@ def prepare_interactions(
     report.add("split", frame, train=int(counts[0]), valid=int(counts[1]), test=int(counts[2]))
     texts = None
     if item_texts is not None:
-        texts = np.array([item_texts.get(i, "") for i in items], dtype=object)
+        texts = np.array([one_line(item_texts.get(i, "")) for i in items], dtype=object)
         report.params["items_without_text"] = int(sum(1 for t in texts if not t))
     return Prepared(table.reset_index(drop=True), IdMap(users.astype(object), "user_id"),
                     IdMap(items.astype(object), item_column), texts, report)
@@ -214,7 +213,8 @@ def write_prepared(prepared: Prepared, folder: Path, name: str | None = None) ->
                               prepared.item_map.column: prepared.item_map.originals,
                               "text": prepared.item_text})
         with atomic_path(folder / ITEM_TEXT_FILE) as tmp:
-            frame.to_csv(tmp, sep="\t", index=False, quoting=csv.QUOTE_NONE)
+            # texts are one line without tabs; a text with a double quote is quoted (CSV rules)
+            frame.to_csv(tmp, sep="\t", index=False)
     write_json(folder / "prepare.json", {"name": name, **prepared.report.params,
                                           "steps": prepared.report.steps})
     return folder
