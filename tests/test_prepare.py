@@ -122,7 +122,7 @@ def test_item_texts_with_quotes_and_tabs_survive_the_round_trip(tmp_path: Path) 
     assert main(["features", "text", "--items", str(tmp_path / "ds" / "item_text.tsv"),
                  "--out", str(tmp_path / "x.npy"), "--model", str(tmp_path / "nomodel")]) == 2
     back = pd.read_csv(tmp_path / "ds" / "item_text.tsv", sep="\t", keep_default_na=False)
-    assert back["text"].tolist() == ['"Best" shoes', "tab there, new line", "'single' \"x"]
+    assert back["text"].tolist() == ['"Best" shoes', "tab here, new line", "'single' \"x"]
 
 
 def test_amazon_readers(tmp_path: Path) -> None:
