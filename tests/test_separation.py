@@ -239,3 +239,13 @@ def test_split_ratio_and_projection_width():
     sep = _component(2, split_ratio=0.25, proj_dim=8)
     assert sep.split["m0"].generic_dim == 2 and sep.split["m0"].unique_dim == 6
     assert sep.out_dims() == {"m0": 8, "m1": 8}
+
+
+def test_pairwise_log_density_equals_the_direct_formula():
+    from searec.separation.distancing import pairwise_log_density
+
+    g = torch.Generator().manual_seed(0)
+    mu, logvar, y = (torch.randn(7, 5, generator=g, dtype=torch.float64) for _ in range(3))
+    direct = (-((y[:, None, :] - mu[None, :, :]) ** 2) / logvar.exp()[None] / 2.0
+              - logvar[None] / 2.0).sum(dim=2)
+    torch.testing.assert_close(pairwise_log_density(mu, logvar, y), direct)
