@@ -95,3 +95,11 @@ def test_evaluator_batching_does_not_change_results():
     a = evaluate_ranking(_score_fn(scores), target, [train], [5, 10], batch_size=7)
     b = evaluate_ranking(_score_fn(scores), target, [train], [5, 10], batch_size=1000)
     assert a == pytest.approx(b)
+
+
+def test_score_batches_are_capped_by_memory():
+    from searec.evaluation.evaluator import MAX_BATCH_SCORES, users_per_batch
+
+    assert users_per_batch(4096, 1000) == 4096
+    assert users_per_batch(4096, 200_000) == MAX_BATCH_SCORES // 200_000 == 1342
+    assert users_per_batch(4096, 10**10) == 1

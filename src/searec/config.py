@@ -140,7 +140,8 @@ class EvalConfig(StrictModel):
     topk: list[int] = Field(
         default_factory=lambda: [10, 20, 50], description="Cut-offs K for every metric."
     )
-    batch_size: int = Field(4096, gt=0, description="Users scored per evaluation batch.")
+    batch_size: int = Field(4096, gt=0, description="Users scored per evaluation batch "
+                            "(lowered so one batch holds at most 2^28 scores, 1 GiB).")
     mask_valid_in_test: bool = Field(
         False,
         description="Also exclude a user's validation items when ranking for test (MMRec "

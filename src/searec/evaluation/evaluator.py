@@ -2,7 +2,8 @@
 
 Items given in ``exclude`` (the user's training items; optionally validation items at test
 time) are removed from the ranking. Only users with at least one held-out item count.
-Memory is bounded by ``batch_size`` x n_items scores.
+Memory is bounded by ``batch_size`` x n_items scores, and never more than
+:data:`MAX_BATCH_SCORES` (1 GiB of float32) whatever ``batch_size`` says.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from searec.evaluation.metrics import per_user_metrics
 from searec.topk import topk_stable
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # user ids (B,) -> scores (B, n_items)
+MAX_BATCH_SCORES = 2**28
+
+
+def users_per_batch(batch_size: int, n_items: int) -> int:
+    """``batch_size``, lowered so a batch of scores stays within MAX_BATCH_SCORES."""
+    return max(1, min(batch_size, MAX_BATCH_SCORES // max(n_items, 1)))
 
 
 def csr_rows_positions(
@@ -57,6 +64,7 @@ def evaluate_ranking(
     target = sp.csr_matrix(target)
     n_rel_all = np.diff(target.indptr)
     users = np.flatnonzero(n_rel_all > 0)
+    batch_size = users_per_batch(batch_size, n_items)
     sums: dict[str, float] = {}
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]

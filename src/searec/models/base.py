@@ -32,7 +32,7 @@ from torch import nn
 from searec.config import StrictModel
 from searec.data.dataset import Dataset
 from searec.errors import ConfigError
-from searec.evaluation.evaluator import csr_rows_positions
+from searec.evaluation.evaluator import csr_rows_positions, users_per_batch
 from searec.graphs import InteractionGraph
 from searec.topk import topk_stable
 
@@ -162,6 +162,7 @@ class Recommender(nn.Module):
         if len(users) and (users.min() < 0 or users.max() >= self.n_users):
             raise ValueError(f"user ids must be in 0..{self.n_users - 1}")
         k = min(k, self.n_items)
+        batch_size = users_per_batch(batch_size, self.n_items)
         ids = np.empty((len(users), k), dtype=np.int64)
         scores = np.empty((len(users), k), dtype=np.float32)
         for start in range(0, len(users), batch_size):
