@@ -186,7 +186,10 @@ def prepare_interactions(
         "timestamp": frame["timestamp"].to_numpy() if "timestamp" in frame else 0,
         "x_label": labels,
     }).sort_values(["userID", "x_label", "itemID"], kind="stable")
-    for label, name in ((1, "valid"), (2, "test")):
+    for label, name, share in ((1, "valid", split.valid), (2, "test", split.test)):
+        if share == 0:
+            raise DataError("--split", f"the {name} share is 0; searec needs a {name} split "
+                            "(validation for early stopping, test for the final metrics)")
         if not (labels == label).any():
             raise DataError(source, f"the {name} split came out empty: no user has enough "
                             "interactions to hold one out; lower the k-core or use more data")
