@@ -2,7 +2,9 @@
 
 Items and modalities are fixed (200,000 items; image 64-d, text 48-d, audio 32-d); users
 grow with the interactions (20 per user on average), so 20M interactions means 1M users.
-Each size runs in a fresh process so that its peak resident memory is its own. An epoch
+Each size runs in a fresh process so that its peak resident memory is its own. The items
+(and so the kNN graphs) do not depend on the number of users; ``--knn-cache DIR`` lets
+later sizes load the graphs the first one built. An epoch
 has a fixed number of steps (the batch grows with the data), because every step of SEA
 (as of LightGCN) propagates over the whole graph: with a fixed batch an epoch would cost
 steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{json,md}.
@@ -56,7 +58,11 @@ def run_one(args: argparse.Namespace) -> dict:
     cls = get_model_class(args.model)
     params = cls.Params.model_validate(
         {"q_steps": 5, "mi_items": "batch"} if args.model == "sea" else {})
-    with tempfile.TemporaryDirectory() as cache:
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = args.knn_cache or tmp
+        if args.knn_cache:
+            Path(cache).mkdir(parents=True, exist_ok=True)
+            out["knn_from_cache"] = any(Path(cache).iterdir())
         if hasattr(params, "knn_k"):
             t = time.perf_counter()
             mixed_knn_graph(ds, params.knn_k, params.knn_weights, cache)
@@ -105,7 +111,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         epoch_ratio = (r["epoch_s"] / r["interactions"]) / (base["epoch_s"] / base["interactions"])
         eval_ratio = (r["eval_s"] / r["users"]) / (base["eval_s"] / base["users"])
         lines.append(
-            f"| {r['interactions']:,} | {r['users']:,} | {r.get('knn_s', float('nan')):.1f} | "
+            f"| {r['interactions']:,} | {r['users']:,} | {r.get('knn_s', float('nan')):.1f}"
+            f"{' (cached)' if r.get('knn_from_cache') else ''} | "
             f"{r['epoch_s']:.1f} | {r['eval_s']:.1f} | {r['generate_s']:.1f} | "
             f"{r['peak_rss_gb']:.2f} | {epoch_ratio:.2f} | {eval_ratio:.2f} |")
     lines += ["", "Ratios near 1 mean cost linear in interactions (epoch) and in users "
@@ -123,6 +130,9 @@ def main() -> None:
     ap.add_argument("--eval-batch", type=int, default=1024)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--name", default="scale", help="results file stem")
+    ap.add_argument("--knn-cache", metavar="DIR",
+                    help="keep the kNN graphs here: the items (and so the graphs) are the same "
+                    "at every size, so later sizes load them (marked in the table)")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
     args = ap.parse_args()
     if args.one:
@@ -135,6 +145,8 @@ def main() -> None:
                str(args.steps), "--eval-batch", str(args.eval_batch)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        if args.knn_cache:
+            cmd += ["--knn-cache", args.knn_cache]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"size {n:.0f} failed:\n{proc.stderr[-3000:]}")

@@ -58,6 +58,8 @@ def test_clustered_generator_is_seeded_linear_and_learnable(tmp_path):
     a, b = make_synthetic(**small), make_synthetic(**small)
     assert (a.train != b.train).nnz == 0 and (a.test != b.test).nnz == 0
     assert all((a.modalities[m] == b.modalities[m]).all() for m in a.modalities)
+    more_users = make_synthetic(**{**small, "n_users": 900})
+    assert all((a.modalities[m] == more_users.modalities[m]).all() for m in a.modalities)
     st = a.stats()
     # about interactions_per_user per user (repeated draws of a pair count once)
     assert 0.8 * 20 * 600 < st["interactions"] <= 1.05 * 20 * 600

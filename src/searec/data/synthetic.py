@@ -106,7 +106,9 @@ def _features(
 
 
 def _make_clustered(cfg: SyntheticConfig) -> Dataset:
-    rng = np.random.default_rng(cfg.seed)
+    # Items (clusters, factors, features) come from their own stream, so the item side, and
+    # with it every kNN graph, is the same whatever the number of users.
+    rng = np.random.default_rng([cfg.seed, 0])
     n_u, n_i, n_c = cfg.n_users, cfg.n_items, min(cfg.n_clusters, cfg.n_items)
     names = list(cfg.modalities)
     # cluster factors; an item is its cluster's factors plus a little of its own
@@ -129,6 +131,8 @@ def _make_clustered(cfg: SyntheticConfig) -> Dataset:
     cum = np.cumsum(weight) - np.repeat(np.cumsum(totals) - totals, sizes)
     cum = cum / np.repeat(np.where(totals > 0, totals, 1.0), sizes)
     key = np.repeat(np.arange(n_c), sizes) + cum  # increasing: cluster c spans (c, c + 1]
+    feats = _features(cfg, generic, unique, rng)
+    rng = np.random.default_rng([cfg.seed, 1])  # users and their interactions
     # users pick 3 favourite clusters through latent factors (blockwise: users x clusters)
     block_sizes = [cfg.generic_dim] + [cfg.unique_dim] * len(names) + [cfg.id_dim]
     scale = np.concatenate([np.full(b, 1.0 / np.sqrt(max(b, 1))) for b in block_sizes])
@@ -160,7 +164,6 @@ def _make_clustered(cfg: SyntheticConfig) -> Dataset:
                                                                 np.maximum(short, 0)))]))
     users, items = pairs // n_i, pairs % n_i  # each round draws only the shortfall
     labels = _split_per_user(users, rng, n_u)
-    feats = _features(cfg, generic, unique, rng)
     splits = [interaction_matrix(users[labels == k], items[labels == k], n_u, n_i)
               for k in (0, 1, 2)]
     return Dataset(name="synthetic-clustered", n_users=n_u, n_items=n_i,
