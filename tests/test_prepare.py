@@ -193,6 +193,15 @@ def test_prepare_csv_bad_values_name_the_row(tmp_path: Path, capsys) -> None:
     assert "line 3: column 'when' must be a number or a date/time" in capsys.readouterr().err
 
 
+def test_empty_tables_are_clear_errors(tmp_path: Path, capsys) -> None:
+    for name, text, why in (("e.csv", "", "cannot read table"),
+                            ("h.csv", "user,item\n", "header but no rows")):
+        (tmp_path / name).write_text(text)
+        assert main(["prepare", "csv", "--interactions", str(tmp_path / name), "--out",
+                     str(tmp_path / "o")]) == 2
+        assert why in capsys.readouterr().err
+
+
 def test_parquet_interactions(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     pd.DataFrame({"u": rng.integers(0, 20, 300), "i": rng.integers(0, 15, 300)}).to_parquet(

@@ -84,6 +84,8 @@ def read_interactions_table(
     frame = read_table(path, sep)
     require_columns(path, frame, {"--user-col": user_col, "--item-col": item_col,
                                   "--rating-col": rating_col, "--time-col": time_col})
+    if frame.empty:
+        raise DataError(path, "no interactions: the table has a header but no rows")
     out = pd.DataFrame({"user": frame[user_col], "item": frame[item_col]})
     if rating_col:
         out["rating"] = numeric_column(path, frame, rating_col)
