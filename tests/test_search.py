@@ -96,3 +96,12 @@ def test_bad_search_specs_fail_before_any_trial(tmp_path: Path, extra, match) ->
     with pytest.raises(ConfigError, match=match):
         run_search(path, tmp_path / "study", log=lambda _m: None)
     assert not (tmp_path / "study" / "study.db").exists()
+
+
+def test_changed_space_on_resume_is_a_clear_error(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, trials=1)
+    run_search(path, tmp_path / "study", log=lambda _m: None)
+    path = write_spec(tmp_path, trials=2, space={
+        "train.lr": {"type": "categorical", "choices": [0.01, 0.001]}})
+    with pytest.raises(ConfigError, match="does not match the study"):
+        run_search(path, tmp_path / "study", log=lambda _m: None)

@@ -171,7 +171,14 @@ def run_search(
     todo = max(0, (trials or spec.trials) - done)
 
     def objective(trial: Any) -> float:
-        params = {key: dist.suggest(trial, key) for key, dist in spec.space.items()}
+        params = {}
+        for key, dist in spec.space.items():
+            try:
+                params[key] = dist.suggest(trial, key)
+            except ValueError as exc:  # the study was started with another space
+                raise ConfigError(f"{path}: space {key!r} does not match the study in "
+                                  f"{out / 'study.db'} ({exc}); restore it or use a new "
+                                  "--out") from None
         cfg = trial_config(spec, root, params, f"{path}: trial {trial.number}")
         run_dir = out / "trials" / f"trial-{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))
