@@ -213,9 +213,13 @@ def write_search_outputs(
 
     rows = []
     for t in study.trials:
+        complete = t.state.name == "COMPLETE"
+        last = max(t.intermediate_values, default=None)
         rows.append({"trial": t.number, "state": t.state.name,
-                     f"valid_{metric}": "" if t.value is None else t.value,
-                     "last_epoch": max(t.intermediate_values, default=""),
+                     # a pruned trial has no objective value, only what it had reached
+                     f"valid_{metric}": t.value if complete and t.value is not None else "",
+                     "last_reported": "" if last is None else t.intermediate_values[last],
+                     "last_epoch": "" if last is None else last,
                      "best_epoch": t.user_attrs.get("best_epoch", ""),
                      **{k: t.params.get(k, "") for k in spec.space},
                      "run_dir": t.user_attrs.get("run_dir", "")})
