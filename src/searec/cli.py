@@ -235,7 +235,7 @@ def _dataset_item_map(folder: Path):  # type: ignore[no-untyped-def]
 
 def cmd_features_text(args: argparse.Namespace) -> int:
     from searec.data.prepare import one_line
-    from searec.data.tables import read_item_texts, read_table
+    from searec.data.tables import integer_column, read_item_texts, read_table
     from searec.errors import DataError
     from searec.features import encode_texts
     from searec.io import atomic_path
@@ -250,7 +250,7 @@ def cmd_features_text(args: argparse.Namespace) -> int:
             raise DataError(args.items, "expected columns itemID and text (as in a prepared "
                             "folder's item_text.tsv); for another table pass --dataset DIR "
                             "--item-id-col COL --text-cols COL,COL", 1)
-        index = _int_column(args.items, frame["itemID"])
+        index = integer_column(args.items, frame, "itemID")
         if not np.array_equal(index, np.arange(len(index))):
             raise DataError(args.items, "itemID must run 0, 1, 2, ... in order (row i = item i)")
         texts = [one_line(t) for t in frame["text"].fillna("")]
@@ -262,18 +262,6 @@ def cmd_features_text(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {feats.shape[0]:,} items x {feats.shape[1]} ({empty:,} with "
           "empty text)")
     return 0
-
-
-def _int_column(path: Path, column) -> np.ndarray:  # type: ignore[no-untyped-def]
-    from searec.errors import DataError
-
-    values = column.astype(str).str.strip()
-    bad = ~values.str.fullmatch(r"\d+")
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(path, f"{column.name} must be an integer, got {values.iloc[row]!r}",
-                        row + 2)
-    return values.astype(np.int64).to_numpy()
 
 
 def cmd_features_align(args: argparse.Namespace) -> int:
@@ -352,14 +340,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     originals = (not args.index_ids and dataset.user_map is not None
                  and dataset.item_map is not None)
     if originals:
-        frame = pd.DataFrame({"user_id": dataset.user_map.to_original(user_col),
-                              "rank": np.tile(np.arange(1, k + 1), len(users)),
-                              "item_id": dataset.item_map.to_original(item_col),
-                              "score": scores.ravel()})
-    else:
-        frame = pd.DataFrame({"userID": user_col, "rank": np.tile(np.arange(1, k + 1),
-                                                                   len(users)),
-                              "itemID": item_col, "score": scores.ravel()})
+        user_col = dataset.user_map.to_original(user_col)
+        item_col = dataset.item_map.to_original(item_col)
+    user_name, item_name = ("user_id", "item_id") if originals else ("userID", "itemID")
+    frame = pd.DataFrame({user_name: user_col, "rank": np.tile(np.arange(1, k + 1), len(users)),
+                          item_name: item_col, "score": scores.ravel()})
     with atomic_path(out) as tmp:
         if out.suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
@@ -392,9 +377,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from searec.experiments.diagnose import PROJECTION_PNG, diagnose_run, require_run
+    from searec.experiments.diagnose import PROJECTION_PNG, diagnose_run
 
-    require_run(args.run)
     result = diagnose_run(args.run, args.items)
     if result is None:
         raise SearecError(f"{args.run}: its model has no separation component (diagnostics "

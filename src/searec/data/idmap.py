@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from searec.data.tables import integer_column
 from searec.errors import DataError
 from searec.io import atomic_path
 
@@ -68,12 +69,7 @@ def read_id_map(path: Path, index_column: str, n: int) -> IdMap:
         raise DataError(path, f"expected two tab-separated columns, an original id and "
                         f"{index_column}; got {list(frame.columns)}", 1)
     original_column = next(c for c in frame.columns if c != index_column)
-    try:
-        index = frame[index_column].astype(np.int64).to_numpy()
-    except ValueError:
-        bad = next(i for i, v in enumerate(frame[index_column]) if not v.strip().isdigit())
-        raise DataError(path, f"{index_column} must be an integer, got "
-                        f"{frame[index_column][bad]!r}", bad + 2) from None
+    index = integer_column(path, frame, index_column)
     if len(index) != n or not np.array_equal(np.sort(index), np.arange(n)):
         raise DataError(path, f"must map every {index_column} 0..{n - 1} exactly once "
                         f"(the dataset has {n}); got {len(index)} rows")

@@ -58,6 +58,18 @@ def numeric_column(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
     return values
 
 
+def integer_column(path: Path, frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Non-negative integers of a text column; the first other value is an error naming
+    its line (header = line 1)."""
+    values = frame[column].astype(str).str.strip()
+    bad = ~values.str.fullmatch(r"\d+")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(path, f"{column} must be an integer, got {values.iloc[row]!r}",
+                        row + 2)
+    return values.astype(np.int64).to_numpy()
+
+
 def time_column(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
     """Seconds since the epoch from numbers or date/time text (ISO 8601 and the like)."""
     values = pd.to_numeric(frame[column], errors="coerce")

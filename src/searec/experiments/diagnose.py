@@ -11,13 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-from searec.errors import RunDirError
-from searec.io import atomic_path, write_json
+from searec.experiments.report import plt, save_figure  # report selects the Agg backend
+from searec.io import write_json
 from searec.separation.diagnostics import projection_panels, separation_diagnostics
 
 PROJECTION_PNG = "separation_projection.png"
@@ -46,16 +41,8 @@ def diagnose_run(run_dir: str | Path, max_items: int = 1000) -> dict[str, Any] |
             ax.set_xticks([])
             ax.set_yticks([])
             ax.legend(fontsize=7, markerscale=3)
-        path = run_dir / "figures" / PROJECTION_PNG
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(fig, run_dir / "figures" / PROJECTION_PNG)
     result = {"gaussian_mi_at_best": mi, "panels": list(panels), "items_plotted": max_items}
     write_json(run_dir / "diagnostics.json", result)
     return result
 
-
-def require_run(run_dir: Path) -> None:
-    if not (run_dir / "config.yaml").is_file():
-        raise RunDirError(f"{run_dir}: no config.yaml; not a searec run directory")

@@ -25,7 +25,8 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """Write a PNG atomically (creating its folder) and release the figure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -58,7 +59,7 @@ def run_report(run_dir: Path) -> Path:
             ax.plot(epochs, _floats(history, col))
             ax.set_title(col, fontsize=9)
             ax.set_xlabel("epoch")
-        _save(fig, figs / "losses.png")
+        save_figure(fig, figs / "losses.png")
         lines += ["", "## Losses per epoch", "", "![losses](figures/losses.png)"]
     valid_cols = [c for c in history[0] if c.startswith("valid_recall@")
                   or c.startswith("valid_ndcg@")]
@@ -69,7 +70,7 @@ def run_report(run_dir: Path) -> Path:
         ax.axvline(metrics["best_epoch"], color="grey", linestyle=":", label="best")
         ax.set_xlabel("epoch")
         ax.legend(fontsize=8)
-        _save(fig, figs / "valid_metrics.png")
+        save_figure(fig, figs / "valid_metrics.png")
         lines += ["", "## Validation metrics per epoch", "",
                   "![validation metrics](figures/valid_metrics.png)"]
     diag_cols = [c for c in history[0] if c.startswith("diag_mi_")]
@@ -81,7 +82,7 @@ def run_report(run_dir: Path) -> Path:
         ax.set_xlabel("epoch")
         ax.set_ylabel("Gaussian MI (nats)")
         ax.legend(fontsize=7)
-        _save(fig, figs / "separation_mi.png")
+        save_figure(fig, figs / "separation_mi.png")
         lines += ["", "## Separation over training", "",
                   "Gaussian MI between generic and unique parts of each modality (solid) and "
                   "between modalities' generic / unique parts (dashed), on a fixed item "
@@ -117,7 +118,7 @@ def experiment_report(exp_dir: Path) -> Path:
             ax.set_title(f"{ds}: mean ± std over seeds", fontsize=9)
             ax.tick_params(axis="x", rotation=30, labelsize=8)
             name = f"{ds}_{metric.replace('@', '_at_')}.png"
-            _save(fig, figs / name)
+            save_figure(fig, figs / name)
             lines += ["", f"## {ds}: test {metric}", "", f"![{metric}](figures/{name})"]
     out = exp_dir / "report.md"
     write_text(out, "\n".join(lines) + "\n")

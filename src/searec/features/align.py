@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from searec.data.idmap import IdMap
-from searec.data.tables import read_table
+from searec.data.tables import numeric_column, read_table
 from searec.errors import DataError
 
 MissingPolicy = Literal["error", "mean", "zero"]
@@ -79,11 +79,8 @@ def read_vectors(
         try:
             vecs = values.to_numpy(dtype=np.float64)
         except ValueError:
-            for col in values.columns:
-                bad = np.flatnonzero(pd.to_numeric(values[col], errors="coerce").isna())
-                if len(bad):
-                    raise DataError(path, f"column {col!r} must be numeric, got "
-                                    f"{values[col].iloc[bad[0]]!r}", int(bad[0]) + 2) from None
+            for col in values.columns:  # name the first cell that is not a number
+                numeric_column(path, values, col)
             raise
     vecs = np.asarray(vecs, dtype=np.float32)
     bad_rows = np.flatnonzero(~np.isfinite(vecs).all(axis=1))

@@ -173,21 +173,26 @@ def train(
     return metrics
 
 
+def run_config(run_dir: Path) -> Config:
+    """The config a run folder was started with (its config.yaml)."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: no config.yaml; not a searec run directory")
+    return build_config(read_yaml(path), str(path))
+
+
 def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Continue a run from its last checkpoint, with the config it was started with."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise RunDirError(f"{run_dir}: no config.yaml; not a searec run directory")
-    cfg = build_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
-    return train(cfg, run_dir, resume=True, log=log)
+    return train(run_config(run_dir), run_dir, resume=True, log=log)
 
 
 def load_run(run_dir: str | Path) -> tuple[Config, Dataset, Recommender]:
     """Rebuild a finished run's dataset and best model, ready for ``recommend``."""
     run_dir = Path(run_dir)
+    cfg = run_config(run_dir)
     if not (run_dir / BEST).is_file():
         raise RunDirError(f"{run_dir}: no {BEST}; train the run first")
-    cfg = build_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
     dataset = load_dataset(cfg.data)
     model = build_model(cfg, dataset)
     state = torch.load(run_dir / BEST, map_location="cpu", weights_only=False)
