@@ -75,13 +75,7 @@ def make_synthetic(cfg: SyntheticConfig | None = None, **overrides: object) -> D
     items = np.concatenate(items_out)
     labels = _split_per_user(users, rng, n_u)
 
-    feats = {}
-    for m, dim in cfg.modalities.items():
-        source = np.concatenate([generic, unique[m]], axis=1)
-        proj = rng.standard_normal((source.shape[1], dim)) / np.sqrt(source.shape[1])
-        feat = source @ proj + cfg.noise * rng.standard_normal((n_i, dim))
-        feats[m] = feat.astype(np.float32)
-
+    feats = _features(cfg, generic, unique, rng)
     splits = [interaction_matrix(users[labels == k], items[labels == k], n_u, n_i)
               for k in (0, 1, 2)]
     return Dataset(
@@ -95,13 +89,13 @@ def _features(
     cfg: SyntheticConfig, generic: np.ndarray, unique: dict[str, np.ndarray],
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
+    """Each modality: a random linear map of [generic, unique_m] plus Gaussian noise."""
     feats = {}
     for m, dim in cfg.modalities.items():
-        source = np.concatenate([generic, unique[m]], axis=1).astype(np.float32)
-        proj = (rng.standard_normal((source.shape[1], dim)) / np.sqrt(source.shape[1]))
-        feat = source @ proj.astype(np.float32)
-        feat += np.float32(cfg.noise) * rng.standard_normal(feat.shape, dtype=np.float32)
-        feats[m] = feat
+        source = np.concatenate([generic, unique[m]], axis=1)
+        proj = rng.standard_normal((source.shape[1], dim)) / np.sqrt(source.shape[1])
+        feat = source @ proj + cfg.noise * rng.standard_normal((len(source), dim))
+        feats[m] = feat.astype(np.float32)
     return feats
 
 
