@@ -138,7 +138,12 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args)))
         return
-    rows = []
+    meta = {"model": args.model, "per_user": args.per_user, "steps": args.steps,
+            "eval_batch": args.eval_batch, "machine": f"{platform.machine()}, "
+            f"{os.cpu_count()} cores", "torch": torch.__version__,
+            "threads": args.threads or torch.get_num_threads(), "python": platform.python_version()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
     for n in args.interactions:
         cmd = [sys.executable, __file__, "--one", str(n), "--items", str(args.items),
                "--per-user", str(args.per_user), "--model", args.model, "--steps",
@@ -152,13 +157,10 @@ def main() -> None:
             sys.exit(f"size {n:.0f} failed:\n{proc.stderr[-3000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
-    meta = {"model": args.model, "per_user": args.per_user, "steps": args.steps,
-            "eval_batch": args.eval_batch, "machine": f"{platform.machine()}, "
-            f"{os.cpu_count()} cores", "torch": torch.__version__,
-            "threads": args.threads or torch.get_num_threads(), "python": platform.python_version()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
-    (RESULTS / f"{args.name}.md").write_text(markdown(rows, meta))
+        # Rewritten after every size: a long run stopped part-way keeps the sizes it did.
+        (RESULTS / f"{args.name}.json").write_text(
+            json.dumps({"meta": meta, "runs": rows}, indent=2))
+        (RESULTS / f"{args.name}.md").write_text(markdown(rows, meta))
     print(markdown(rows, meta))
 
 

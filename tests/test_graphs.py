@@ -35,7 +35,7 @@ def test_zero_degree_nodes_stay_zero():
 def test_interaction_graph_is_sparse_torch():
     r = sp.csr_matrix(np.array([[1, 1], [0, 1]], dtype=np.float32))
     g = InteractionGraph.from_train(r)
-    assert g.norm_adj.is_sparse and g.norm_adj.shape == (4, 4)
+    assert g.norm_adj.symmetric and g.norm_adj.shape == (4, 4)
     dense = g.norm_adj.to_dense().numpy()
     np.testing.assert_allclose(dense, sym_normalize(bipartite_adjacency(r)).toarray())
 
@@ -92,3 +92,28 @@ def test_propagation_preserves_shape():
     g = InteractionGraph.from_train(r)
     out = propagate(g.norm_adj, torch.ones(30, 4), 2)
     assert len(out) == 3 and all(o.shape == (30, 4) for o in out)
+
+
+def test_sparse_operator_product_and_gradient_match_dense():
+    from searec.graphs import SparseOperator
+
+    mat = sp.random(7, 5, density=0.4, random_state=1, format="csr", dtype=np.float32)
+    op = SparseOperator.from_scipy(mat)
+    assert not op.symmetric and op.shape == (7, 5) and op.nnz == mat.nnz
+    dense = torch.from_numpy(mat.toarray())
+    x = torch.randn(5, 3, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    w = torch.randn(7, 3)
+    ((op @ x) * w).sum().backward()
+    ((dense @ x_ref) * w).sum().backward()
+    torch.testing.assert_close(op @ x.detach(), dense @ x.detach())
+    torch.testing.assert_close(x.grad, x_ref.grad)
+
+
+def test_sparse_operator_detects_symmetry():
+    from searec.graphs import SparseOperator
+
+    a = np.array([[0, 2, 0], [2, 0, 1], [0, 1, 0]], dtype=np.float32)
+    assert SparseOperator.from_scipy(sp.csr_matrix(a)).symmetric
+    a[0, 2] = 5
+    assert not SparseOperator.from_scipy(sp.csr_matrix(a)).symmetric

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +41,77 @@ def bipartite_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def to_torch_sparse(mat: sp.spmatrix, device: torch.device | str = "cpu") -> torch.Tensor:
-    """scipy sparse -> coalesced torch sparse COO float32 tensor."""
-    coo = sp.coo_matrix(mat)
-    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    val = torch.from_numpy(coo.data.astype(np.float32))
-    return torch.sparse_coo_tensor(
-        idx, val, coo.shape, device=device, check_invariants=False
-    ).coalesce()
+    """scipy sparse -> torch sparse CSR float32 tensor."""
+    csr = sp.csr_matrix(mat, dtype=np.float32)
+    csr.sum_duplicates()
+    csr.sort_indices()
+    with warnings.catch_warnings():  # "CSR support is in beta": we use only products
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)),
+            torch.from_numpy(csr.indices.astype(np.int64)),
+            torch.from_numpy(csr.data),
+            csr.shape, device=device, check_invariants=False,  # scipy built it valid
+        )
+
+
+class _FixedSparseProduct(torch.autograd.Function):
+    """y = A @ x for a constant sparse A, with dx = A^T @ dy from a stored A^T.
+
+    torch's own backward for a sparse product re-derives the transpose on every call,
+    which costs more than the product itself; propagation graphs never change, so their
+    transpose is built once (and is A itself for the symmetric user-item graph).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, matrix: torch.Tensor,  # type: ignore[override]
+                transpose: torch.Tensor) -> torch.Tensor:
+        ctx.transpose = transpose
+        return matrix @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        return ctx.transpose @ grad, None, None
+
+
+@dataclass(frozen=True)
+class SparseOperator:
+    """A fixed sparse matrix (CSR) used as a linear operator, with its transpose for autograd."""
+
+    matrix: torch.Tensor
+    transpose: torch.Tensor
+
+    @classmethod
+    def from_scipy(cls, mat: sp.spmatrix, device: torch.device | str = "cpu",
+                   symmetric: bool | None = None) -> SparseOperator:
+        """``symmetric=None`` checks; pass True only for matrices symmetric by construction."""
+        csr = sp.csr_matrix(mat, dtype=np.float32)
+        forward = to_torch_sparse(csr, device)
+        if symmetric is None:
+            symmetric = csr.shape[0] == csr.shape[1] and (abs(csr - csr.T) > 0).nnz == 0
+        return cls(forward, forward if symmetric else to_torch_sparse(csr.T, device))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.matrix.shape)  # type: ignore[return-value]
+
+    @property
+    def nnz(self) -> int:
+        return int(self.matrix.values().numel())
+
+    @property
+    def symmetric(self) -> bool:
+        return self.transpose is self.matrix
+
+    def to(self, device: torch.device | str) -> SparseOperator:
+        forward = self.matrix.to(device)
+        return SparseOperator(forward, forward if self.symmetric else self.transpose.to(device))
+
+    def to_dense(self) -> torch.Tensor:
+        return self.matrix.to_dense()
+
+    def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        return _FixedSparseProduct.apply(x, self.matrix, self.transpose)
 
 
 @dataclass
@@ -55,7 +120,7 @@ class InteractionGraph:
 
     n_users: int
     n_items: int
-    norm_adj: torch.Tensor  # sparse (U+I) x (U+I), D^-1/2 A D^-1/2
+    norm_adj: SparseOperator  # (U+I) x (U+I), D^-1/2 A D^-1/2 (symmetric)
 
     @classmethod
     def from_train(
@@ -63,17 +128,17 @@ class InteractionGraph:
     ) -> InteractionGraph:
         n_users, n_items = train.shape
         norm = sym_normalize(bipartite_adjacency(train))
-        return cls(n_users, n_items, to_torch_sparse(norm, device))
+        return cls(n_users, n_items, SparseOperator.from_scipy(norm, device, symmetric=True))
 
     def to(self, device: torch.device | str) -> InteractionGraph:
         return InteractionGraph(self.n_users, self.n_items, self.norm_adj.to(device))
 
 
-def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
+def propagate(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
     """[x, Ax, A^2x, ...] for n_layers weightless propagation steps (LightGCN-style)."""
     out = [x]
     for _ in range(n_layers):
-        out.append(torch.sparse.mm(adj, out[-1]))
+        out.append(adj @ out[-1])
     return out
 
 

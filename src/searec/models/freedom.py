@@ -27,10 +27,10 @@ from searec.config import StrictModel
 from searec.data.dataset import Dataset
 from searec.graphs import (
     InteractionGraph,
+    SparseOperator,
     bipartite_adjacency,
     propagate,
     sym_normalize,
-    to_torch_sparse,
 )
 from searec.losses import bpr_dot_loss
 from searec.models.base import register
@@ -84,10 +84,10 @@ class FREEDOM(MultimodalRecommender):
         self.item_emb = nn.Embedding(n_items, d)
         nn.init.xavier_uniform_(self.user_emb.weight)
         nn.init.xavier_uniform_(self.item_emb.weight)
-        self.register_buffer("item_graph", to_torch_sparse(item_graph), persistent=False)
+        self.set_item_graph(item_graph)
         self.modality_proj = nn.ModuleDict(
             {m: nn.Linear(w, d) for m, w in self.modality_dims().items()})
-        self._train_adj: torch.Tensor | None = None
+        self._train_adj: SparseOperator | None = None
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
@@ -103,9 +103,10 @@ class FREEDOM(MultimodalRecommender):
             return
         pruned = degree_sensitive_prune(self.train_matrix, 1.0 - self.params.dropout, rng)
         device = self.user_emb.weight.device
-        self._train_adj = to_torch_sparse(sym_normalize(bipartite_adjacency(pruned)), device)
+        self._train_adj = SparseOperator.from_scipy(
+            sym_normalize(bipartite_adjacency(pruned)), device, symmetric=True)
 
-    def _propagate(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _propagate(self, adj: SparseOperator) -> tuple[torch.Tensor, torch.Tensor]:
         h = propagate(self.item_graph, self.item_emb.weight, self.params.n_mm_layers)[-1]
         ego = torch.cat([self.user_emb.weight, self.item_emb.weight])
         out = torch.stack(propagate(adj, ego, self.params.n_ui_layers)).mean(0)

@@ -22,7 +22,7 @@ from torch import nn
 from searec.config import StrictModel
 from searec.data.dataset import Dataset
 from searec.errors import ConfigError
-from searec.graphs import cached_knn_graph, sym_normalize
+from searec.graphs import SparseOperator, cached_knn_graph, sym_normalize
 from searec.models.base import Recommender
 from searec.separation import Separation, SeparationParams
 
@@ -82,6 +82,16 @@ class MultimodalRecommender(Recommender):
             Separation({m: f.shape[1] for m, f in features.items()}, separation)
             if separation is not None else None
         )
+
+    def set_item_graph(self, graph: sp.spmatrix) -> None:
+        """Keep the item-item graph as buffers (moved by ``.to``, not saved: it is rebuilt)."""
+        op = SparseOperator.from_scipy(graph)
+        self.register_buffer("item_graph_matrix", op.matrix, persistent=False)
+        self.register_buffer("item_graph_transpose", op.transpose, persistent=False)
+
+    @property
+    def item_graph(self) -> SparseOperator:
+        return SparseOperator(self.item_graph_matrix, self.item_graph_transpose)
 
     def raw_features(self) -> dict[str, torch.Tensor]:
         return {m: getattr(self, f"feat_{m}") for m in self.names}

@@ -26,8 +26,8 @@ from searec.config import StrictModel
 from searec.data.dataset import Dataset
 from searec.graphs import (
     InteractionGraph,
+    SparseOperator,
     propagate,
-    to_torch_sparse,
 )
 from searec.losses import bpr_dot_loss
 from searec.models.base import register
@@ -54,7 +54,7 @@ class ModalityGraphEncoder(nn.Module):
         self.user_pref = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_users, out)))
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, out))
 
-    def forward(self, item_input: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
+    def forward(self, item_input: torch.Tensor, adj: SparseOperator) -> torch.Tensor:
         x = F.normalize(torch.cat([self.user_pref, self.mlp(item_input)]), dim=1)
         return torch.stack(propagate(adj, x, self.n_layers)).sum(0)
 
@@ -71,7 +71,7 @@ class SEA(MultimodalRecommender):
                  item_graph: sp.spmatrix, params: SEAParams) -> None:
         super().__init__(n_users, n_items, features, separation=params)
         self.params = params
-        self.register_buffer("item_graph", to_torch_sparse(item_graph), persistent=False)
+        self.set_item_graph(item_graph)
         dims = self.modality_dims()
         self.encoders = nn.ModuleDict({
             m: ModalityGraphEncoder(n_users, dims[m], params.encoder_hidden,
