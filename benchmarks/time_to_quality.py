@@ -109,11 +109,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--analyse-only", action="store_true",
                     help="read the two run folders, train nothing")
+    ap.add_argument("--train", nargs="+", choices=["reference", "default"],
+                    default=["reference", "default"],
+                    help="which runs to train or resume before the analysis")
     ap.add_argument("--default-overrides", nargs="*", default=[],
                     help="key=value overrides of the default SEA run")
     args = ap.parse_args()
-    if not args.analyse_only:
+    if not args.analyse_only and "reference" in args.train:
         train_or_resume(args.out / "reference", "reference", args.data, args.threads, [])
+    if not args.analyse_only and "default" in args.train:
         train_or_resume(args.out / "default", None, args.data, args.threads,
                         ["model.name=sea", *args.default_overrides])
     result = analyse(args.out)

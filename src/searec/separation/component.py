@@ -43,7 +43,8 @@ class SeparationParams(StrictModel):
     distance_dim: int = Field(32, gt=0, description="Width of the transformed parts that "
                               "distancing compares.")
     q_hidden: int = Field(8, gt=0, description="Hidden width of CLUB's q networks.")
-    q_steps: int = Field(50, ge=0, description="q updates per training batch (reference 50).")
+    q_steps: int = Field(5, ge=0, description="q updates per training batch (the "
+                         "reference code uses 50; see docs/performance.md).")
     q_lr: float = Field(1e-4, gt=0, description="Learning rate of q's own Adam (the "
                         "reference uses its model rate, 1e-4).")
     q_pairs: Literal["within", "reference"] = Field(
@@ -51,8 +52,8 @@ class SeparationParams(StrictModel):
         "pairs. reference: one shared q trained on cross-modal pairs (the authors' code; "
         "for parity runs only).")
     mi_items: Literal["all", "batch"] = Field(
-        "all", description="Items the MI losses see each step: all (reference) or batch "
-        "(the batch's positive and negative items).")
+        "batch", description="Items the MI losses see each step: batch (the batch's positive "
+        "and negative items) or all (reference).")
     mi_max_items: int | None = Field(
         4096, gt=1, description="At most this many items (a random subset, drawn anew each "
         "step) enter the MI losses: contrastive alignment needs N x N logits, 16 GB at "

@@ -111,7 +111,7 @@ class Distancing(nn.Module):
     """
 
     def __init__(self, generic_dims: dict[str, int], unique_dims: dict[str, int],
-                 method: str = "club", dim: int = 32, q_hidden: int = 8, q_steps: int = 50,
+                 method: str = "club", dim: int = 32, q_hidden: int = 8, q_steps: int = 5,
                  q_lr: float = 1e-4, q_pairs: str = "within") -> None:
         super().__init__()
         if method not in DISTANCINGS:
