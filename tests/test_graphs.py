@@ -117,3 +117,48 @@ def test_sparse_operator_detects_symmetry():
     assert SparseOperator.from_scipy(sp.csr_matrix(a)).symmetric
     a[0, 2] = 5
     assert not SparseOperator.from_scipy(sp.csr_matrix(a)).symmetric
+
+
+def _clustered_points(n: int = 3000, d: int = 16, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(30, d))
+    return (centres[rng.integers(0, 30, n)] + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_hnsw_knn_graph_finds_most_exact_neighbours():
+    pytest.importorskip("faiss")
+    from searec.graphs import hnsw_knn_graph
+
+    feats = _clustered_points()
+    exact = knn_graph(feats, 10)
+    approx = hnsw_knn_graph(feats, 10)
+    assert approx.shape == exact.shape
+    assert np.all(np.diff(approx.indptr) == 10)  # k per row, self included
+    assert np.all(approx.diagonal() == 1)
+    recall = exact.multiply(approx).sum() / exact.sum()
+    assert recall > 0.95
+
+
+def test_hnsw_knn_graph_without_self():
+    pytest.importorskip("faiss")
+    from searec.graphs import hnsw_knn_graph
+
+    approx = hnsw_knn_graph(_clustered_points(500), 5, include_self=False)
+    assert np.all(approx.diagonal() == 0) and np.all(np.diff(approx.indptr) == 5)
+
+
+def test_hnsw_without_faiss_is_a_config_error(monkeypatch, tmp_path):
+    import sys
+
+    from searec.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss -> ImportError
+    with pytest.raises(ConfigError, match="searec\\[ann\\]"):
+        cached_knn_graph(_clustered_points(50), 5, tmp_path, method="hnsw")
+
+
+def test_unknown_knn_method_is_a_config_error(tmp_path):
+    from searec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="knn_method"):
+        cached_knn_graph(_clustered_points(50), 5, tmp_path, method="annoy")

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from searec.errors import DataError
+from searec.errors import ConfigError, DataError
 from searec.io import atomic_path
 from searec.topk import topk_stable
 
@@ -145,6 +145,31 @@ def propagate(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> list[torch
 # ------------------------------------------------------------------------------ kNN
 
 
+KNN_METHODS = ("exact", "hnsw")
+
+
+def _unit_rows(features: np.ndarray, name: str) -> torch.Tensor:
+    """Rows scaled to unit length (cosine = inner product); all-zero rows are an error."""
+    feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    norms = feats.norm(dim=1)
+    zero = torch.nonzero(norms == 0).ravel()
+    if len(zero):
+        raise DataError(name, f"{len(zero)} items have all-zero features (first: item "
+                        f"{int(zero[0])}); cosine kNN needs non-zero rows")
+    return feats / norms[:, None]
+
+
+def _check_k(n: int, k: int, include_self: bool) -> None:
+    if not 0 < k < n + int(include_self):
+        raise ValueError(f"knn k must be in 1..{n - 1 + int(include_self)}, got {k}")
+
+
+def _binary_graph(rows: np.ndarray, cols: np.ndarray, n: int) -> sp.csr_matrix:
+    graph = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, n))
+    graph.sort_indices()
+    return graph
+
+
 def knn_graph(
     features: np.ndarray,
     k: int,
@@ -155,18 +180,12 @@ def knn_graph(
     """Binary item-item kNN graph by cosine similarity, computed blockwise (sparse, n x k).
 
     Row i holds the k most similar items of item i (item i itself included when
-    ``include_self``, as MMRec's FREEDOM/DRAGON do). Ties go to the lower item id.
+    ``include_self``, as MMRec's FREEDOM/DRAGON do). Ties go to the lower item id. Exact:
+    time grows with n^2 (memory with n x block_size); see :func:`hnsw_knn_graph`.
     """
     n = features.shape[0]
-    if not 0 < k < n + int(include_self):
-        raise ValueError(f"knn k must be in 1..{n - 1 + int(include_self)}, got {k}")
-    feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
-    norms = feats.norm(dim=1)
-    zero = torch.nonzero(norms == 0).ravel()
-    if len(zero):
-        raise DataError(name, f"{len(zero)} items have all-zero features (first: item "
-                        f"{int(zero[0])}); cosine kNN needs non-zero rows")
-    feats = feats / norms[:, None]
+    _check_k(n, k, include_self)
+    feats = _unit_rows(features, name)
     cols = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
@@ -174,10 +193,50 @@ def knn_graph(
         if not include_self:
             sim[torch.arange(stop - start), torch.arange(start, stop)] = -torch.inf
         cols[start:stop] = topk_stable(sim, k)[1].numpy()
-    rows = np.repeat(np.arange(n), k)
-    graph = sp.csr_matrix((np.ones(n * k, dtype=np.float32), (rows, cols.ravel())), shape=(n, n))
-    graph.sort_indices()
-    return graph
+    return _binary_graph(np.repeat(np.arange(n), k), cols.ravel(), n)
+
+
+def hnsw_knn_graph(
+    features: np.ndarray,
+    k: int,
+    include_self: bool = True,
+    name: str = "features",
+    m: int = 16,
+    ef_construction: int = 40,
+    ef_search: int = 64,
+) -> sp.csr_matrix:
+    """Approximate cosine kNN graph from a faiss HNSW index (time ~ n log n, not n^2).
+
+    Same layout as :func:`knn_graph`, except that item i is always one of its own
+    neighbours when ``include_self`` (exact kNN can drop it for exact duplicates). Some
+    true neighbours are missed (recall is reported by benchmarks/knn.py), and the graph
+    is not guaranteed to be the same across thread counts. Needs ``pip install
+    'searec[ann]'`` (faiss-cpu).
+    """
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ConfigError("config key 'model.knn_method': hnsw needs faiss; install it with "
+                          "pip install 'searec[ann]' (or faiss-cpu / faiss-gpu)") from exc
+    n = features.shape[0]
+    _check_k(n, k, include_self)
+    feats = _unit_rows(features, name).numpy()
+    faiss.omp_set_num_threads(torch.get_num_threads())  # honour train.threads
+    index = faiss.IndexHNSWFlat(feats.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    index.add(feats)
+    index.hnsw.efSearch = max(ef_search, k + 1)
+    wanted = k - 1 if include_self else k  # neighbours other than the item itself
+    _, ids = index.search(feats, min(wanted + 1, n))
+    # faiss returns neighbours best first, -1 where it found too few; drop self and -1.
+    found = (ids >= 0) & (ids != np.arange(n)[:, None])
+    keep = found & (np.cumsum(found, axis=1) <= wanted)
+    rows = np.nonzero(keep)[0]
+    cols = ids[keep]
+    if include_self:
+        rows = np.concatenate([rows, np.arange(n)])
+        cols = np.concatenate([cols, np.arange(n)])
+    return _binary_graph(rows, cols.astype(np.int64), n)
 
 
 def cache_dir(explicit: str | Path | None = None) -> Path:
@@ -206,16 +265,26 @@ def cached_knn_graph(
     cache: str | Path | None = None,
     include_self: bool = True,
     name: str = "features",
+    method: str = "exact",
 ) -> sp.csr_matrix:
-    """:func:`knn_graph`, loaded from / saved to the content-addressed cache."""
-    key = content_key(features, "knn-cosine-v1", k, int(include_self))
+    """:func:`knn_graph` (or :func:`hnsw_knn_graph` for ``method="hnsw"``), loaded from /
+    saved to the content-addressed cache."""
+    if method not in KNN_METHODS:
+        raise ConfigError(f"config key 'model.knn_method': expected one of {KNN_METHODS}, "
+                          f"got {method!r}")
+    # the exact graph keeps its original key, so existing caches stay valid
+    tag = "knn-cosine-v1" if method == "exact" else "knn-cosine-hnsw-v1"
+    key = content_key(features, tag, k, int(include_self))
     path = cache_dir(cache) / f"knn-{key}.npz"
     if path.is_file():
         try:
             return sp.load_npz(path).tocsr()
         except (OSError, ValueError):
             path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never trusted
-    graph = knn_graph(features, k, include_self=include_self, name=name)
+    if method == "exact":
+        graph = knn_graph(features, k, include_self=include_self, name=name)
+    else:
+        graph = hnsw_knn_graph(features, k, include_self=include_self, name=name)
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             sp.save_npz(fh, graph)

@@ -93,7 +93,8 @@ class FREEDOM(MultimodalRecommender):
     def build(cls, dataset: Dataset, params: StrictModel,
               cache_dir: str | Path | None = None) -> FREEDOM:
         assert isinstance(params, FREEDOMParams)
-        graph = mixed_knn_graph(dataset, params.knn_k, params.knn_weights, cache_dir)
+        graph = mixed_knn_graph(dataset, params.knn_k, params.knn_weights, cache_dir,
+                                params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graph, dataset.train,
                    params)
 

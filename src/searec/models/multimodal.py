@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,10 +43,15 @@ class KnnGraphParams(StrictModel):
     knn_weights: dict[str, float] | None = Field(
         None, description="Modality -> weight of its kNN graph in the mix (normalised to "
         "sum 1). None: equal weights. SEA's and FREEDOM's authors use image 0.1, text 0.9.")
+    knn_method: Literal["exact", "hnsw"] = Field(
+        "exact", description="exact: cosine kNN by blockwise matmul (time grows with "
+        "items^2). hnsw: approximate, with a faiss HNSW index (needs searec[ann]); for "
+        "catalogues of hundreds of thousands of items (docs/performance.md).")
 
 
 def mixed_knn_graph(
-    dataset: Dataset, k: int, weights: dict[str, float] | None, cache_dir: str | Path | None
+    dataset: Dataset, k: int, weights: dict[str, float] | None, cache_dir: str | Path | None,
+    method: str = "exact",
 ) -> sp.csr_matrix:
     """sum_m w_m * D^-1/2 kNN_m D^-1/2 over the dataset's modalities (weights sum to 1)."""
     names = dataset.modality_names
@@ -63,7 +69,8 @@ def mixed_knn_graph(
     k = min(k, dataset.n_items)
     mix = sp.csr_matrix((dataset.n_items, dataset.n_items), dtype=np.float32)
     for m in names:
-        graph = cached_knn_graph(dataset.modalities[m], k, cache_dir, name=f"{m}_feat.npy")
+        graph = cached_knn_graph(dataset.modalities[m], k, cache_dir, name=f"{m}_feat.npy",
+                                 method=method)
         mix = mix + (weights[m] / total) * sym_normalize(graph)
     return mix.tocsr()
 

@@ -86,7 +86,8 @@ class SEA(MultimodalRecommender):
     def build(cls, dataset: Dataset, params: StrictModel,
               cache_dir: str | Path | None = None) -> SEA:
         assert isinstance(params, SEAParams)
-        graph = mixed_knn_graph(dataset, params.knn_k, params.knn_weights, cache_dir)
+        graph = mixed_knn_graph(dataset, params.knn_k, params.knn_weights, cache_dir,
+                                params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graph, params)
 
     def _encode(
