@@ -87,5 +87,6 @@ def test_reference_preset_loads_and_differs_where_documented():
     ref = load_config("preset:reference", ["model.knn_weights={image: 0.1, audio: 0.9}"])
     default = load_config(None, ["model.name=sea"])
     diff = {k for k, v in ref.model_params.items() if default.model_params[k] != v}
-    assert diff == {"q_pairs", "distance_weight", "bpr_log2", "knn_weights", "mi_max_items"}
+    assert diff == {"q_pairs", "distance_weight", "bpr_log2", "knn_weights", "mi_max_items",
+                    "q_steps", "mi_items"}
     assert ref.train.lr == default.train.lr == 1e-4
