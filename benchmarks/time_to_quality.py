@@ -172,6 +172,8 @@ def main() -> None:
     ap.add_argument("--time-rounds", type=int, default=3,
                     help="rounds of side-by-side epoch timing (0: skip)")
     ap.add_argument("--time-epochs", type=int, default=2, help="epochs per timing run")
+    ap.add_argument("--retime", action="store_true",
+                    help="time again even if OUT/epoch_costs.json exists")
     ap.add_argument("--default-overrides", nargs="*", default=[],
                     help="key=value overrides of the default SEA run")
     args = ap.parse_args()
@@ -180,8 +182,13 @@ def main() -> None:
     if not args.analyse_only and "default" in args.train:
         train_or_resume(args.out / "default", None, args.data, args.threads,
                         ["model.name=sea", *args.default_overrides])
-    costs = epoch_costs(args.out, args.time_rounds, args.time_epochs) \
-        if args.time_rounds > 0 else None
+    costs = None
+    stored = args.out / "epoch_costs.json"  # timing is slow: kept for later analyses
+    if stored.is_file() and not args.retime:
+        costs = json.loads(stored.read_text())
+    elif args.time_rounds > 0:
+        costs = epoch_costs(args.out, args.time_rounds, args.time_epochs)
+        stored.write_text(json.dumps(costs, indent=2))
     result = analyse(args.out, costs)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "torch": torch.__version__, "threads": args.threads, "data": str(args.data),
