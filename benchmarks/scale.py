@@ -9,7 +9,8 @@ has a fixed number of steps (the batch grows with the data), because every step 
 (as of LightGCN) propagates over the whole graph: with a fixed batch an epoch would cost
 steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{json,md}.
 
-    python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20]
+    python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20] \
+        [--threads N] [--knn-method exact|hnsw] [--knn-cache DIR]
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def run_one(args: argparse.Namespace) -> dict:
                train=st["train"], test_users=st["test_users"])
     cls = get_model_class(args.model)
     params = cls.Params.model_validate(
-        {"q_steps": 5, "mi_items": "batch"} if args.model == "sea" else {})
+        {"knn_method": args.knn_method} if args.model in ("sea", "freedom") else {})
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.knn_cache or tmp
         if args.knn_cache:
@@ -65,7 +66,7 @@ def run_one(args: argparse.Namespace) -> dict:
             out["knn_from_cache"] = any(Path(cache).iterdir())
         if hasattr(params, "knn_k"):
             t = time.perf_counter()
-            mixed_knn_graph(ds, params.knn_k, params.knn_weights, cache)
+            mixed_knn_graph(ds, params.knn_k, params.knn_weights, cache, params.knn_method)
             out["knn_s"] = time.perf_counter() - t
         out["rss_after_knn_gb"] = peak_rss_gb()
         t = time.perf_counter()
@@ -97,7 +98,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
     base = rows[0]
     lines = [
         "# Scale benchmark", "",
-        f"{meta['model']} on clustered synthetic data, {base['items']:,} items, 3 modalities, "
+        f"{meta['model']} on clustered synthetic data, {base['items']:,} items, 3 modalities "
+        f"({meta.get('knn_method', 'exact')} kNN graphs), "
         f"{meta['per_user']} interactions per user on average; one epoch = {meta['steps']} "
         f"steps; full-ranking evaluation of every test user (eval batch "
         f"{meta['eval_batch']} users). Machine: {meta['machine']}; torch "
@@ -133,12 +135,15 @@ def main() -> None:
     ap.add_argument("--knn-cache", metavar="DIR",
                     help="keep the kNN graphs here: the items (and so the graphs) are the same "
                     "at every size, so later sizes load them (marked in the table)")
+    ap.add_argument("--knn-method", choices=["exact", "hnsw"], default="exact",
+                    help="hnsw: approximate kNN graphs (faiss), time ~ items log items")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_one(args)))
         return
     meta = {"model": args.model, "per_user": args.per_user, "steps": args.steps,
+            "knn_method": args.knn_method,
             "eval_batch": args.eval_batch, "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} cores", "torch": torch.__version__,
             "threads": args.threads or torch.get_num_threads(), "python": platform.python_version()}
@@ -147,7 +152,8 @@ def main() -> None:
     for n in args.interactions:
         cmd = [sys.executable, __file__, "--one", str(n), "--items", str(args.items),
                "--per-user", str(args.per_user), "--model", args.model, "--steps",
-               str(args.steps), "--eval-batch", str(args.eval_batch)]
+               str(args.steps), "--eval-batch", str(args.eval_batch), "--knn-method",
+               args.knn_method]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         if args.knn_cache:
