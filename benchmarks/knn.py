@@ -26,7 +26,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 K = 10
 
 
-def measure(n_items: int, cache: str | None) -> dict:
+def measure(n_items: int, cache: str | None, only: list[str] | None) -> dict:
     from searec.data import make_synthetic
     from searec.graphs import (
         cache_dir,
@@ -40,6 +40,8 @@ def measure(n_items: int, cache: str | None) -> dict:
     ds = make_synthetic(generator="clustered", n_users=1000, n_items=n_items, seed=0)
     row: dict = {"items": n_items, "modalities": {}}
     for m, feats in ds.modalities.items():
+        if only and m not in only:
+            continue
         key = content_key(feats, "knn-cosine-v1", K, 1)
         cached = cache is not None and (cache_dir(cache) / f"knn-{key}.npz").is_file()
         t = time.perf_counter()
@@ -78,6 +80,8 @@ def main() -> None:
     ap.add_argument("--items", type=int, nargs="+", default=[20_000, 200_000])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--knn-cache", metavar="DIR")
+    ap.add_argument("--modalities", nargs="+", choices=["image", "text", "audio"],
+                    help="only these modalities (default: all three)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -85,7 +89,7 @@ def main() -> None:
             "python": platform.python_version()}
     rows = []
     for n in args.items:
-        rows.append(measure(n, args.knn_cache))
+        rows.append(measure(n, args.knn_cache, args.modalities))
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "knn.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
         (RESULTS / "knn.md").write_text(markdown(rows, meta))
