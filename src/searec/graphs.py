@@ -74,7 +74,7 @@ class _FixedSparseProduct(torch.autograd.Function):
         return ctx.transpose @ grad, None, None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors: identity, not elementwise ==
 class SparseOperator:
     """A fixed sparse matrix (CSR) used as a linear operator, with its transpose for autograd."""
 
