@@ -12,7 +12,8 @@ rounds of ``--time-epochs`` epochs each), and multiplies the median cost of an e
 both configurations then see the same machine load. The headline ratio uses the second.
 
     python benchmarks/time_to_quality.py --data ../shared/data/tiktok --out runs/ttq \
-        [--threads 1] [--analyse-only]
+        --reference-overrides "model.knn_weights={image: 0.1, audio: 0.9}" \
+        [--threads 1] [--analyse-only] [--time-rounds 3 --time-epochs 2]
 
 Runs go to OUT/reference and OUT/default; an interrupted benchmark continues where it
 stopped (finished runs are kept, unfinished ones resumed).
@@ -174,11 +175,15 @@ def main() -> None:
     ap.add_argument("--time-epochs", type=int, default=2, help="epochs per timing run")
     ap.add_argument("--retime", action="store_true",
                     help="time again even if OUT/epoch_costs.json exists")
+    ap.add_argument("--reference-overrides", nargs="*", default=[],
+                    help="key=value overrides of the reference run, e.g. "
+                    "'model.knn_weights={image: 0.1, audio: 0.9}' for TikTok's modalities")
     ap.add_argument("--default-overrides", nargs="*", default=[],
                     help="key=value overrides of the default SEA run")
     args = ap.parse_args()
     if not args.analyse_only and "reference" in args.train:
-        train_or_resume(args.out / "reference", "reference", args.data, args.threads, [])
+        train_or_resume(args.out / "reference", "reference", args.data, args.threads,
+                        args.reference_overrides)
     if not args.analyse_only and "default" in args.train:
         train_or_resume(args.out / "default", None, args.data, args.threads,
                         ["model.name=sea", *args.default_overrides])
