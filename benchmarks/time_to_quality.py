@@ -65,7 +65,7 @@ def first_reaching(points: list[tuple[int, float, float]], target: float):  # ty
     return next(((e, s) for e, s, v in points if v >= target), (None, None))
 
 
-def epoch_costs(out: Path, rounds: int, epochs: int) -> dict[str, dict[str, float]]:
+def epoch_costs(out: Path, rounds: int, epochs: int) -> dict[str, dict]:
     """Median / min seconds of one epoch (train + validation) per run, timed in turn."""
     import statistics
     import tempfile
@@ -83,8 +83,11 @@ def epoch_costs(out: Path, rounds: int, epochs: int) -> dict[str, dict[str, floa
                 for row in curve_rows(Path(tmp) / "run"):
                     samples[name].append(
                         float(row["train_seconds"]) + float(row.get("eval_seconds") or 0))
-    return {name: {"median_s": statistics.median(v), "min_s": min(v), "n": len(v),
-                   "samples_s": v} for name, v in samples.items()}
+    costs: dict[str, dict] = {
+        name: {"median_s": statistics.median(v), "min_s": min(v), "n": len(v), "samples_s": v}
+        for name, v in samples.items()}
+    costs["timing"] = {"rounds": rounds, "epochs_per_run": epochs}
+    return costs
 
 
 def curve_rows(run_dir: Path) -> list[dict[str, str]]:
@@ -92,7 +95,7 @@ def curve_rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def analyse(out: Path, costs: dict[str, dict[str, float]] | None = None) -> dict:
+def analyse(out: Path, costs: dict[str, dict] | None = None) -> dict:
     runs = {name: out / name for name in ("reference", "default")}
     curves = {name: curve(d) for name, d in runs.items()}
     target = max(v for _, _, v in curves["reference"])
@@ -203,8 +206,7 @@ def main() -> None:
         stored.write_text(json.dumps(costs, indent=2))
     result = analyse(args.out, costs)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "torch": torch.__version__, "threads": args.threads, "data": str(args.data),
-            "time_rounds": args.time_rounds, "time_epochs": args.time_epochs}
+            "torch": torch.__version__, "threads": args.threads, "data": str(args.data)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "time_to_quality.json").write_text(json.dumps({"meta": meta, **result},
                                                              indent=2))
