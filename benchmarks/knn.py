@@ -28,13 +28,7 @@ K = 10
 
 def measure(n_items: int, cache: str | None, only: list[str] | None) -> dict:
     from searec.data import make_synthetic
-    from searec.graphs import (
-        cache_dir,
-        cached_knn_graph,
-        content_key,
-        hnsw_knn_graph,
-        knn_graph,
-    )
+    from searec.graphs import cached_knn_graph, hnsw_knn_graph, knn_cache_path, knn_graph
 
     # the item side of the clustered generator does not depend on the users
     ds = make_synthetic(generator="clustered", n_users=1000, n_items=n_items, seed=0)
@@ -42,8 +36,7 @@ def measure(n_items: int, cache: str | None, only: list[str] | None) -> dict:
     for m, feats in ds.modalities.items():
         if only and m not in only:
             continue
-        key = content_key(feats, "knn-cosine-v1", K, 1)
-        cached = cache is not None and (cache_dir(cache) / f"knn-{key}.npz").is_file()
+        cached = cache is not None and knn_cache_path(feats, K, cache).is_file()
         t = time.perf_counter()
         exact = cached_knn_graph(feats, K, cache) if cache else knn_graph(feats, K)
         exact_s = None if cached else time.perf_counter() - t

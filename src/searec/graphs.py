@@ -145,9 +145,6 @@ def propagate(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> list[torch
 # ------------------------------------------------------------------------------ kNN
 
 
-KNN_METHODS = ("exact", "hnsw")
-
-
 def _unit_rows(features: np.ndarray, name: str) -> torch.Tensor:
     """Rows scaled to unit length (cosine = inner product); all-zero rows are an error."""
     feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
@@ -259,6 +256,22 @@ def content_key(*parts: np.ndarray | str | int | float) -> str:
     return h.hexdigest()[:32]
 
 
+# kNN builders by model.knn_method, with the cache tag of their graphs (the exact graph
+# keeps its original tag, so existing caches stay valid).
+KNN_METHODS = {"exact": (knn_graph, "knn-cosine-v1"),
+               "hnsw": (hnsw_knn_graph, "knn-cosine-hnsw-v1")}
+
+
+def knn_cache_path(features: np.ndarray, k: int, cache: str | Path | None = None,
+                   include_self: bool = True, method: str = "exact") -> Path:
+    """Where :func:`cached_knn_graph` keeps this graph (named by its inputs' content)."""
+    if method not in KNN_METHODS:
+        raise ConfigError(f"config key 'model.knn_method': expected one of "
+                          f"{tuple(KNN_METHODS)}, got {method!r}")
+    key = content_key(features, KNN_METHODS[method][1], k, int(include_self))
+    return cache_dir(cache) / f"knn-{key}.npz"
+
+
 def cached_knn_graph(
     features: np.ndarray,
     k: int,
@@ -269,22 +282,13 @@ def cached_knn_graph(
 ) -> sp.csr_matrix:
     """:func:`knn_graph` (or :func:`hnsw_knn_graph` for ``method="hnsw"``), loaded from /
     saved to the content-addressed cache."""
-    if method not in KNN_METHODS:
-        raise ConfigError(f"config key 'model.knn_method': expected one of {KNN_METHODS}, "
-                          f"got {method!r}")
-    # the exact graph keeps its original key, so existing caches stay valid
-    tag = "knn-cosine-v1" if method == "exact" else "knn-cosine-hnsw-v1"
-    key = content_key(features, tag, k, int(include_self))
-    path = cache_dir(cache) / f"knn-{key}.npz"
+    path = knn_cache_path(features, k, cache, include_self, method)
     if path.is_file():
         try:
             return sp.load_npz(path).tocsr()
         except (OSError, ValueError):
             path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never trusted
-    if method == "exact":
-        graph = knn_graph(features, k, include_self=include_self, name=name)
-    else:
-        graph = hnsw_knn_graph(features, k, include_self=include_self, name=name)
+    graph = KNN_METHODS[method][0](features, k, include_self=include_self, name=name)
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             sp.save_npz(fh, graph)
