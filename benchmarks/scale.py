@@ -10,7 +10,7 @@ has a fixed number of steps (the batch grows with the data), because every step 
 steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{json,md}.
 
     python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20] \
-        [--threads N] [--knn-method exact|hnsw] [--knn-cache DIR]
+        [--threads N] [--knn-method exact|hnsw] [--knn-cache DIR] [--cpu-memory reuse|release]
 """
 
 from __future__ import annotations
@@ -43,10 +43,13 @@ def run_one(args: argparse.Namespace) -> dict:
     from searec.graphs import InteractionGraph
     from searec.models import get_model_class
     from searec.models.multimodal import mixed_knn_graph
+    from searec.training.memory import keep_freed_memory
     from searec.training.trainer import Trainer
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.cpu_memory == "reuse":  # as `searec train` does on CPU by default
+        keep_freed_memory()
     n_users = max(1000, round(args.one / args.per_user))
     out: dict = {"target_interactions": int(args.one), "model": args.model}
     t = time.perf_counter()
@@ -102,8 +105,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"({meta.get('knn_method', 'exact')} kNN graphs), "
         f"{meta['per_user']} interactions per user on average; one epoch = {meta['steps']} "
         f"steps; full-ranking evaluation of every test user (eval batch "
-        f"{meta['eval_batch']} users). Machine: {meta['machine']}; torch "
-        f"{meta['torch']}, {meta['threads']} threads. One run per size.", "",
+        f"{meta['eval_batch']} users); train.cpu_memory={meta.get('cpu_memory', 'release')}. "
+        f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads. "
+        "One run per size.", "",
         "| interactions | users | kNN graph (s) | one epoch (s) | evaluation (s) | "
         "generate (s) | peak RSS (GB) | epoch / interactions vs smallest | eval / users vs "
         "smallest |",
@@ -137,13 +141,16 @@ def main() -> None:
                     "at every size, so later sizes load them (marked in the table)")
     ap.add_argument("--knn-method", choices=["exact", "hnsw"], default="exact",
                     help="hnsw: approximate kNN graphs (faiss), time ~ items log items")
+    ap.add_argument("--cpu-memory", choices=["reuse", "release"], default="reuse",
+                    help="train.cpu_memory: reuse freed memory between steps (faster, "
+                    "higher peak RSS) or return it to the OS")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_one(args)))
         return
     meta = {"model": args.model, "per_user": args.per_user, "steps": args.steps,
-            "knn_method": args.knn_method,
+            "knn_method": args.knn_method, "cpu_memory": args.cpu_memory,
             "eval_batch": args.eval_batch, "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} cores", "torch": torch.__version__,
             "threads": args.threads or torch.get_num_threads(), "python": platform.python_version()}
@@ -153,7 +160,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--one", str(n), "--items", str(args.items),
                "--per-user", str(args.per_user), "--model", args.model, "--steps",
                str(args.steps), "--eval-batch", str(args.eval_batch), "--knn-method",
-               args.knn_method]
+               args.knn_method, "--cpu-memory", args.cpu_memory]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         if args.knn_cache:

@@ -26,6 +26,7 @@ from searec.io import write_json, write_text
 from searec.models import create_model
 from searec.models.base import Recommender
 from searec.training import distributed
+from searec.training.memory import keep_freed_memory
 from searec.training.trainer import BEST, LAST, Trainer, resolve_device, seed_everything
 
 
@@ -136,6 +137,8 @@ def train(
     device = resolve_device(cfg.train.device)
     if device.type == "cuda" and info.world_size > 1:
         device = torch.device("cuda", info.local_rank)
+    if device.type == "cpu" and cfg.train.cpu_memory == "reuse":
+        keep_freed_memory()
     dataset = load_dataset(cfg.data)
     check_eval_config(cfg, dataset, log)
     seed_everything(cfg.train.seed)
