@@ -21,19 +21,17 @@ PROJECTION_PNG = "separation_projection.png"
 def diagnose_run(run_dir: str | Path, max_items: int = 1000) -> dict[str, Any] | None:
     """Diagnostics of a finished run; None when its model has no separation component."""
     from searec.models import get_model_class
-    from searec.separation import SeparationParams
     from searec.training.run import load_run, run_config
 
     run_dir = Path(run_dir)
     # Decided from the config, so that runs without separation never load data or model.
     cfg = run_config(run_dir)
-    if not issubclass(get_model_class(cfg.model.name).Params, SeparationParams) \
-            or not cfg.model_params.get("separation", True):
+    cls = get_model_class(cfg.model.name)
+    if not cls.separates(cls.Params.model_validate(cfg.model_params)):
         return None
     _, _, model = load_run(run_dir)
     separation = getattr(model, "separation", None)
-    if separation is None:
-        return None
+    assert separation is not None, f"{cls.name}.separates() disagrees with its constructor"
     model.eval()
     features = model.raw_features()  # type: ignore[operator]
     mi = separation_diagnostics(separation, features)

@@ -92,6 +92,11 @@ class Recommender(nn.Module):
         return cls(dataset.n_users, dataset.n_items, **params.model_dump())
 
     @classmethod
+    def separates(cls, params: StrictModel) -> bool:
+        """Whether a model built with ``params`` has SEA's separation component."""
+        return False
+
+    @classmethod
     def check_dataset(cls, dataset: Dataset) -> None:
         if len(dataset.modalities) < cls.min_modalities:
             raise ConfigError(

@@ -76,7 +76,7 @@ class FREEDOM(MultimodalRecommender):
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  item_graph: sp.spmatrix, train: sp.csr_matrix, params: FREEDOMParams) -> None:
-        super().__init__(n_users, n_items, features, params if params.separation else None)
+        super().__init__(n_users, n_items, features, params if self.separates(params) else None)
         self.params = params
         self.train_matrix = train
         d = params.embedding_dim

@@ -90,15 +90,26 @@ class MultimodalRecommender(Recommender):
             if separation is not None else None
         )
 
+    @classmethod
+    def separates(cls, params: StrictModel) -> bool:
+        # SEA always separates (no switch); plug-in backbones when ``separation`` is on.
+        return isinstance(params, SeparationParams) and getattr(params, "separation", True)
+
     def set_item_graph(self, graph: sp.spmatrix) -> None:
-        """Keep the item-item graph as buffers (moved by ``.to``, not saved: it is rebuilt)."""
+        """Keep the item-item graph as buffers (moved by ``.to``, not saved: it is rebuilt).
+
+        The transpose (for the backward pass) is a buffer only when it differs, so a
+        symmetric graph is stored, and moved between devices, once."""
         op = SparseOperator.from_scipy(graph)
         self.register_buffer("item_graph_matrix", op.matrix, persistent=False)
-        self.register_buffer("item_graph_transpose", op.transpose, persistent=False)
+        self.register_buffer("item_graph_transpose", None if op.symmetric else op.transpose,
+                             persistent=False)
 
     @property
     def item_graph(self) -> SparseOperator:
-        return SparseOperator(self.item_graph_matrix, self.item_graph_transpose)
+        transpose = self.item_graph_transpose
+        return SparseOperator(self.item_graph_matrix,
+                              self.item_graph_matrix if transpose is None else transpose)
 
     def raw_features(self) -> dict[str, torch.Tensor]:
         return {m: getattr(self, f"feat_{m}") for m in self.names}

@@ -37,7 +37,7 @@ class VBPR(MultimodalRecommender):
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  params: VBPRParams) -> None:
-        super().__init__(n_users, n_items, features, params if params.separation else None)
+        super().__init__(n_users, n_items, features, params if self.separates(params) else None)
         d = params.embedding_dim
         self.reg_weight = params.reg_weight
         self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_users, 2 * d)))
