@@ -90,3 +90,34 @@ def test_reference_preset_loads_and_differs_where_documented():
     assert diff == {"q_pairs", "distance_weight", "bpr_log2", "knn_weights", "mi_max_items",
                     "q_steps", "mi_items"}
     assert ref.train.lr == default.train.lr == 1e-4
+
+
+@pytest.mark.parametrize("proj_dim", [None, 4])
+def test_first_layer_through_the_projection_equals_the_two_layers(tiny, tmp_path, proj_dim):
+    # With MI losses on the batch's items, layer(Linear(f)) is computed as one linear map
+    # of f (when that is cheaper): same values and gradients as the two products.
+    model = _sea(tiny, tmp_path, proj_dim=proj_dim)
+    layers = {m: enc.mlp[0] for m, enc in model.encoders.items()}
+    params = [p for m in model.names
+              for p in (*layers[m].parameters(), *model.separation.split[m].parameters())]
+    got, p = model.modality_layer(layers)
+    assert p is None
+    grads_got = torch.autograd.grad(sum(x.pow(2).sum() for x in got.values()), params)
+    want = {m: layers[m](x) for m, x in model.modality_inputs().items()}
+    grads_want = torch.autograd.grad(sum(x.pow(2).sum() for x in want.values()), params)
+    for m in model.names:
+        torch.testing.assert_close(got[m], want[m], rtol=1e-5, atol=1e-5)
+    for a, b in zip(grads_got, grads_want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_separation_losses_on_batch_items_need_no_full_projection(tiny, tmp_path):
+    model = _sea(tiny, tmp_path, alignment="infonce", distancing="neg_l2")  # deterministic
+    _, pos, neg = _batch(tiny)
+    from_features = model.separation_losses(None, pos, neg)
+    from_all = model.separation_losses(model.modality_inputs(), pos, neg)
+    for name, value in from_all.items():
+        torch.testing.assert_close(from_features[name], value)
+    everything = _sea(tiny, tmp_path, mi_items="all")
+    _, p = everything.modality_layer({m: enc.mlp[0] for m, enc in everything.encoders.items()})
+    assert p is not None and p["image"].shape[0] == tiny.n_items

@@ -10,13 +10,14 @@ used unchanged by every backbone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
@@ -125,20 +126,55 @@ class MultimodalRecommender(Recommender):
         feats = self.raw_features()
         return self.separation.project(feats) if self.separation is not None else feats
 
+    def modality_layer(
+        self, layers: Mapping[str, nn.Linear]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
+        """(layer_m(input_m) for every item, the inputs p_m over every item or None).
+
+        With separation, p_m = Linear(f_m) is linear in the features, so layer_m(p_m) is a
+        single linear map of f_m (weight W_layer W_proj). That map is used when the MI
+        losses see only the batch's items, so p_m is not needed for every item, and it
+        is cheaper: d_m x h multiply-adds per item against d_m x d_p + d_p x h (with the
+        default d_p = d_m, half of them, and no gradient through a d_m x d_p product over
+        every item). Equal up to float rounding; ``p`` is then None.
+        """
+        inputs = self.raw_features()
+        sep = self.separation
+        if sep is None or sep.params.mi_items == "all":
+            p = self.modality_inputs()
+            return {m: layers[m](x) for m, x in p.items()}, p
+        out = {}
+        for m, f in inputs.items():
+            proj, layer = sep.split[m].proj, layers[m]  # type: ignore[union-attr]
+            d_in, d_p, h = proj.in_features, proj.out_features, layer.out_features
+            if d_in * h < d_p * (d_in + h):
+                out[m] = F.linear(f, layer.weight @ proj.weight,
+                                  layer.bias + layer.weight @ proj.bias)
+            else:
+                out[m] = layer(proj(f))
+        return out, None
+
     def separation_losses(
-        self, p: dict[str, torch.Tensor], pos: torch.Tensor, neg: torch.Tensor
+        self, p: dict[str, torch.Tensor] | None, pos: torch.Tensor, neg: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """Separation terms on p_m (over all items or the batch's, as configured)."""
+        """Separation terms on p_m (over all items or the batch's, as configured).
+
+        ``p``: p_m over every item if the caller has it; None computes p_m for just the
+        items the losses see."""
         if self.separation is None:
             return {}
         params = self.separation.params
-        n = next(iter(p.values())).shape[0]
+        n = self.n_items
         items = torch.unique(torch.cat([pos, neg])) if params.mi_items == "batch" else None
         size = n if items is None else len(items)
         if params.mi_max_items is not None and size > params.mi_max_items:
             pick = torch.randperm(size, device=pos.device)[: params.mi_max_items]
             items = pick if items is None else items[pick]
-        if items is not None:
+        if p is None:
+            feats = self.raw_features()
+            p = self.separation.project(
+                feats if items is None else {m: f[items] for m, f in feats.items()})
+        elif items is not None:
             p = {m: x[items] for m, x in p.items()}
         return self.separation.losses(p)
 

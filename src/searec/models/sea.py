@@ -46,7 +46,10 @@ class SEAParams(SeparationParams, KnnGraphParams):
 
 
 class ModalityGraphEncoder(nn.Module):
-    """Item input -> Linear -> leaky_relu -> Linear; free user vectors; normalise; propagate."""
+    """Item input -> Linear -> leaky_relu -> Linear; free user vectors; normalise; propagate.
+
+    ``forward`` takes the first Linear's output (``mlp[0]``), which the model computes:
+    with separation it folds into one linear map of the raw features."""
 
     def __init__(self, n_users: int, in_dim: int, hidden: int, out: int, n_layers: int) -> None:
         super().__init__()
@@ -54,8 +57,9 @@ class ModalityGraphEncoder(nn.Module):
         self.user_pref = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_users, out)))
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, out))
 
-    def forward(self, item_input: torch.Tensor, adj: SparseOperator) -> torch.Tensor:
-        x = F.normalize(torch.cat([self.user_pref, self.mlp(item_input)]), dim=1)
+    def forward(self, first_layer: torch.Tensor, adj: SparseOperator) -> torch.Tensor:
+        items = self.mlp[2](self.mlp[1](first_layer))
+        x = F.normalize(torch.cat([self.user_pref, items]), dim=1)
         return torch.stack(propagate(adj, x, self.n_layers)).sum(0)
 
 
@@ -92,11 +96,11 @@ class SEA(MultimodalRecommender):
 
     def _encode(
         self, graph: InteractionGraph
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        p = self.modality_inputs()
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor] | None]:
+        first, p = self.modality_layer({m: enc.mlp[0] for m, enc in self.encoders.items()})
         users, items = [], []
         for j, m in enumerate(self.names):
-            out = self.encoders[m](p[m], graph.norm_adj)
+            out = self.encoders[m](first[m], graph.norm_adj)
             users.append(self.user_modality_weight[:, j : j + 1] * out[: self.n_users])
             items.append(out[self.n_users :])
         user_rep = torch.cat(users, dim=1)
