@@ -73,6 +73,7 @@ def run_one(args: argparse.Namespace) -> dict:
             out["knn_s"] = time.perf_counter() - t
         out["rss_after_knn_gb"] = peak_rss_gb()
         t = time.perf_counter()
+        torch.manual_seed(0)  # the same initial model at every size and setting
         model = cls.build(ds, params, cache)
         graph = InteractionGraph.from_train(ds.train)
         out["build_s"] = time.perf_counter() - t
