@@ -55,9 +55,9 @@ class SeparationParams(StrictModel):
         "batch", description="Items the MI losses see each step: batch (the batch's positive "
         "and negative items) or all (reference).")
     mi_max_items: int | None = Field(
-        4096, gt=1, description="At most this many items (a random subset, drawn anew each "
-        "step) enter the MI losses: contrastive alignment needs N x N logits, 16 GB at "
-        "N = 65,536. None: no cap.")
+        1024, gt=1, description="At most this many items (a random subset, drawn anew each "
+        "step) enter the MI losses: contrastive alignment needs N x N logits, so its time "
+        "and memory grow with N^2 (16 GB at N = 65,536). None: no cap (reference).")
 
 
 class Separation(nn.Module):
