@@ -48,3 +48,19 @@ def test_cpu_memory_is_checked() -> None:
     assert build_config({"train": {"cpu_memory": "release"}}).train.cpu_memory == "release"
     with pytest.raises(ConfigError, match="cpu_memory"):
         build_config({"train": {"cpu_memory": "keep"}})
+
+
+@pytest.mark.parametrize(("mode", "applied"), [("reuse", True), ("release", False)])
+def test_cpu_training_applies_the_setting(monkeypatch, tmp_path, mode: str,
+                                          applied: bool) -> None:
+    from searec.training import run
+
+    calls: list[bool] = []
+    monkeypatch.setattr(run, "keep_freed_memory", lambda: calls.append(True) or True)
+    cfg = build_config({
+        "data": {"synthetic": {"n_users": 40, "n_items": 30}},
+        "model": {"name": "bpr"},
+        "train": {"epochs": 1, "device": "cpu", "progress": False, "cpu_memory": mode},
+    })
+    run.train(cfg, tmp_path / "run", log=lambda _m: None)
+    assert calls == ([True] if applied else [])
