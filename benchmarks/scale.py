@@ -106,7 +106,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"({meta.get('knn_method', 'exact')} kNN graphs), "
         f"{meta['per_user']} interactions per user on average; one epoch = {meta['steps']} "
         f"steps; full-ranking evaluation of every test user (eval batch "
-        f"{meta['eval_batch']} users); train.cpu_memory={meta.get('cpu_memory', 'release')}. "
+        f"{meta['eval_batch']} users); train.cpu_memory={meta['cpu_memory']}. "
         f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads. "
         "One run per size.", "",
         "| interactions | users | kNN graph (s) | one epoch (s) | evaluation (s) | "

@@ -17,7 +17,6 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
@@ -131,28 +130,15 @@ class MultimodalRecommender(Recommender):
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
         """(layer_m(input_m) for every item, the inputs p_m over every item or None).
 
-        With separation, p_m = Linear(f_m) is linear in the features, so layer_m(p_m) is a
-        single linear map of f_m (weight W_layer W_proj). That map is used when the MI
-        losses see only the batch's items, so p_m is not needed for every item, and it
-        is cheaper: d_m x h multiply-adds per item against d_m x d_p + d_p x h (with the
-        default d_p = d_m, half of them, and no gradient through a d_m x d_p product over
-        every item). Equal up to float rounding; ``p`` is then None.
+        When the MI losses see only the batch's items, p_m is not needed for every item:
+        the separation folds layer_m into its projection where that is cheaper
+        (:meth:`~searec.separation.ModalitySplit.project_through`) and ``p`` is None.
         """
-        inputs = self.raw_features()
         sep = self.separation
         if sep is None or sep.params.mi_items == "all":
             p = self.modality_inputs()
             return {m: layers[m](x) for m, x in p.items()}, p
-        out = {}
-        for m, f in inputs.items():
-            proj, layer = sep.split[m].proj, layers[m]  # type: ignore[union-attr]
-            d_in, d_p, h = proj.in_features, proj.out_features, layer.out_features
-            if d_in * h < d_p * (d_in + h):
-                out[m] = F.linear(f, layer.weight @ proj.weight,
-                                  layer.bias + layer.weight @ proj.bias)
-            else:
-                out[m] = layer(proj(f))
-        return out, None
+        return sep.project_through(layers, self.raw_features()), None
 
     def separation_losses(
         self, p: dict[str, torch.Tensor] | None, pos: torch.Tensor, neg: torch.Tensor

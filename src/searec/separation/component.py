@@ -10,6 +10,7 @@ generic and unique parts of p_m, the separation losses:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Literal
 
 import torch
@@ -90,6 +91,12 @@ class Separation(nn.Module):
     def project(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """p_m = Linear(f_m) for every modality."""
         return {m: self.split[m](f) for m, f in features.items()}
+
+    def project_through(self, layers: Mapping[str, nn.Linear],
+                        features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """layer_m(p_m) for every modality, folded into one map of f_m where cheaper."""
+        return {m: self.split[m].project_through(layers[m], f)  # type: ignore[operator]
+                for m, f in features.items()}
 
     def losses(self, p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Alignment and distancing terms on representations p_m (rows = the same items)."""

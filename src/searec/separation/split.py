@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -23,6 +24,16 @@ class ModalitySplit(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.proj(features)
+
+    def project_through(self, layer: nn.Linear, features: torch.Tensor) -> torch.Tensor:
+        """layer(p) without p when that is cheaper: p = Linear(f) is linear, so layer(p) is
+        one linear map of f with weight W_layer W_proj, d x h multiply-adds per row against
+        d x d_p + d_p x h (half of them with the default d_p = d). Equal up to rounding."""
+        d_in, d_p, h = self.proj.in_features, self.proj.out_features, layer.out_features
+        if d_in * h < d_p * (d_in + h):
+            return F.linear(features, layer.weight @ self.proj.weight,
+                            layer.bias + layer.weight @ self.proj.bias)
+        return layer(self.proj(features))
 
     def parts(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return p[:, : self.generic_dim], p[:, self.generic_dim :]
