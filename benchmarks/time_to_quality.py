@@ -1,22 +1,24 @@
 """Time to quality: the reference preset vs searec's default SEA on one dataset.
 
-Trains (or resumes, or just reads) two run folders with the same data and seed, then asks:
-how long did each need to first reach the reference preset's best validation recall@20,
-and what are both final test metrics? Writes benchmarks/results/time_to_quality.{json,md}.
+For each seed, trains (or resumes, or just reads) two run folders with the same data and
+that seed, then asks: how long did each need to first reach the reference preset's best
+validation recall@20 (of the same seed), and what are both final test metrics? Writes
+benchmarks/results/time_to_quality.{json,md}.
 
 Two clocks. "As run" sums train + validation seconds from each history.csv: honest, but a
 run of hours shares the machine with whatever else ran meanwhile. "Side by side" times
 short fresh runs of both configurations in turn, in this one process (``--time-rounds``
 rounds of ``--time-epochs`` epochs each), and multiplies the median cost of an epoch
-(train + validation, which is the same work every epoch) by the epochs each run needed:
-both configurations then see the same machine load. The headline ratio uses the second.
+(train + validation, which is the same work every epoch and for every seed) by the
+epochs each run needed: both configurations then see the same machine load. The
+headline ratio uses the second.
 
     python benchmarks/time_to_quality.py --data ../shared/data/tiktok --out runs/ttq \
         --reference-overrides "model.knn_weights={image: 0.1, audio: 0.9}" \
-        [--threads 1] [--analyse-only] [--time-rounds 3 --time-epochs 2]
+        [--seeds 999 1] [--threads 1] [--analyse-only] [--time-rounds 3 --time-epochs 2]
 
-Runs go to OUT/reference and OUT/default; an interrupted benchmark continues where it
-stopped (finished runs are kept, unfinished ones resumed).
+Runs go to OUT/seed-S/reference and OUT/seed-S/default; an interrupted benchmark
+continues where it stopped (finished runs are kept, unfinished ones resumed).
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ def first_reaching(points: list[tuple[int, float, float]], target: float):  # ty
     return next(((e, s) for e, s, v in points if v >= target), (None, None))
 
 
-def epoch_costs(out: Path, rounds: int, epochs: int) -> dict[str, dict]:
-    """Median / min seconds of one epoch (train + validation) per run, timed in turn."""
+def epoch_costs(out: Path, rounds: int, epochs: int) -> dict:
+    """Median / min seconds of one epoch (train + validation) of the runs in ``out``,
+    timed in turn: ``{"runs": {name: {...}}, "rounds": ..., "epochs_per_run": ...}``."""
     import statistics
     import tempfile
 
@@ -83,11 +86,9 @@ def epoch_costs(out: Path, rounds: int, epochs: int) -> dict[str, dict]:
                 for row in curve_rows(Path(tmp) / "run"):
                     samples[name].append(
                         float(row["train_seconds"]) + float(row.get("eval_seconds") or 0))
-    costs: dict[str, dict] = {
-        name: {"median_s": statistics.median(v), "min_s": min(v), "n": len(v), "samples_s": v}
-        for name, v in samples.items()}
-    costs["timing"] = {"rounds": rounds, "epochs_per_run": epochs}
-    return costs
+    runs = {name: {"median_s": statistics.median(v), "min_s": min(v), "n": len(v),
+                   "samples_s": v} for name, v in samples.items()}
+    return {"runs": runs, "rounds": rounds, "epochs_per_run": epochs}
 
 
 def curve_rows(run_dir: Path) -> list[dict[str, str]]:
@@ -95,7 +96,9 @@ def curve_rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def analyse(out: Path, costs: dict[str, dict] | None = None) -> dict:
+def analyse(out: Path, costs: dict | None = None) -> dict:
+    """One seed's two runs (``out/reference``, ``out/default``) against the reference's
+    best validation score; ``costs`` from :func:`epoch_costs` adds the side-by-side clock."""
     runs = {name: out / name for name in ("reference", "default")}
     curves = {name: curve(d) for name, d in runs.items()}
     target = max(v for _, _, v in curves["reference"])
@@ -115,58 +118,84 @@ def analyse(out: Path, costs: dict[str, dict] | None = None) -> dict:
     result["time_ratio_as_run"] = ours / ref if ref and ours else None
     result["time_ratio"] = None
     if costs:
-        result["epoch_cost"] = costs
+        cost = costs["runs"]
         for name in runs:
             epoch = result[name]["reached_at_epoch"]
             result[name]["reached_after_s_side_by_side"] = (
-                epoch * costs[name]["median_s"] if epoch is not None else None)
+                epoch * cost[name]["median_s"] if epoch is not None else None)
         ref = result["reference"]["reached_after_s_side_by_side"]
         ours = result["default"]["reached_after_s_side_by_side"]
         result["time_ratio"] = ours / ref if ref and ours else None
         e_ref, e_ours = (result[n]["reached_at_epoch"] for n in ("reference", "default"))
         result["time_ratio_fastest_epochs"] = (
-            e_ours * costs["default"]["min_s"] / (e_ref * costs["reference"]["min_s"])
+            e_ours * cost["default"]["min_s"] / (e_ref * cost["reference"]["min_s"])
             if e_ref and e_ours else None)
     return result
 
 
+def summarise(per_seed: dict[int, dict]) -> dict:
+    """Across seeds: the worst ratio and whether the default's test score was never lower."""
+    ratios = [r["time_ratio"] for r in per_seed.values()]
+    test = [(r["reference"]["test"], r["default"]["test"]) for r in per_seed.values()]
+    return {
+        "seeds": list(per_seed),
+        "worst_time_ratio": max(ratios) if None not in ratios and ratios else None,
+        "default_test_at_least_reference": all(
+            ref is not None and ours is not None and ours[METRIC] >= ref[METRIC]
+            for ref, ours in test),
+    }
+
+
 def markdown(r: dict, meta: dict) -> str:
+    costs = r.get("epoch_cost") or {}
     lines = ["# Time to quality", "",
-             f"Target: the reference preset's best validation {METRIC} = "
-             f"{r['target_valid']:.4f}. {meta['machine']}, torch {meta['torch']}, "
-             f"{meta['threads']} thread(s).", "",
+             f"Target: each seed's reference-preset best validation {METRIC}. "
+             f"{meta['machine']}, torch {meta['torch']}, {meta['threads']} thread(s).", "",
              "\"As run\": train + validation seconds summed from each run's history.csv "
-             "(other jobs shared the machine for parts of both runs). \"Side by side\": "
+             "(other jobs shared the machine for parts of the runs). \"Side by side\": "
              "epochs needed x the median epoch cost of that configuration, both timed in "
-             "turn in one process.", "",
-             f"| run | epochs | best valid | reaches target at epoch | as run (s) | epoch cost "
-             f"(s, median) | side by side (s) | test {METRIC} | test ndcg@20 | finished |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    costs = r.get("epoch_cost", {})
+             "turn in one process"
+             + (f" ({costs['rounds']} rounds of {costs['epochs_per_run']} epochs each)."
+                if costs else " (not timed)."), "",
+             f"| seed | run | epochs | best valid | target | reaches target at epoch | "
+             f"as run (s) | epoch cost (s, median) | side by side (s) | test {METRIC} | "
+             f"test ndcg@20 | finished |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def sec(x: float | None) -> str:
         return f"{x:.0f}" if x is not None else "not reached"
 
-    for name in ("reference", "default"):
-        x = r[name]
-        test = x["test"] or {}
-        cost = costs.get(name)
-        cost_s = f"{cost['median_s']:.2f}" if cost else "-"
-        side = sec(x.get("reached_after_s_side_by_side")) if cost else "-"
-        lines.append(
-            f"| {name} | {x['epochs_run']} | {x['best_valid']:.4f} | "
-            f"{x['reached_at_epoch'] or '-'} | {sec(x['reached_after_s'])} | "
-            f"{cost_s} | {side} | "
-            f"{test.get(METRIC, float('nan')):.4f} | {test.get('ndcg@20', float('nan')):.4f} | "
-            f"{x['finished']} |")
+    for seed, per in r["per_seed"].items():
+        for name in ("reference", "default"):
+            x = per[name]
+            test = x["test"] or {}
+            cost = costs.get("runs", {}).get(name)
+            cost_s = f"{cost['median_s']:.2f}" if cost else "-"
+            side = sec(x.get("reached_after_s_side_by_side")) if cost else "-"
+            lines.append(
+                f"| {seed} | {name} | {x['epochs_run']} | {x['best_valid']:.4f} | "
+                f"{per['target_valid']:.4f} | {x['reached_at_epoch'] or '-'} | "
+                f"{sec(x['reached_after_s'])} | {cost_s} | {side} | "
+                f"{test.get(METRIC, float('nan')):.4f} | "
+                f"{test.get('ndcg@20', float('nan')):.4f} | {x['finished']} |")
     lines.append("")
-    if r.get("time_ratio_as_run") is not None:
-        lines.append(f"Time ratio default / reference, as run: {r['time_ratio_as_run']:.3f}.")
-    if r.get("time_ratio") is not None:
-        costs_n = costs["default"]["n"]
-        lines.append(f"Time ratio default / reference, side by side (median of {costs_n} "
-                     f"timed epochs each): {r['time_ratio']:.3f}; with each configuration's "
-                     f"fastest epoch instead: {r['time_ratio_fastest_epochs']:.3f}.")
+    for seed, per in r["per_seed"].items():
+        parts = []
+        if per.get("time_ratio") is not None:
+            parts.append(f"side by side {per['time_ratio']:.3f} (fastest epochs "
+                         f"{per['time_ratio_fastest_epochs']:.3f})")
+        if per.get("time_ratio_as_run") is not None:
+            parts.append(f"as run {per['time_ratio_as_run']:.3f}")
+        if not per["reference"]["finished"]:
+            parts.append("the reference run has not finished, so its target may still rise")
+        if parts:
+            lines.append(f"- Seed {seed}, time ratio default / reference: "
+                         + "; ".join(parts) + ".")
+    summary = r["summary"]
+    if summary["worst_time_ratio"] is not None:
+        lines.append(f"- Worst side-by-side ratio over seeds {summary['seeds']}: "
+                     f"{summary['worst_time_ratio']:.3f}; default test {METRIC} >= "
+                     f"reference's on every seed: {summary['default_test_at_least_reference']}.")
     return "\n".join(lines) + "\n"
 
 
@@ -175,6 +204,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "tiktok")
     ap.add_argument("--out", type=Path, default=Path("runs/ttq"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[999],
+                    help="one pair of runs per seed, in OUT/seed-S/{reference,default}")
     ap.add_argument("--analyse-only", action="store_true",
                     help="read the two run folders, train nothing")
     ap.add_argument("--train", nargs="+", choices=["reference", "default"],
@@ -191,20 +222,25 @@ def main() -> None:
     ap.add_argument("--default-overrides", nargs="*", default=[],
                     help="key=value overrides of the default SEA run")
     args = ap.parse_args()
-    if not args.analyse_only and "reference" in args.train:
-        train_or_resume(args.out / "reference", "reference", args.data, args.threads,
-                        args.reference_overrides)
-    if not args.analyse_only and "default" in args.train:
-        train_or_resume(args.out / "default", None, args.data, args.threads,
-                        ["model.name=sea", *args.default_overrides])
+    seed_dirs = {seed: args.out / f"seed-{seed}" for seed in args.seeds}
+    for seed, out in seed_dirs.items():
+        if not args.analyse_only and "reference" in args.train:
+            train_or_resume(out / "reference", "reference", args.data, args.threads,
+                            [*args.reference_overrides, f"train.seed={seed}"])
+        if not args.analyse_only and "default" in args.train:
+            train_or_resume(out / "default", None, args.data, args.threads,
+                            ["model.name=sea", *args.default_overrides, f"train.seed={seed}"])
     costs = None
     stored = args.out / "epoch_costs.json"  # timing is slow: kept for later analyses
     if stored.is_file() and not args.retime:
         costs = json.loads(stored.read_text())
     elif args.time_rounds > 0:
-        costs = epoch_costs(args.out, args.time_rounds, args.time_epochs)
+        # an epoch does the same work whatever the seed: the first seed's configs are timed
+        costs = epoch_costs(seed_dirs[args.seeds[0]], args.time_rounds, args.time_epochs)
         stored.write_text(json.dumps(costs, indent=2))
-    result = analyse(args.out, costs)
+    per_seed = {seed: analyse(out, costs) for seed, out in seed_dirs.items()}
+    result = {"metric": METRIC, "epoch_cost": costs, "per_seed": per_seed,
+              "summary": summarise(per_seed)}
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "torch": torch.__version__, "threads": args.threads, "data": str(args.data)}
     RESULTS.mkdir(parents=True, exist_ok=True)

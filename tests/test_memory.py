@@ -64,3 +64,17 @@ def test_cpu_training_applies_the_setting(monkeypatch, tmp_path, mode: str,
     })
     run.train(cfg, tmp_path / "run", log=lambda _m: None)
     assert calls == ([True] if applied else [])
+
+
+def test_reuse_says_when_it_cannot_take_effect(monkeypatch, tmp_path) -> None:
+    from searec.training import run
+
+    monkeypatch.setattr(run, "keep_freed_memory", lambda: False)
+    cfg = build_config({
+        "data": {"synthetic": {"n_users": 40, "n_items": 30}},
+        "model": {"name": "bpr"},
+        "train": {"epochs": 1, "device": "cpu", "progress": False},
+    })
+    lines: list[str] = []
+    run.train(cfg, tmp_path / "run", log=lines.append)
+    assert any("cpu_memory=reuse has no effect" in line for line in lines)

@@ -29,7 +29,7 @@ def diagnose_run(run_dir: str | Path, max_items: int = 1000) -> dict[str, Any] |
     cls = get_model_class(cfg.model.name)
     if not cls.separates(cls.Params.model_validate(cfg.model_params)):
         return None
-    _, _, model = load_run(run_dir)
+    _, _, model = load_run(run_dir, cfg)
     separation = getattr(model, "separation", None)
     assert separation is not None, f"{cls.name}.separates() disagrees with its constructor"
     model.eval()

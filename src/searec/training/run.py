@@ -137,8 +137,10 @@ def train(
     device = resolve_device(cfg.train.device)
     if device.type == "cuda" and info.world_size > 1:
         device = torch.device("cuda", info.local_rank)
-    if device.type == "cpu" and cfg.train.cpu_memory == "reuse":
-        keep_freed_memory()
+    if device.type == "cpu" and cfg.train.cpu_memory == "reuse" and not keep_freed_memory() \
+            and main:
+        log("train.cpu_memory=reuse has no effect here (the C library is not glibc); "
+            "freed memory is returned to the system as with 'release'")
     dataset = load_dataset(cfg.data)
     check_eval_config(cfg, dataset, log)
     seed_everything(cfg.train.seed)
@@ -190,10 +192,13 @@ def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> dict[str,
     return train(run_config(run_dir), run_dir, resume=True, log=log)
 
 
-def load_run(run_dir: str | Path) -> tuple[Config, Dataset, Recommender]:
-    """Rebuild a finished run's dataset and best model, ready for ``recommend``."""
+def load_run(run_dir: str | Path, cfg: Config | None = None
+             ) -> tuple[Config, Dataset, Recommender]:
+    """Rebuild a finished run's dataset and best model, ready for ``recommend``.
+
+    ``cfg`` is the run's config when the caller has already read it (``run_config``)."""
     run_dir = Path(run_dir)
-    cfg = run_config(run_dir)
+    cfg = cfg or run_config(run_dir)
     if not (run_dir / BEST).is_file():
         raise RunDirError(f"{run_dir}: no {BEST}; train the run first")
     dataset = load_dataset(cfg.data)

@@ -1,0 +1,74 @@
+"""The arithmetic behind the time-to-quality headline, on hand-made run folders."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ttq = _load("time_to_quality")
+
+
+def _run(path: Path, rows: list[tuple[float, float, float | None]],
+         test_recall: float | None) -> None:
+    """A run folder: history.csv with (train s, eval s, valid recall@20) per epoch."""
+    path.mkdir(parents=True)
+    lines = ["epoch,train_seconds,valid_recall@20,eval_seconds"]
+    for epoch, (train_s, eval_s, valid) in enumerate(rows, start=1):
+        lines.append(f"{epoch},{train_s},{'' if valid is None else valid},{eval_s}")
+    (path / "history.csv").write_text("\n".join(lines) + "\n")
+    if test_recall is not None:
+        (path / "metrics.json").write_text(json.dumps(
+            {"test": {"recall@20": test_recall, "ndcg@20": test_recall / 2}}))
+
+
+COSTS = {"runs": {"reference": {"median_s": 10.0, "min_s": 8.0, "n": 2, "samples_s": []},
+                  "default": {"median_s": 1.0, "min_s": 0.5, "n": 2, "samples_s": []}},
+         "rounds": 1, "epochs_per_run": 2}
+
+
+def test_target_epochs_and_ratios(tmp_path: Path) -> None:
+    # reference best 0.30 at epoch 3; default first >= 0.30 at epoch 4 (epoch 2 unevaluated)
+    _run(tmp_path / "reference", [(9, 1, 0.1), (9, 1, 0.2), (9, 1, 0.3), (9, 1, 0.25)], 0.40)
+    _run(tmp_path / "default", [(1, 0, 0.1), (2, 0, None), (1, 1, 0.29), (1, 1, 0.31)], 0.41)
+    r = ttq.analyse(tmp_path, COSTS)
+    assert r["target_valid"] == 0.3
+    assert r["reference"]["reached_at_epoch"] == 3
+    assert r["reference"]["reached_after_s"] == pytest.approx(30.0)
+    assert r["default"]["reached_at_epoch"] == 4
+    assert r["default"]["reached_after_s"] == pytest.approx(7.0)
+    assert r["time_ratio_as_run"] == pytest.approx(7.0 / 30.0)
+    assert r["default"]["reached_after_s_side_by_side"] == pytest.approx(4.0)
+    assert r["time_ratio"] == pytest.approx(4.0 / 30.0)
+    assert r["time_ratio_fastest_epochs"] == pytest.approx(4 * 0.5 / (3 * 8.0))
+    summary = ttq.summarise({1: r})
+    assert summary == {"seeds": [1], "worst_time_ratio": pytest.approx(4.0 / 30.0),
+                       "default_test_at_least_reference": True}
+    text = ttq.markdown({"per_seed": {1: r}, "summary": summary, "epoch_cost": COSTS},
+                        {"machine": "m", "torch": "t", "threads": 1})
+    assert "| 1 | default | 4 | 0.3100 | 0.3000 | 4 |" in text
+
+
+def test_a_default_that_never_reaches_the_target_has_no_ratio(tmp_path: Path) -> None:
+    _run(tmp_path / "reference", [(9, 1, 0.3)], None)
+    _run(tmp_path / "default", [(1, 0, 0.2)], 0.5)
+    r = ttq.analyse(tmp_path, COSTS)
+    assert r["default"]["reached_at_epoch"] is None
+    assert r["time_ratio"] is None and r["time_ratio_as_run"] is None
+    summary = ttq.summarise({7: r})
+    assert summary["worst_time_ratio"] is None
+    assert summary["default_test_at_least_reference"] is False  # reference has no test yet
