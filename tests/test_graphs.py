@@ -94,6 +94,16 @@ def test_propagation_preserves_shape():
     assert len(out) == 3 and all(o.shape == (30, 4) for o in out)
 
 
+def test_propagated_sum_adds_every_layer():
+    from searec.graphs import SparseOperator, propagated_sum
+
+    a = np.array([[0.0, 0.5], [0.5, 0.0]], dtype=np.float32)
+    x = torch.tensor([[1.0], [3.0]])
+    # x + Ax + A^2x = [1, 3] + [1.5, 0.5] + [0.25, 0.75]
+    out = propagated_sum(SparseOperator.from_scipy(sp.csr_matrix(a)), x, 2)
+    torch.testing.assert_close(out, torch.tensor([[2.75], [4.25]]))
+
+
 def test_sparse_operator_product_and_gradient_match_dense():
     from searec.graphs import SparseOperator
 

@@ -147,6 +147,15 @@ def propagate(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> list[torch
     return out
 
 
+def propagated_sum(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """x + Ax + A^2x + ... + A^n_layers x, without keeping every layer's output."""
+    out = layer = x
+    for _ in range(n_layers):
+        layer = adj @ layer
+        out = out + layer
+    return out
+
+
 # ------------------------------------------------------------------------------ kNN
 
 
