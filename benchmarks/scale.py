@@ -11,6 +11,7 @@ steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{
 
     python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20] \
         [--threads N] [--knn-method exact|hnsw] [--knn-cache DIR] [--cpu-memory reuse|release]
+        [--name STEM] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
             f"{r['peak_rss_gb']:.2f} | {epoch_ratio:.2f} | {eval_ratio:.2f} |")
     lines += ["", "Ratios near 1 mean cost linear in interactions (epoch) and in users "
               "(evaluation); the kNN graph depends on the items only."]
+    if meta.get("note"):
+        lines += ["", meta["note"]]
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +148,8 @@ def main() -> None:
     ap.add_argument("--cpu-memory", choices=["reuse", "release"], default="reuse",
                     help="train.cpu_memory: reuse freed memory between steps (faster, "
                     "higher peak RSS) or return it to the OS")
+    ap.add_argument("--note", default="", help="what else to record with the results "
+                    "(code version, what shared the machine)")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
     args = ap.parse_args()
     if args.one:
@@ -154,7 +159,8 @@ def main() -> None:
             "knn_method": args.knn_method, "cpu_memory": args.cpu_memory,
             "eval_batch": args.eval_batch, "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} cores", "torch": torch.__version__,
-            "threads": args.threads or torch.get_num_threads(), "python": platform.python_version()}
+            "threads": args.threads or torch.get_num_threads(), "python": platform.python_version(),
+            "note": args.note}
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     for n in args.interactions:
