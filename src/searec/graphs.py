@@ -60,6 +60,15 @@ def to_torch_sparse(mat: sp.spmatrix, device: torch.device | str = "cpu") -> tor
         )
 
 
+def _sparse_dense_product(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """matrix @ x into a fresh uninitialised output.
+
+    ``matrix @ x`` zero-fills a tensor and copies it into the output before the product:
+    two extra passes over the result (beta=0 ignores the output's contents)."""
+    out = x.new_empty(matrix.shape[0], x.shape[1])
+    return torch.addmm(out, matrix, x, beta=0, out=out)
+
+
 class _FixedSparseProduct(torch.autograd.Function):
     """y = A @ x for a constant sparse A, with dx = A^T @ dy from a stored A^T.
 
@@ -72,11 +81,11 @@ class _FixedSparseProduct(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, matrix: torch.Tensor,  # type: ignore[override]
                 transpose: torch.Tensor) -> torch.Tensor:
         ctx.transpose = transpose
-        return matrix @ x
+        return _sparse_dense_product(matrix, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
-        return ctx.transpose @ grad, None, None
+        return _sparse_dense_product(ctx.transpose, grad), None, None
 
 
 @dataclass(frozen=True, eq=False)  # tensors: identity, not elementwise ==
