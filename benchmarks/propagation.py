@@ -8,6 +8,7 @@ on clustered synthetic interactions. Writes benchmarks/results/propagation.{json
 
     python benchmarks/propagation.py [--interactions 1e6 5e6] [--items 200000]
         [--modalities 3] [--dim 64] [--layers 2] [--repeats 5] [--threads 1]
+        [--cpu-memory reuse|release]
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "# Propagation: per modality vs side by side", "",
         f"{meta['modalities']} modalities x {meta['dim']} columns, {meta['layers']} layers, "
         f"forward + backward, {meta['items']:,} items, clustered synthetic interactions. "
-        f"{meta['machine']}; torch {meta['torch']}, {meta['threads']} thread(s); "
+        f"{meta['machine']}; torch {meta['torch']}, {meta['threads']} thread(s), "
+        f"cpu_memory={meta['cpu_memory']}; "
         f"{meta['repeats']} repeats each, in turn.", "",
         "| interactions | graph non-zeros | per modality (s, median / min) | side by side "
         "(s, median / min) | ratio (median) | ratio (min) |",
@@ -96,10 +98,17 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cpu-memory", choices=["reuse", "release"], default="reuse",
+                    help="train.cpu_memory's setting for this process")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.cpu_memory == "reuse":  # as `searec train` does on CPU by default
+        from searec.training.memory import keep_freed_memory
+
+        keep_freed_memory()
     meta = {"modalities": args.modalities, "dim": args.dim, "layers": args.layers,
             "items": args.items, "repeats": args.repeats, "threads": args.threads,
+            "cpu_memory": args.cpu_memory,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "torch": torch.__version__}
     rows = []

@@ -93,8 +93,8 @@ class SEA(MultimodalRecommender):
         self, graph: InteractionGraph
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor] | None]:
         first, p = self.modality_layer({m: enc.mlp[0] for m, enc in self.encoders.items()})
-        # All modalities side by side, so one sparse product per layer serves them all:
-        # about 0.6x the time of one 64-column product per modality (docs/performance.md).
+        # All modalities side by side: one sparse product per layer serves them all
+        # (the same values as a product per modality; speed measured in docs/performance.md).
         x = torch.cat([self.encoders[m](first[m]) for m in self.names], dim=1)
         out = propagated_sum(graph.norm_adj, x, self.params.n_layers)
         weight = self.user_modality_weight.repeat_interleave(self.params.embedding_dim, dim=1)
