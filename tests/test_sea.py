@@ -122,22 +122,3 @@ def test_separation_losses_on_batch_items_need_no_full_projection(tiny, tmp_path
     _, p = everything.modality_layer({m: enc.mlp[0] for m, enc in everything.encoders.items()})
     assert p is not None and p["image"].shape[0] == tiny.n_items
 
-
-def test_one_product_per_layer_equals_propagating_each_modality(tiny, tmp_path):
-    """The paper's encoder, one modality at a time: w_u,m * (x + Ax + A^2x) for users,
-    concatenated per modality; items the same unweighted, then the kNN graph."""
-    from searec.graphs import propagate
-
-    model = _sea(tiny, tmp_path, n_layers=2)
-    graph = InteractionGraph.from_train(tiny.train)
-    users, items = model(graph)
-    first, _ = model.modality_layer({m: enc.mlp[0] for m, enc in model.encoders.items()})
-    expect_u, expect_i = [], []
-    for j, m in enumerate(model.names):
-        out = torch.stack(propagate(graph.norm_adj, model.encoders[m](first[m]), 2)).sum(0)
-        expect_u.append(model.user_modality_weight[:, j : j + 1] * out[: tiny.n_users])
-        expect_i.append(out[tiny.n_users :])
-    expect_items = torch.cat(expect_i, 1)
-    expect_items = expect_items + model.item_graph @ expect_items
-    torch.testing.assert_close(users, torch.cat(expect_u, 1))
-    torch.testing.assert_close(items, expect_items)

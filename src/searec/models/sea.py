@@ -5,10 +5,9 @@ per modality m, p_m = Linear(f_m) is split into generic and unique parts by the
 :class:`~searec.separation.Separation` component; p_m goes through
 Linear -> leaky_relu -> Linear to the embedding size, users get a free preference vector
 per modality, rows are L2-normalised and propagated over the user-item graph
-(output x + A x + A^2 x ...; all modalities side by side, one product per layer). Users
-are [w_u,m * user_m]_m with learned per-user modality weights; items are [item_m]_m plus
-propagation over a frozen item-item kNN graph mixed from per-modality cosine kNN graphs.
-Score = dot(user, item); loss = BPR + separation.
+(output x + A x + A^2 x ...). Users are [w_u,m * user_m]_m with learned per-user modality
+weights; items are [item_m]_m plus propagation over a frozen item-item kNN graph mixed
+from per-modality cosine kNN graphs. Score = dot(user, item); loss = BPR + separation.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from torch import nn
 
 from searec.config import StrictModel
 from searec.data.dataset import Dataset
-from searec.graphs import InteractionGraph, propagate, propagated_sum
+from searec.graphs import InteractionGraph, SparseOperator, propagate, propagated_sum
 from searec.losses import bpr_dot_loss
 from searec.models.base import register
 from searec.models.multimodal import KnnGraphParams, MultimodalRecommender, mixed_knn_graph
@@ -42,21 +41,22 @@ class SEAParams(SeparationParams, KnnGraphParams):
                            "(BPR scaled by 1/ln 2).")
 
 
-class ModalityEncoder(nn.Module):
-    """Item input -> Linear -> leaky_relu -> Linear; free user vectors; rows normalised.
+class ModalityGraphEncoder(nn.Module):
+    """Item input -> Linear -> leaky_relu -> Linear; free user vectors; normalise; propagate.
 
     ``forward`` takes the first Linear's output (``mlp[0]``), which the model computes:
-    with separation it folds into one linear map of the raw features. It returns the
-    (users + items) x out rows that the model propagates over the user-item graph."""
+    with separation it folds into one linear map of the raw features."""
 
-    def __init__(self, n_users: int, in_dim: int, hidden: int, out: int) -> None:
+    def __init__(self, n_users: int, in_dim: int, hidden: int, out: int, n_layers: int) -> None:
         super().__init__()
+        self.n_layers = n_layers
         self.user_pref = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_users, out)))
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, out))
 
-    def forward(self, first_layer: torch.Tensor) -> torch.Tensor:
+    def forward(self, first_layer: torch.Tensor, adj: SparseOperator) -> torch.Tensor:
         items = self.mlp[2](self.mlp[1](first_layer))
-        return F.normalize(torch.cat([self.user_pref, items]), dim=1)
+        x = F.normalize(torch.cat([self.user_pref, items]), dim=1)
+        return propagated_sum(adj, x, self.n_layers)
 
 
 @register
@@ -74,7 +74,8 @@ class SEA(MultimodalRecommender):
         self.set_item_graph(item_graph)
         dims = self.modality_dims()
         self.encoders = nn.ModuleDict({
-            m: ModalityEncoder(n_users, dims[m], params.encoder_hidden, params.embedding_dim)
+            m: ModalityGraphEncoder(n_users, dims[m], params.encoder_hidden,
+                                    params.embedding_dim, params.n_layers)
             for m in self.names
         })
         # Per-user modality weights, initialised as a softmax over modalities.
@@ -93,13 +94,13 @@ class SEA(MultimodalRecommender):
         self, graph: InteractionGraph
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor] | None]:
         first, p = self.modality_layer({m: enc.mlp[0] for m, enc in self.encoders.items()})
-        # All modalities side by side: one sparse product per layer serves them all
-        # (the same values as a product per modality; speed measured in docs/performance.md).
-        x = torch.cat([self.encoders[m](first[m]) for m in self.names], dim=1)
-        out = propagated_sum(graph.norm_adj, x, self.params.n_layers)
-        weight = self.user_modality_weight.repeat_interleave(self.params.embedding_dim, dim=1)
-        user_rep = weight * out[: self.n_users]
-        item_rep = out[self.n_users :]
+        users, items = [], []
+        for j, m in enumerate(self.names):
+            out = self.encoders[m](first[m], graph.norm_adj)
+            users.append(self.user_modality_weight[:, j : j + 1] * out[: self.n_users])
+            items.append(out[self.n_users :])
+        user_rep = torch.cat(users, dim=1)
+        item_rep = torch.cat(items, dim=1)
         if self.params.knn_layers:
             item_rep = item_rep + propagate(self.item_graph, item_rep, self.params.knn_layers)[-1]
         return user_rep, item_rep, p
