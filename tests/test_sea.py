@@ -121,4 +121,3 @@ def test_separation_losses_on_batch_items_need_no_full_projection(tiny, tmp_path
     everything = _sea(tiny, tmp_path, mi_items="all")
     _, p = everything.modality_layer({m: enc.mlp[0] for m, enc in everything.encoders.items()})
     assert p is not None and p["image"].shape[0] == tiny.n_items
-
