@@ -118,6 +118,10 @@ def test_sparse_operator_product_and_gradient_match_dense():
     ((dense @ x_ref) * w).sum().backward()
     torch.testing.assert_close(op @ x.detach(), dense @ x.detach())
     torch.testing.assert_close(x.grad, x_ref.grad)
+    # a column-major input (as a gradient may arrive) gives the same product
+    x_cols = x.detach().t().contiguous().t()
+    assert not x_cols.is_contiguous()
+    torch.testing.assert_close(op @ x_cols, dense @ x.detach())
 
 
 def test_sparse_operator_detects_symmetry():
