@@ -30,6 +30,7 @@ from searec.graphs import (
     SparseOperator,
     bipartite_adjacency,
     propagate,
+    propagated_sum,
     sym_normalize,
 )
 from searec.losses import bpr_dot_loss
@@ -110,7 +111,8 @@ class FREEDOM(MultimodalRecommender):
     def _propagate(self, adj: SparseOperator) -> tuple[torch.Tensor, torch.Tensor]:
         h = propagate(self.item_graph, self.item_emb.weight, self.params.n_mm_layers)[-1]
         ego = torch.cat([self.user_emb.weight, self.item_emb.weight])
-        out = torch.stack(propagate(adj, ego, self.params.n_ui_layers)).mean(0)
+        n = self.params.n_ui_layers
+        out = propagated_sum(adj, ego, n) / (n + 1)
         return out[: self.n_users], out[self.n_users :] + h
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
