@@ -1,8 +1,8 @@
 """Propagation over the user-item graph: one product per modality vs all modalities at once.
 
 SEA propagates M modality embeddings (each users+items x d) over the same normalised
-user-item graph. Per layer this is either M sparse products with d columns or one with
-M*d columns (the modalities side by side, what searec does). Both give the same values;
+user-item graph. Per layer this is either M sparse products with d columns (what searec
+does) or one with M*d columns (the modalities side by side). Both give the same values;
 this times forward + backward of ``n_layers`` layers both ways, in turn, in one process,
 on clustered synthetic interactions. Writes benchmarks/results/propagation.{json,md}.
 
@@ -114,7 +114,7 @@ def main() -> None:
     rows = []
     for n in args.interactions:
         rows.append(time_both(n, args))
-        print(json.dumps({k: v for k, v in rows[-1].items()}), flush=True)
+        print(json.dumps(rows[-1]), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "propagation.json").write_text(json.dumps({"meta": meta, "runs": rows},
                                                          indent=2))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from searec.config import build_config
+from searec.config import Config, build_config
 from searec.errors import ConfigError
 
 # Runs in a fresh interpreter: the setting is process-wide and would leak into the suite.
@@ -50,6 +50,14 @@ def test_cpu_memory_is_checked() -> None:
         build_config({"train": {"cpu_memory": "keep"}})
 
 
+def _tiny_cpu_run(cpu_memory: str) -> Config:
+    return build_config({
+        "data": {"synthetic": {"n_users": 40, "n_items": 30}},
+        "model": {"name": "bpr"},
+        "train": {"epochs": 1, "device": "cpu", "progress": False, "cpu_memory": cpu_memory},
+    })
+
+
 @pytest.mark.parametrize(("mode", "applied"), [("reuse", True), ("release", False)])
 def test_cpu_training_applies_the_setting(monkeypatch, tmp_path, mode: str,
                                           applied: bool) -> None:
@@ -57,12 +65,7 @@ def test_cpu_training_applies_the_setting(monkeypatch, tmp_path, mode: str,
 
     calls: list[bool] = []
     monkeypatch.setattr(run, "keep_freed_memory", lambda: calls.append(True) or True)
-    cfg = build_config({
-        "data": {"synthetic": {"n_users": 40, "n_items": 30}},
-        "model": {"name": "bpr"},
-        "train": {"epochs": 1, "device": "cpu", "progress": False, "cpu_memory": mode},
-    })
-    run.train(cfg, tmp_path / "run", log=lambda _m: None)
+    run.train(_tiny_cpu_run(mode), tmp_path / "run", log=lambda _m: None)
     assert calls == ([True] if applied else [])
 
 
@@ -70,11 +73,6 @@ def test_reuse_says_when_it_cannot_take_effect(monkeypatch, tmp_path) -> None:
     from searec.training import run
 
     monkeypatch.setattr(run, "keep_freed_memory", lambda: False)
-    cfg = build_config({
-        "data": {"synthetic": {"n_users": 40, "n_items": 30}},
-        "model": {"name": "bpr"},
-        "train": {"epochs": 1, "device": "cpu", "progress": False},
-    })
     lines: list[str] = []
-    run.train(cfg, tmp_path / "run", log=lines.append)
+    run.train(_tiny_cpu_run("reuse"), tmp_path / "run", log=lines.append)
     assert any("cpu_memory=reuse has no effect" in line for line in lines)
