@@ -185,7 +185,7 @@ def test_q_update_moves_only_q():
 
 def test_one_q_per_modality_trained_on_its_own_pairs():
     sep = _component(3)
-    assert sorted(sep.distancing.q.keys()) == ["m0", "m1", "m2"]
+    assert sep.distancing.q.copies == 3
     sep.losses(sep.project(_features(sep)))
     pairs = sep.distancing.q_training_pairs()
     assert len(pairs) == 3
@@ -193,7 +193,7 @@ def test_one_q_per_modality_trained_on_its_own_pairs():
 
 def test_reference_mode_shares_q_and_trains_on_cross_modal_pairs():
     sep = _component(2, q_pairs="reference")
-    assert list(sep.distancing.q.keys()) == ["shared"]
+    assert sep.distancing.q.copies == 1
     p = sep.project(_features(sep))
     sep.losses(p)
     pairs = sep.distancing.q_training_pairs()
@@ -249,3 +249,103 @@ def test_pairwise_log_density_equals_the_direct_formula():
     direct = (-((y[:, None, :] - mu[None, :, :]) ** 2) / logvar.exp()[None] / 2.0
               - logvar[None] / 2.0).sum(dim=2)
     torch.testing.assert_close(pairwise_log_density(mu, logvar, y), direct)
+
+
+def test_stacked_q_copies_equal_separate_networks():
+    """All copies at once (batched products) give what each copy gives on its own, and
+    each copy starts as the nn.Linear layers it replaces would (same seed, same order)."""
+    torch.manual_seed(3)
+    q = GaussianQ(5, 4, hidden=6, copies=3)
+    torch.manual_seed(3)
+    linears = [torch.nn.Linear(i, o) for _ in range(3) for i, o in ((5, 6), (6, 4)) * 2]
+    for c in range(3):
+        for j, name in enumerate(GaussianQ.LAYERS):
+            lin = linears[4 * c + j]
+            assert torch.equal(getattr(q, f"{name}_weight")[c], lin.weight.detach())
+            assert torch.equal(getattr(q, f"{name}_bias")[c], lin.bias.detach())
+    x = torch.randn(3, 20, 5)
+    mu, logvar = q(x)
+    for c in range(3):
+        mu_c, logvar_c = q(x[c], copy=c)
+        torch.testing.assert_close(mu[c], mu_c)
+        torch.testing.assert_close(logvar[c], logvar_c)
+    with pytest.raises(ValueError, match="copy="):
+        q(x[0])
+    with pytest.raises(ValueError, match="3 stacked"):
+        q(x[:2])
+
+
+def test_stacked_club_bound_equals_per_copy_bounds():
+    torch.manual_seed(0)
+    q = GaussianQ(4, 4, hidden=8, copies=2)
+    x, y = torch.randn(2, 30, 4), torch.randn(2, 30, 4)
+    perm = torch.randperm(30)
+    both = club_sample_bound(q, x, y, perm=perm, clamp=False)
+    for c in range(2):
+        torch.testing.assert_close(both[c], club_sample_bound(q, x[c], y[c], perm=perm,
+                                                              clamp=False, copy=c))
+
+
+def test_each_modality_q_learns_only_from_its_own_pairs():
+    torch.manual_seed(0)
+    sep = _component(2)
+    feats = _features(sep)
+    sep.losses(sep.project(feats))
+    pending = dict(sep.distancing._pending)
+    state = {k: v.clone() for k, v in sep.distancing.q.state_dict().items()}
+    sep.update_q()
+    after = {k: v.clone() for k, v in sep.distancing.q.state_dict().items()}
+    # Same start, modality m1's pairs replaced: copy 0 (m0) must move exactly as before.
+    sep.distancing.q.load_state_dict(state)
+    sep.distancing.q_optimizer = torch.optim.Adam(sep.distancing.q.parameters(), lr=1e-4)
+    sep.distancing._pending = {"m0": pending["m0"],
+                               "m1": tuple(t + 1.0 for t in pending["m1"])}
+    sep.update_q()
+    for name, value in sep.distancing.q.state_dict().items():
+        assert torch.equal(value[0], after[name][0]), name
+        assert not torch.equal(value[1], after[name][1]), name
+
+
+def _old_layout(sep: Separation, keys: list[str]) -> dict:
+    """The model's state_dict as written before q was stacked: one GaussianQ (two
+    nn.Sequential) per key, and a q optimiser with 8 slots per key."""
+    old_names = {"mu_in": "mu.0", "mu_out": "mu.2", "logvar_in": "logvar.0",
+                 "logvar_out": "logvar.2"}
+    state = sep.state_dict()
+    opt = state["distancing._extra_state"]["q_optimizer"]
+    slots, new_state = {}, {}
+    for j, name in enumerate(n for n in GaussianQ.LAYERS for _ in (0, 1)):
+        part = "weight" if j % 2 == 0 else "bias"
+        stacked = state.pop(f"distancing.q.{name}_{part}")
+        for c, key in enumerate(keys):
+            state[f"distancing.q.{key}.{old_names[name]}.{part}"] = stacked[c].clone()
+            if j in opt["state"]:
+                slots[c * 8 + j] = {"step": opt["state"][j]["step"].clone(),
+                                    **{s: opt["state"][j][s][c].clone()
+                                       for s in ("exp_avg", "exp_avg_sq")}}
+    new_state = {"state": slots, "param_groups": [
+        {**opt["param_groups"][0], "params": list(range(8 * len(keys)))}]}
+    state["distancing._extra_state"] = {"q_optimizer": new_state}
+    return state
+
+
+@pytest.mark.parametrize("q_pairs", ["within", "reference"])
+def test_checkpoints_from_before_q_was_stacked_still_load_and_resume(q_pairs):
+    torch.manual_seed(0)
+    sep = _component(2, q_pairs=q_pairs)
+    sep.losses(sep.project(_features(sep)))
+    sep.update_q()  # the q optimiser has state worth keeping
+    keys = ["m0", "m1"] if q_pairs == "within" else ["shared"]
+    old = _old_layout(sep, keys)
+    fresh = _component(2, q_pairs=q_pairs)
+    fresh.load_state_dict(old)  # strict: every old key consumed, every new key filled
+    for name, value in sep.state_dict().items():
+        if name.endswith("_extra_state"):
+            continue
+        assert torch.equal(value, fresh.state_dict()[name]), name
+    ref_opt = sep.distancing.q_optimizer.state_dict()
+    got_opt = fresh.distancing.q_optimizer.state_dict()
+    assert sorted(got_opt["state"]) == sorted(ref_opt["state"])
+    for j, slot in ref_opt["state"].items():
+        for key, value in slot.items():
+            assert torch.equal(got_opt["state"][j][key], value), (j, key)

@@ -108,6 +108,10 @@ class TrainConfig(StrictModel):
         None, description="Adam learning rate. None: the model's recommended rate."
     )
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay.")
+    fused_adam: bool = Field(
+        True, description="Update all parameters in one fused Adam kernel per step (also "
+        "CLUB's q optimiser); false: torch's default per-tensor Adam, as the authors' code. "
+        "Same algorithm, different rounding in the last bits (docs/performance.md).")
     patience: int = Field(
         20, gt=0, description="Stop after this many evaluations without improvement."
     )

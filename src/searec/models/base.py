@@ -127,6 +127,10 @@ class Recommender(nn.Module):
         trained on what the last ``loss`` call produced); returns logged values."""
         return {}
 
+    def use_fused_adam(self, fused: bool) -> None:
+        """Optional: build any optimiser the model owns for ``auxiliary_step`` with
+        (or without) the fused Adam kernel, as the trainer does its own."""
+
     def on_epoch_start(self, epoch: int, rng: np.random.Generator) -> None:
         """Optional per-epoch action (e.g. resampling a pruned graph)."""
 

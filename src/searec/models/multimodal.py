@@ -173,6 +173,10 @@ class MultimodalRecommender(Recommender):
     def auxiliary_step(self) -> dict[str, float]:
         return self.separation.update_q() if self.separation is not None else {}
 
+    def use_fused_adam(self, fused: bool) -> None:
+        if self.separation is not None:
+            self.separation.distancing.use_fused_adam(fused)
+
     def diagnostics(self) -> dict[str, float]:
         """Gaussian MI between the separated parts (see searec.separation.diagnostics)."""
         if self.separation is None:

@@ -119,7 +119,8 @@ class Separation(nn.Module):
 
     def q_parameters(self) -> list[nn.Parameter]:
         """CLUB's variational networks: trained by :meth:`update_q`, never by the model."""
-        return list(self.distancing.q.parameters())
+        q = self.distancing.q
+        return [] if q is None else list(q.parameters())
 
     def update_q(self) -> dict[str, float]:
         return self.distancing.update_q()

@@ -16,12 +16,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
+
+from searec.optim import adam, is_fused, load_adam_state, rebuild_adam
 
 DISTANCINGS = ("club", "l1out", "neg_l2", "none")
 Q_METHODS = ("club", "l1out")  # estimators that need the variational network q
@@ -29,37 +31,80 @@ L1OUT_MAX = 512
 
 
 class GaussianQ(nn.Module):
-    """q(y | x) = N(mu(x), exp(logvar(x))), two small MLPs (tanh-bounded log-variance)."""
+    """q(y | x) = N(mu(x), exp(logvar(x))): two small MLPs x -> hidden -> y, the
+    log-variance tanh-bounded.
 
-    def __init__(self, x_dim: int, y_dim: int, hidden: int = 8) -> None:
+    ``copies`` independent networks share one set of stacked weights, so all modalities'
+    q networks run in one batched product per layer: a (copies, n, x_dim) input goes
+    through every copy, a (n, x_dim) input through copy ``copy`` alone. Each copy is
+    initialised like ``nn.Linear`` layers built in the order mu, logvar."""
+
+    LAYERS = ("mu_in", "mu_out", "logvar_in", "logvar_out")
+
+    def __init__(self, x_dim: int, y_dim: int, hidden: int = 8, copies: int = 1) -> None:
         super().__init__()
-        self.mu = nn.Sequential(nn.Linear(x_dim, hidden), nn.ReLU(), nn.Linear(hidden, y_dim))
-        self.logvar = nn.Sequential(nn.Linear(x_dim, hidden), nn.ReLU(),
-                                    nn.Linear(hidden, y_dim), nn.Tanh())
+        self.copies = copies
+        shapes = {"mu_in": (hidden, x_dim), "mu_out": (y_dim, hidden),
+                  "logvar_in": (hidden, x_dim), "logvar_out": (y_dim, hidden)}
+        for name, (rows, cols) in shapes.items():
+            self.register_parameter(f"{name}_weight",
+                                    nn.Parameter(torch.empty(copies, rows, cols)))
+            self.register_parameter(f"{name}_bias", nn.Parameter(torch.empty(copies, rows)))
+        with torch.no_grad():
+            for c in range(copies):
+                for name in self.LAYERS:
+                    weight = getattr(self, f"{name}_weight")[c]
+                    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+                    bound = 1.0 / math.sqrt(weight.shape[1])
+                    nn.init.uniform_(getattr(self, f"{name}_bias")[c], -bound, bound)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.mu(x), self.logvar(x)
+    def forward(self, x: torch.Tensor, copy: int | None = None,
+                detach: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(. | x). ``detach``: q's parameters get no gradient."""
+        p = {name: t.detach() if detach else t
+             for name, t in self.named_parameters(recurse=False)}
+
+        if x.dim() == 3:
+            if x.shape[0] != self.copies:
+                raise ValueError(f"expected {self.copies} stacked inputs, got {x.shape[0]}")
+
+            def layer(name: str, h: torch.Tensor) -> torch.Tensor:
+                return torch.baddbmm(p[f"{name}_bias"].unsqueeze(1), h,
+                                     p[f"{name}_weight"].transpose(1, 2))
+        else:
+            if copy is None and self.copies != 1:
+                raise ValueError(f"a 2-d input needs copy= (this q has {self.copies} copies)")
+            c = copy or 0
+
+            def layer(name: str, h: torch.Tensor) -> torch.Tensor:
+                return F.linear(h, p[f"{name}_weight"][c], p[f"{name}_bias"][c])
+
+        mu = layer("mu_out", F.relu(layer("mu_in", x)))
+        logvar = torch.tanh(layer("logvar_out", F.relu(layer("logvar_in", x))))
+        return mu, logvar
 
 
 def gaussian_log_ratio_terms(
     mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
     """Per-sample log q(y | x) up to the constant -d/2 log(2 pi) (cancels in CLUB)."""
-    return (-((mu - y) ** 2) / logvar.exp() / 2.0 - logvar / 2.0).sum(dim=1)
+    return (-((mu - y) ** 2) / logvar.exp() / 2.0 - logvar / 2.0).sum(dim=-1)
 
 
 def club_sample_bound(
     q: GaussianQ, x: torch.Tensor, y: torch.Tensor, perm: torch.Tensor | None = None,
-    clamp: bool = True,
+    clamp: bool = True, copy: int | None = None,
 ) -> torch.Tensor:
-    """CLUB-sample estimate of I(x; y) with q's parameters held fixed (no grad to q)."""
-    params = {k: v.detach() for k, v in q.named_parameters()}
-    mu, logvar = functional_call(q, params, (x,))
+    """CLUB-sample estimate of I(x; y) with q's parameters held fixed (no grad to q).
+
+    Stacked (copies, n, d) inputs give one estimate per copy; the negative pairs then
+    use one random permutation of the rows for every copy."""
+    mu, logvar = q(x, copy=copy, detach=True)
     if perm is None:
-        perm = torch.randperm(len(y), device=y.device)
+        perm = torch.randperm(y.shape[-2], device=y.device)
     positive = gaussian_log_ratio_terms(mu, logvar, y)
-    negative = gaussian_log_ratio_terms(mu, logvar, y[perm])
-    bound = (positive - negative).mean()
+    negative = gaussian_log_ratio_terms(mu, logvar, y[..., perm, :])
+    bound = (positive - negative).mean(dim=-1)
     return bound.clamp(min=0.0) if clamp else bound
 
 
@@ -76,14 +121,13 @@ def pairwise_log_density(mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor
 
 
 def l1out_bound(q: GaussianQ, x: torch.Tensor, y: torch.Tensor, clamp: bool = True,
-                max_rows: int = L1OUT_MAX) -> torch.Tensor:
+                max_rows: int = L1OUT_MAX, copy: int | None = None) -> torch.Tensor:
     """Leave-one-out estimate of I(x; y) with q's parameters held fixed (no grad to q)."""
     if len(x) > max_rows:
         keep = torch.randperm(len(x), device=x.device)[:max_rows]
         x, y = x[keep], y[keep]
     n = len(x)
-    params = {k: v.detach() for k, v in q.named_parameters()}
-    mu, logvar = functional_call(q, params, (x,))
+    mu, logvar = q(x, copy=copy, detach=True)
     pair = pairwise_log_density(mu, logvar, y)
     own = torch.diagonal(pair)
     others = pair.masked_fill(torch.eye(n, dtype=torch.bool, device=x.device), -torch.inf)
@@ -91,10 +135,12 @@ def l1out_bound(q: GaussianQ, x: torch.Tensor, y: torch.Tensor, clamp: bool = Tr
     return bound.clamp(min=0.0) if clamp else bound
 
 
-def q_nll(q: GaussianQ, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """q's training loss: negative mean log-likelihood of y given x."""
-    mu, logvar = q(x)
-    return -gaussian_log_ratio_terms(mu, logvar, y).mean()
+def q_nll(q: GaussianQ, x: torch.Tensor, y: torch.Tensor,
+          copy: int | None = None) -> torch.Tensor:
+    """q's training loss: negative mean log-likelihood of y given x (one per copy for
+    stacked inputs)."""
+    mu, logvar = q(x, copy=copy)
+    return -gaussian_log_ratio_terms(mu, logvar, y).mean(dim=-1)
 
 
 def neg_l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -105,9 +151,11 @@ class Distancing(nn.Module):
     """Per modality: transform generic and unique parts to ``dim`` and push them apart.
 
     ``q_pairs`` = "within" trains q_m on (generic_m, unique_m) pairs, one q per modality
-    (correct). "reference" reproduces the authors' code: one q shared by all modalities,
-    trained on cross-modal (generic_a, generic_b) and (unique_a, unique_b) pairs, while the
-    bound is still evaluated within each modality.
+    (correct); the q networks are the copies of one stacked :class:`GaussianQ`, so all
+    modalities' q run in the same batched products. "reference" reproduces the authors'
+    code: one q shared by all modalities, trained on cross-modal (generic_a, generic_b)
+    and (unique_a, unique_b) pairs, while the bound is still evaluated within each
+    modality.
     """
 
     def __init__(self, generic_dims: dict[str, int], unique_dims: dict[str, int],
@@ -125,40 +173,44 @@ class Distancing(nn.Module):
             {m: nn.Linear(d, dim) for m, d in generic_dims.items()} if active else {})
         self.unique_tf = nn.ModuleDict(
             {m: nn.Linear(d, dim) for m, d in unique_dims.items()} if active else {})
-        self.q = nn.ModuleDict()
+        self.q: GaussianQ | None = None
+        self.q_optimizer: torch.optim.Adam | None = None
         if method in Q_METHODS:
-            keys = self.names if q_pairs == "within" else ["shared"]
-            self.q = nn.ModuleDict({k: GaussianQ(dim, dim, q_hidden) for k in keys})
-            self.q_optimizer: torch.optim.Optimizer | None = torch.optim.Adam(
-                self.q.parameters(), lr=q_lr)
-        else:
-            self.q_optimizer = None
+            copies = len(self.names) if q_pairs == "within" else 1
+            self.q = GaussianQ(dim, dim, q_hidden, copies)
+            self.q_optimizer = adam(self.q.parameters(), lr=q_lr)
         self._pending: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def active(self) -> bool:
         return self.method != "none"
 
-    def q_for(self, modality: str) -> GaussianQ:
-        return self.q[modality if self.q_pairs == "within" else "shared"]  # type: ignore[return-value]
+    def q_copy(self, modality: str) -> int:
+        """Which copy of q scores ``modality``."""
+        return self.names.index(modality) if self.q_pairs == "within" else 0
+
+    def use_fused_adam(self, fused: bool) -> None:
+        """Rebuild q's optimiser with (or without) the fused kernel, keeping its state."""
+        if self.q_optimizer is not None and is_fused(self.q_optimizer) != fused:
+            self.q_optimizer = rebuild_adam(self.q_optimizer, fused)
 
     def forward(
         self, generic: dict[str, torch.Tensor], unique: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         """Per-modality distancing losses; remembers the pairs for the next q update."""
-        out: dict[str, torch.Tensor] = {}
         if not self.active:
-            return out
-        self._pending = {}
-        for m in self.names:
-            a, b = self.generic_tf[m](generic[m]), self.unique_tf[m](unique[m])
-            if self.method in Q_METHODS:
-                bound = club_sample_bound if self.method == "club" else l1out_bound
-                out[m] = bound(self.q_for(m), a, b)
-                self._pending[m] = (a.detach(), b.detach())
-            else:
-                out[m] = neg_l2(a, b)
-        return out
+            return {}
+        a = {m: self.generic_tf[m](generic[m]) for m in self.names}
+        b = {m: self.unique_tf[m](unique[m]) for m in self.names}
+        if self.q is None:
+            return {m: neg_l2(a[m], b[m]) for m in self.names}
+        self._pending = {m: (a[m].detach(), b[m].detach()) for m in self.names}
+        if self.method == "club" and self.q_pairs == "within":
+            bounds = club_sample_bound(self.q, torch.stack(list(a.values())),
+                                       torch.stack(list(b.values())))
+            return dict(zip(self.names, bounds.unbind(), strict=True))
+        bound = club_sample_bound if self.method == "club" else l1out_bound
+        return {m: bound(self.q, a[m], b[m], copy=self.q_copy(m)) for m in self.names}
 
     def q_training_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if self.q_pairs == "within":
@@ -173,24 +225,31 @@ class Distancing(nn.Module):
 
     def update_q(self) -> dict[str, float]:
         """Train q on the pairs of the last forward: ``q_steps`` Adam steps."""
-        if self.q_optimizer is None or not self._pending:
+        if self.q is None or self.q_optimizer is None or not self._pending:
             return {}
         from searec.training.distributed import average_gradients
 
-        if self.q_pairs == "within":
-            jobs = [(self.q[m], *self._pending[m]) for m in self._pending]
+        q = self.q
+        pairs = self.q_training_pairs()
+        if self.q_pairs == "within":  # all modalities' q at once: pair m trains copy m
+            x = torch.stack([g for g, _ in pairs])
+            y = torch.stack([u for _, u in pairs])
+
+            def loss_fn() -> torch.Tensor:
+                return q_nll(q, x, y).sum()
         else:
-            jobs = [(self.q["shared"], x, y) for x, y in self.q_training_pairs()]
+            def loss_fn() -> torch.Tensor:
+                return sum(q_nll(q, x, y, copy=0) for x, y in pairs)  # type: ignore[return-value]
         last = torch.zeros(())
         for _ in range(self.q_steps):
-            loss = sum(q_nll(q, x, y) for q, x, y in jobs)
+            loss = loss_fn()
             self.q_optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[union-attr]
-            average_gradients(list(self.q.parameters()))  # no-op outside torchrun
+            loss.backward()
+            average_gradients(list(q.parameters()))  # no-op outside torchrun
             self.q_optimizer.step()
-            last = loss.detach()  # type: ignore[union-attr]
+            last = loss.detach()
         self._pending = {}
-        return {"q_nll": float(last) / max(len(jobs), 1)}
+        return {"q_nll": float(last) / max(len(pairs), 1)}
 
     # The q optimiser's state travels with the model's state_dict, so resume is exact.
     def get_extra_state(self) -> Any:
@@ -198,4 +257,43 @@ class Distancing(nn.Module):
 
     def set_extra_state(self, state: Any) -> None:
         if self.q_optimizer is not None and state and state.get("q_optimizer"):
-            self.q_optimizer.load_state_dict(state["q_optimizer"])
+            load_adam_state(self.q_optimizer, state["q_optimizer"])
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
+                              *args: Any, **kwargs: Any) -> None:
+        _stack_old_q_layout(state_dict, prefix,
+                            self.names if self.q_pairs == "within" else ["shared"])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+# Checkpoints written before q was stacked held one GaussianQ per modality (or "shared"),
+# each as two nn.Sequential: q.<key>.mu.0.weight ... q.<key>.logvar.2.bias, in this order.
+_OLD_Q_LAYERS = {"mu_in": "mu.0", "mu_out": "mu.2", "logvar_in": "logvar.0",
+                 "logvar_out": "logvar.2"}
+
+
+def _stack_old_q_layout(state_dict: dict[str, Any], prefix: str, keys: list[str]) -> None:
+    """Rewrite an old checkpoint's q parameters and q-optimiser state into the stacked
+    layout, in place, so runs from before the change still load and resume."""
+    if f"{prefix}q.{keys[0]}.mu.0.weight" not in state_dict:
+        return
+    for name, old in _OLD_Q_LAYERS.items():
+        for part in ("weight", "bias"):
+            state_dict[f"{prefix}q.{name}_{part}"] = torch.stack(
+                [state_dict.pop(f"{prefix}q.{k}.{old}.{part}") for k in keys])
+    extra = state_dict.get(f"{prefix}_extra_state") or {}
+    saved = extra.get("q_optimizer")
+    if not saved:
+        return
+    per_copy = 2 * len(_OLD_Q_LAYERS)  # optimiser slots of one old GaussianQ
+    old_state = saved["state"]
+    state = {}
+    for j in range(per_copy):
+        slots = [old_state.get(c * per_copy + j) for c in range(len(keys))]
+        if all(slots):
+            state[j] = {"step": slots[0]["step"],
+                        **{k: torch.stack([s[k] for s in slots])
+                           for k in ("exp_avg", "exp_avg_sq")}}
+    groups = [{**saved["param_groups"][0], "params": list(range(per_copy))}]
+    state_dict[f"{prefix}_extra_state"] = {**extra, "q_optimizer": {"state": state,
+                                                                    "param_groups": groups}}

@@ -183,7 +183,13 @@ def run_config(run_dir: Path) -> Config:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise RunDirError(f"{run_dir}: no config.yaml; not a searec run directory")
-    return build_config(read_yaml(path), str(path))
+    tree = read_yaml(path)
+    train_section = tree.get("train")
+    if isinstance(train_section, dict) and "fused_adam" not in train_section:
+        # written before the key existed, when Adam was always torch's default kernel:
+        # a resume continues with the kernel the run started with
+        tree["train"] = {**train_section, "fused_adam": False}
+    return build_config(tree, str(path))
 
 
 def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:

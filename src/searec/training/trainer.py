@@ -27,6 +27,7 @@ from searec.evaluation import evaluate_ranking
 from searec.graphs import InteractionGraph
 from searec.io import atomic_path, rows_to_csv, write_text
 from searec.models.base import Recommender
+from searec.optim import adam, load_adam_state
 from searec.training import distributed
 
 LAST = "last.pt"
@@ -111,10 +112,11 @@ class Trainer:
         self.on_eval = on_eval
         self.state = TrainState()
         self.optimizer = (
-            torch.optim.Adam(model.main_parameters(), lr=train_cfg.lr,
-                             weight_decay=train_cfg.weight_decay)
+            adam(model.main_parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                 fused=train_cfg.fused_adam)
             if model.trainable else None
         )
+        self.model.use_fused_adam(train_cfg.fused_adam)
         self.users, self.items = dataset.train_pairs()
         self.sampler = NegativeSampler(dataset.train) if model.trainable else None
         # computes model.loss; under torchrun a DDP wrapper that averages gradients
@@ -140,7 +142,7 @@ class Trainer:
         ckpt = torch.load(path, map_location=self.device, weights_only=False)
         self.model.load_state_dict(ckpt["model"])
         if self.optimizer is not None and ckpt["optimizer"] is not None:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
+            load_adam_state(self.optimizer, ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
         if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])

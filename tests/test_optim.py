@@ -1,0 +1,99 @@
+"""Adam kernels: the fused switch, and checkpoints that cross kernels without switching."""
+
+import copy
+
+import torch
+
+from searec.config import build_config, load_config
+from searec.graphs import InteractionGraph
+from searec.optim import adam, is_fused, load_adam_state, rebuild_adam
+from searec.training.run import build_model, load_dataset
+from searec.training.trainer import Trainer
+
+
+def _quadratic_steps(opt: torch.optim.Optimizer, params: list[torch.nn.Parameter],
+                     n: int) -> None:
+    for _ in range(n):
+        opt.zero_grad()
+        sum(((p - 1.0) ** 2).sum() for p in params).backward()
+        opt.step()
+
+
+def _params(seed: int = 0) -> list[torch.nn.Parameter]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(5, 3, generator=g)),
+            torch.nn.Parameter(torch.randn(3, generator=g))]
+
+
+def test_fused_switch_and_equal_updates():
+    a, b = _params(), _params()
+    fused, loop = adam(a, lr=0.1, fused=True), adam(b, lr=0.1, fused=False)
+    assert is_fused(fused) and not is_fused(loop)
+    _quadratic_steps(fused, a, 5)
+    _quadratic_steps(loop, b, 5)
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y)  # same algorithm; rounding may differ
+
+
+def test_loading_a_checkpoint_keeps_the_optimisers_own_kernel():
+    saved_from = _params()
+    loop = adam(saved_from, lr=0.1, fused=False)
+    _quadratic_steps(loop, saved_from, 3)
+    resumed = [torch.nn.Parameter(p.detach().clone()) for p in saved_from]
+    fused = adam(resumed, lr=0.1, fused=True)
+    load_adam_state(fused, copy.deepcopy(loop.state_dict()))  # as torch.load gives it
+    assert is_fused(fused)  # torch alone would take fused=None from the saved groups
+    assert float(fused.state[resumed[0]]["step"]) == 3.0
+    _quadratic_steps(loop, saved_from, 2)
+    _quadratic_steps(fused, resumed, 2)
+    for x, y in zip(saved_from, resumed, strict=True):
+        torch.testing.assert_close(x, y)
+
+
+def test_rebuild_keeps_parameters_hyper_parameters_and_state():
+    params = _params()
+    opt = adam(params, lr=0.05, weight_decay=0.01, fused=False)
+    _quadratic_steps(opt, params, 2)
+    before = {k: v.clone() for k, v in opt.state[params[0]].items()}
+    new = rebuild_adam(opt, fused=True)
+    assert is_fused(new)
+    assert new.param_groups[0]["lr"] == 0.05 and new.param_groups[0]["weight_decay"] == 0.01
+    assert new.param_groups[0]["params"] == params
+    for key, value in before.items():
+        assert torch.equal(new.state[params[0]][key], value), key
+
+
+def _trainer(cfg, tmp_path) -> Trainer:
+    dataset = load_dataset(cfg.data)
+    model = build_model(cfg, dataset)
+    return Trainer(model, dataset, InteractionGraph.from_train(dataset.train), cfg.train,
+                   cfg.eval, tmp_path, torch.device("cpu"), log=lambda _m: None)
+
+
+def test_train_fused_adam_reaches_the_models_own_q_optimiser(tmp_path):
+    tiny = {"data": {"synthetic": {"n_users": 40, "n_items": 30}},
+            "model": {"name": "sea"}, "train": {"progress": False}}
+    default = _trainer(build_config(tiny), tmp_path / "a")
+    assert is_fused(default.optimizer)
+    assert is_fused(default.model.separation.distancing.q_optimizer)
+    loop = _trainer(build_config({**tiny, "train": {"progress": False,
+                                                     "fused_adam": False}}), tmp_path / "b")
+    assert not is_fused(loop.optimizer)
+    assert not is_fused(loop.model.separation.distancing.q_optimizer)
+
+
+def test_reference_preset_keeps_torchs_default_adam():
+    assert load_config("preset:reference", []).train.fused_adam is False
+    assert load_config(None, []).train.fused_adam is True
+
+
+def test_runs_written_before_the_switch_resume_with_the_loop_kernel(tmp_path):
+    from searec.training.run import run_config
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for run, train in ((old, "train:\n  lr: 0.001\n"),
+                       (new, "train:\n  lr: 0.001\n  fused_adam: true\n")):
+        run.mkdir()
+        (run / "config.yaml").write_text(train)
+    assert run_config(old).train.fused_adam is False  # as every run before the key
+    assert run_config(new).train.fused_adam is True
