@@ -306,46 +306,49 @@ def test_each_modality_q_learns_only_from_its_own_pairs():
         assert not torch.equal(value[1], after[name][1]), name
 
 
-def _old_layout(sep: Separation, keys: list[str]) -> dict:
-    """The model's state_dict as written before q was stacked: one GaussianQ (two
-    nn.Sequential) per key, and a q optimiser with 8 slots per key."""
-    old_names = {"mu_in": "mu.0", "mu_out": "mu.2", "logvar_in": "logvar.0",
-                 "logvar_out": "logvar.2"}
-    state = sep.state_dict()
-    opt = state["distancing._extra_state"]["q_optimizer"]
-    slots, new_state = {}, {}
-    for j, name in enumerate(n for n in GaussianQ.LAYERS for _ in (0, 1)):
-        part = "weight" if j % 2 == 0 else "bias"
-        stacked = state.pop(f"distancing.q.{name}_{part}")
-        for c, key in enumerate(keys):
-            state[f"distancing.q.{key}.{old_names[name]}.{part}"] = stacked[c].clone()
-            if j in opt["state"]:
-                slots[c * 8 + j] = {"step": opt["state"][j]["step"].clone(),
-                                    **{s: opt["state"][j][s][c].clone()
-                                       for s in ("exp_avg", "exp_avg_sq")}}
-    new_state = {"state": slots, "param_groups": [
-        {**opt["param_groups"][0], "params": list(range(8 * len(keys)))}]}
-    state["distancing._extra_state"] = {"q_optimizer": new_state}
-    return state
+class _OldGaussianQ(torch.nn.Module):
+    """q as searec built it before the copies were stacked (two nn.Sequential)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.mu = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+        self.logvar = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, dim), nn.Tanh())
 
 
 @pytest.mark.parametrize("q_pairs", ["within", "reference"])
 def test_checkpoints_from_before_q_was_stacked_still_load_and_resume(q_pairs):
+    """A state_dict holding one old-style q per modality (or one "shared") and their
+    Adam's state loads into the stacked layout: same functions, same optimiser state."""
     torch.manual_seed(0)
     sep = _component(2, q_pairs=q_pairs)
-    sep.losses(sep.project(_features(sep)))
-    sep.update_q()  # the q optimiser has state worth keeping
     keys = ["m0", "m1"] if q_pairs == "within" else ["shared"]
-    old = _old_layout(sep, keys)
+    old_q = torch.nn.ModuleDict({k: _OldGaussianQ(32, 8) for k in keys})
+    old_opt = torch.optim.Adam(old_q.parameters(), lr=1e-4)
+    x = torch.randn(50, 32)
+    for _ in range(2):  # Adam state worth keeping
+        old_opt.zero_grad()
+        sum((q.mu(x) ** 2).sum() + q.logvar(x).sum() for q in old_q.values()).backward()
+        old_opt.step()
+    state = {k: v for k, v in sep.state_dict().items() if not k.startswith("distancing.q.")}
+    state.update({f"distancing.q.{k}": v for k, v in old_q.state_dict().items()})
+    state["distancing._extra_state"] = {"q_optimizer": old_opt.state_dict()}
+
     fresh = _component(2, q_pairs=q_pairs)
-    fresh.load_state_dict(old)  # strict: every old key consumed, every new key filled
-    for name, value in sep.state_dict().items():
-        if name.endswith("_extra_state"):
-            continue
-        assert torch.equal(value, fresh.state_dict()[name]), name
-    ref_opt = sep.distancing.q_optimizer.state_dict()
-    got_opt = fresh.distancing.q_optimizer.state_dict()
-    assert sorted(got_opt["state"]) == sorted(ref_opt["state"])
-    for j, slot in ref_opt["state"].items():
-        for key, value in slot.items():
-            assert torch.equal(got_opt["state"][j][key], value), (j, key)
+    fresh.load_state_dict(state)  # strict: every old key consumed, every new key filled
+    q, opt = fresh.distancing.q, fresh.distancing.q_optimizer
+    old_names = {"mu_in": "mu.0", "mu_out": "mu.2", "logvar_in": "logvar.0",
+                 "logvar_out": "logvar.2"}
+    for c, key in enumerate(keys):
+        mu, logvar = q(x, copy=c)
+        torch.testing.assert_close(mu, old_q[key].mu(x), rtol=0, atol=0)
+        torch.testing.assert_close(logvar, old_q[key].logvar(x), rtol=0, atol=0)
+        old_params = dict(old_q[key].named_parameters())
+        for name, old in old_names.items():
+            for part in ("weight", "bias"):
+                got = opt.state[getattr(q, f"{name}_{part}")]
+                want = old_opt.state[old_params[f"{old}.{part}"]]
+                assert torch.equal(got["step"], want["step"])
+                for moment in ("exp_avg", "exp_avg_sq"):
+                    assert torch.equal(got[moment][c], want[moment]), (key, name, part)

@@ -11,8 +11,9 @@ A model is a ``torch.nn.Module`` that
   ``"loss"`` is what the optimiser minimises, the rest are logged);
 - may take an auxiliary optimisation step of its own after each main step
   (``auxiliary_step``), e.g. a variational network with its own optimiser whose state
-  the model keeps in its ``state_dict``, and may act at epoch start
-  (``on_epoch_start``). The trainer knows nothing else about a model.
+  the model keeps in its ``state_dict`` (built with the run's Adam kernel,
+  ``use_fused_adam``), and may act at epoch start (``on_epoch_start``). The trainer
+  knows nothing else about a model.
 
 After training, ``prepare_inference(graph)`` caches the representations, and
 ``recommend`` / ``similar_items`` answer queries in batches, in the style of ``implicit``.
