@@ -186,16 +186,20 @@ def markdown(r: dict, meta: dict) -> str:
                          f"{per['time_ratio_fastest_epochs']:.3f})")
         if per.get("time_ratio_as_run") is not None:
             parts.append(f"as run {per['time_ratio_as_run']:.3f}")
+        if per["default"]["reached_at_epoch"] is None:
+            parts.append(f"the default never reached the target (its best "
+                         f"{per['default']['best_valid']:.4f} < {per['target_valid']:.4f})")
         if not per["reference"]["finished"]:
             parts.append("the reference run has not finished, so its target may still rise")
         if parts:
             lines.append(f"- Seed {seed}, time ratio default / reference: "
                          + "; ".join(parts) + ".")
     summary = r["summary"]
-    if summary["worst_time_ratio"] is not None:
-        lines.append(f"- Worst side-by-side ratio over seeds {summary['seeds']}: "
-                     f"{summary['worst_time_ratio']:.3f}; default test {METRIC} >= "
-                     f"reference's on every seed: {summary['default_test_at_least_reference']}.")
+    worst = summary["worst_time_ratio"]
+    lines.append(f"- Worst side-by-side ratio over seeds {summary['seeds']}: "
+                 + (f"{worst:.3f}" if worst is not None else "none (a seed has no ratio)")
+                 + f"; default test {METRIC} >= reference's on every seed: "
+                 f"{summary['default_test_at_least_reference']}.")
     return "\n".join(lines) + "\n"
 
 

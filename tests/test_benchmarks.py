@@ -72,3 +72,7 @@ def test_a_default_that_never_reaches_the_target_has_no_ratio(tmp_path: Path) ->
     summary = ttq.summarise({7: r})
     assert summary["worst_time_ratio"] is None
     assert summary["default_test_at_least_reference"] is False  # reference has no test yet
+    text = ttq.markdown({"per_seed": {7: r}, "summary": summary, "epoch_cost": COSTS},
+                        {"machine": "m", "torch": "t", "threads": 1})
+    assert "the default never reached the target (its best 0.2000 < 0.3000)" in text
+    assert "Worst side-by-side ratio over seeds [7]: none" in text
