@@ -165,6 +165,11 @@ def propagated_sum(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> torch
     return out
 
 
+def propagated_mean(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """The mean of x, Ax, ..., A^n_layers x (LightGCN's layer combination)."""
+    return propagated_sum(adj, x, n_layers) / (n_layers + 1)
+
+
 # ------------------------------------------------------------------------------ kNN
 
 

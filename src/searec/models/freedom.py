@@ -30,7 +30,7 @@ from searec.graphs import (
     SparseOperator,
     bipartite_adjacency,
     propagate,
-    propagated_sum,
+    propagated_mean,
     sym_normalize,
 )
 from searec.losses import bpr_dot_loss
@@ -111,8 +111,7 @@ class FREEDOM(MultimodalRecommender):
     def _propagate(self, adj: SparseOperator) -> tuple[torch.Tensor, torch.Tensor]:
         h = propagate(self.item_graph, self.item_emb.weight, self.params.n_mm_layers)[-1]
         ego = torch.cat([self.user_emb.weight, self.item_emb.weight])
-        n = self.params.n_ui_layers
-        out = propagated_sum(adj, ego, n) / (n + 1)
+        out = propagated_mean(adj, ego, self.params.n_ui_layers)
         return out[: self.n_users], out[self.n_users :] + h
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:

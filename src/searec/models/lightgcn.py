@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from searec.graphs import InteractionGraph, propagated_sum
+from searec.graphs import InteractionGraph, propagated_mean
 from searec.models.base import register
 from searec.models.bpr import BPR, BPRParams
 
@@ -28,5 +28,5 @@ class LightGCN(BPR):
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
         ego = torch.cat([self.user_emb.weight, self.item_emb.weight])
-        out = propagated_sum(graph.norm_adj, ego, self.n_layers) / (self.n_layers + 1)
+        out = propagated_mean(graph.norm_adj, ego, self.n_layers)
         return out[: self.n_users], out[self.n_users :]
