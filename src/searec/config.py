@@ -115,6 +115,17 @@ class TrainConfig(StrictModel):
     patience: int = Field(
         20, gt=0, description="Stop after this many evaluations without improvement."
     )
+    lr_schedule: Literal["constant", "plateau"] = Field(
+        "constant", description="constant: train.lr throughout. plateau: multiply the "
+        "learning rate by lr_factor once more than lr_patience evaluations in a row have not "
+        "improved valid_metric, then count afresh (torch's ReduceLROnPlateau); never below "
+        "min_lr. Auxiliary optimisers (CLUB's q, model.q_lr) keep their rate.")
+    lr_factor: float = Field(0.5, gt=0, lt=1, description="plateau: the factor per decay.")
+    lr_patience: int = Field(
+        5, ge=0, description="plateau: evaluations without improvement tolerated before a "
+        "decay; keep it below train.patience, or early stopping comes first.")
+    min_lr: float = Field(0.0, ge=0, description="plateau: the learning rate never goes "
+                          "below this.")
     valid_metric: str = Field("recall@20", description="Validation metric for early stopping.")
     eval_every: int = Field(1, gt=0, description="Evaluate on validation every N epochs.")
     seed: int = Field(999, description="Seed for model init, sampling and everything random.")

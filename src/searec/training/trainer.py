@@ -117,6 +117,14 @@ class Trainer:
             if model.trainable else None
         )
         self.model.use_fused_adam(train_cfg.fused_adam)
+        self.scheduler = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="max", factor=train_cfg.lr_factor,
+                patience=train_cfg.lr_patience, min_lr=train_cfg.min_lr,
+                # "better" must mean what it means to early stopping: strictly higher
+                threshold=0.0, threshold_mode="abs")
+            if self.optimizer is not None and train_cfg.lr_schedule == "plateau" else None
+        )
         self.users, self.items = dataset.train_pairs()
         self.sampler = NegativeSampler(dataset.train) if model.trainable else None
         # computes model.loss; under torchrun a DDP wrapper that averages gradients
@@ -133,6 +141,7 @@ class Trainer:
         self._save(LAST, {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "state": self.state.__dict__,
@@ -143,6 +152,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         if self.optimizer is not None and ckpt["optimizer"] is not None:
             load_adam_state(self.optimizer, ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["torch_rng"])
         if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
@@ -221,6 +232,8 @@ class Trainer:
             losses = self._train_epoch(epoch)
             train_s = time.perf_counter() - t0
             row: dict[str, Any] = {"epoch": epoch, **losses, "train_seconds": round(train_s, 4)}
+            if self.scheduler is not None:
+                row["lr"] = self.optimizer.param_groups[0]["lr"]  # type: ignore[union-attr]
             st.train_seconds += train_s
             if epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs:
                 t1 = time.perf_counter()
@@ -231,6 +244,8 @@ class Trainer:
                 row["eval_seconds"] = round(eval_s, 4)
                 row.update({f"diag_{k}": v for k, v in self.model.diagnostics().items()})
                 score = valid[metric]
+                if self.scheduler is not None:
+                    self.scheduler.step(score)
                 improved = score > st.best_score
                 if improved:
                     st.best_score, st.best_epoch, st.bad_evals = score, epoch, 0
