@@ -259,7 +259,7 @@ def test_stacked_q_copies_equal_separate_networks():
     torch.manual_seed(3)
     linears = [torch.nn.Linear(i, o) for _ in range(3) for i, o in ((5, 6), (6, 4)) * 2]
     for c in range(3):
-        for j, name in enumerate(GaussianQ.LAYERS):
+        for j, name in enumerate(("mu_in", "mu_out", "logvar_in", "logvar_out")):
             lin = linears[4 * c + j]
             assert torch.equal(getattr(q, f"{name}_weight")[c], lin.weight.detach())
             assert torch.equal(getattr(q, f"{name}_bias")[c], lin.bias.detach())

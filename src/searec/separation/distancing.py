@@ -39,11 +39,10 @@ class GaussianQ(nn.Module):
     through every copy, a (n, x_dim) input through copy ``copy`` alone. Each copy is
     initialised like ``nn.Linear`` layers built in the order mu, logvar."""
 
-    LAYERS = ("mu_in", "mu_out", "logvar_in", "logvar_out")
-
     def __init__(self, x_dim: int, y_dim: int, hidden: int = 8, copies: int = 1) -> None:
         super().__init__()
         self.copies = copies
+        # the order of this dict is the initialisation order of each copy
         shapes = {"mu_in": (hidden, x_dim), "mu_out": (y_dim, hidden),
                   "logvar_in": (hidden, x_dim), "logvar_out": (y_dim, hidden)}
         for name, (rows, cols) in shapes.items():
@@ -52,7 +51,7 @@ class GaussianQ(nn.Module):
             self.register_parameter(f"{name}_bias", nn.Parameter(torch.empty(copies, rows)))
         with torch.no_grad():
             for c in range(copies):
-                for name in self.LAYERS:
+                for name in shapes:
                     weight = getattr(self, f"{name}_weight")[c]
                     nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
                     bound = 1.0 / math.sqrt(weight.shape[1])
