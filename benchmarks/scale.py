@@ -11,7 +11,7 @@ steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{
 
     python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20] \
         [--threads N] [--knn-method exact|hnsw] [--knn-cache DIR] [--cpu-memory reuse|release]
-        [--name STEM] [--note TEXT]
+        [--embedding-dim D] [--name STEM] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -61,8 +61,11 @@ def run_one(args: argparse.Namespace) -> dict:
     out.update(users=st["users"], items=st["items"], interactions=st["interactions"],
                train=st["train"], test_users=st["test_users"])
     cls = get_model_class(args.model)
-    params = cls.Params.model_validate(
-        {"knn_method": args.knn_method} if args.model in ("sea", "freedom") else {})
+    given = {"knn_method": args.knn_method} if args.model in ("sea", "freedom") else {}
+    if args.embedding_dim:
+        given["embedding_dim"] = args.embedding_dim
+    params = cls.Params.model_validate(given)
+    out["embedding_dim"] = getattr(params, "embedding_dim", None)
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.knn_cache or tmp
         if args.knn_cache:
@@ -103,7 +106,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
     base = rows[0]
     lines = [
         "# Scale benchmark", "",
-        f"{meta['model']} on clustered synthetic data, {base['items']:,} items, 3 modalities "
+        f"{meta['model']} (embedding_dim {meta.get('embedding_dim', 'default')}) on clustered "
+        f"synthetic data, {base['items']:,} items, 3 modalities "
         f"({meta.get('knn_method', 'exact')} kNN graphs), "
         f"{meta['per_user']} interactions per user on average; one epoch = {meta['steps']} "
         f"steps; full-ranking evaluation of every test user (eval batch "
@@ -148,6 +152,9 @@ def main() -> None:
     ap.add_argument("--cpu-memory", choices=["reuse", "release"], default="reuse",
                     help="train.cpu_memory: reuse freed memory between steps (faster, "
                     "higher peak RSS) or return it to the OS")
+    ap.add_argument("--embedding-dim", type=int, default=None,
+                    help="model.embedding_dim (default: the model's); the user tables, their "
+                    "Adam state and the propagated activations grow with it")
     ap.add_argument("--note", default="", help="what else to record with the results "
                     "(code version, what shared the machine)")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
@@ -157,7 +164,8 @@ def main() -> None:
         return
     meta = {"model": args.model, "per_user": args.per_user, "steps": args.steps,
             "knn_method": args.knn_method, "cpu_memory": args.cpu_memory,
-            "eval_batch": args.eval_batch, "machine": f"{platform.machine()}, "
+            "eval_batch": args.eval_batch, "embedding_dim": args.embedding_dim or "default",
+            "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} cores", "torch": torch.__version__,
             "threads": args.threads or torch.get_num_threads(), "python": platform.python_version(),
             "note": args.note}
@@ -172,6 +180,8 @@ def main() -> None:
             cmd += ["--threads", str(args.threads)]
         if args.knn_cache:
             cmd += ["--knn-cache", args.knn_cache]
+        if args.embedding_dim:
+            cmd += ["--embedding-dim", str(args.embedding_dim)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"size {n:.0f} failed:\n{proc.stderr[-3000:]}")

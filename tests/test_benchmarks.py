@@ -1,4 +1,5 @@
-"""The arithmetic behind the time-to-quality headline, on hand-made run folders."""
+"""The arithmetic behind the time-to-quality headline, on hand-made run folders; one
+tiny size of the scale benchmark."""
 
 from __future__ import annotations
 
@@ -76,3 +77,16 @@ def test_a_default_that_never_reaches_the_target_has_no_ratio(tmp_path: Path) ->
                         {"machine": "m", "torch": "t", "threads": 1})
     assert "the default never reached the target (its best 0.2000 < 0.3000)" in text
     assert "Worst side-by-side ratio over seeds [7]: none" in text
+
+
+def test_scale_runs_one_size_with_the_embedding_size_asked_for() -> None:
+    import argparse
+
+    scale = _load("scale")
+    args = argparse.Namespace(
+        one=2000, items=300, per_user=10, model="sea", steps=2, eval_batch=64, threads=None,
+        knn_cache=None, knn_method="exact", cpu_memory="release", embedding_dim=8)
+    out = scale.run_one(args)
+    assert out["embedding_dim"] == 8 and out["users"] == 1000 and out["items"] == 300
+    assert out["steps"] == 2 and out["epoch_s"] > 0 and 0 <= out["test_recall@20"] <= 1
+    assert out["peak_rss_gb"] >= out["rss_after_knn_gb"] > 0

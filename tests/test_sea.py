@@ -64,9 +64,9 @@ def test_three_modalities_without_warnings(tmp_path):
     assert len(ds.modalities) == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        model = _sea(ds, tmp_path)
+        model = _sea(ds, tmp_path, embedding_dim=24)
     user_rep, item_rep = model(InteractionGraph.from_train(ds.train))
-    assert user_rep.shape == (60, 3 * 64) and item_rep.shape == (50, 3 * 64)
+    assert user_rep.shape == (60, 3 * 24) and item_rep.shape == (50, 3 * 24)
 
 
 def test_knn_weights_must_name_every_modality(tiny, tmp_path):
@@ -88,8 +88,9 @@ def test_reference_preset_loads_and_differs_where_documented():
     default = load_config(None, ["model.name=sea"])
     diff = {k for k, v in ref.model_params.items() if default.model_params[k] != v}
     assert diff == {"q_pairs", "distance_weight", "bpr_log2", "knn_weights", "mi_max_items",
-                    "q_steps", "mi_items"}
-    assert ref.train.lr == default.train.lr == 1e-4
+                    "q_steps", "mi_items", "embedding_dim"}
+    assert ref.model_params["embedding_dim"] == 64 and default.model_params["embedding_dim"] == 128
+    assert ref.train.lr == 1e-4 and default.train.lr == 3e-4
 
 
 @pytest.mark.parametrize("proj_dim", [None, 4])
