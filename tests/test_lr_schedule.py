@@ -74,7 +74,7 @@ def test_resume_restores_the_schedule(tmp_path):
     # multi-threaded CPU scatter-adds differ in the last bits from run to run
     exact = [k for k in a[0] if k == "lr" or k.startswith("valid_")]
     assert [[r[k] for k in exact] for r in a] == [[r[k] for k in exact] for r in b]
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b, strict=True):
         assert float(ra["loss"]) == pytest.approx(float(rb["loss"]), rel=1e-4)
 
 
