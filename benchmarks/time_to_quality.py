@@ -24,7 +24,6 @@ continues where it stopped (finished runs are kept, unfinished ones resumed).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -92,8 +91,9 @@ def epoch_costs(out: Path, rounds: int, epochs: int) -> dict:
 
 
 def curve_rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "history.csv") as fh:
-        return list(csv.DictReader(fh))
+    from searec.io import read_csv_rows
+
+    return read_csv_rows(run_dir / "history.csv")
 
 
 def analyse(out: Path, costs: dict | None = None) -> dict:

@@ -9,6 +9,9 @@ import pytest
 from searec.data import Dataset, make_synthetic
 
 HEADER = "userID\titemID\trating\ttimestamp\tx_label"
+# overrides for a quick command-line run on a small embedded synthetic dataset
+SMALL = ["data.synthetic.n_users=150", "data.synthetic.n_items=90",
+         "data.synthetic.interactions_per_user=12", "train.progress=false"]
 
 
 @pytest.fixture(scope="session")

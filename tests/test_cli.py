@@ -6,10 +6,7 @@ import numpy as np
 import pytest
 
 from searec.cli import main
-from tests.conftest import valid_rows
-
-SMALL = ["data.synthetic.n_users=150", "data.synthetic.n_items=90",
-         "data.synthetic.interactions_per_user=12", "train.progress=false"]
+from tests.conftest import SMALL, valid_rows
 
 
 def test_train_writes_complete_run_folder(tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -16,6 +15,7 @@ from searec.config import Perturbation, load_config
 from searec.data import make_synthetic
 from searec.data.perturb import apply_perturbations
 from searec.errors import ConfigError
+from searec.io import read_csv_rows
 from searec.separation.diagnostics import gaussian_mi
 
 
@@ -92,8 +92,7 @@ def test_sea_logs_separation_mi_and_diagnose_plots(tmp_path: Path, capsys) -> No
     small = ["data.synthetic.n_users=150", "data.synthetic.n_items=90", "train.epochs=3",
              "train.progress=false", "model.q_steps=2", "model.mi_items=batch"]
     assert main(["train", "--out", str(run), *small]) == 0
-    with open(run / "history.csv") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(run / "history.csv")
     cols = [c for c in rows[0] if c.startswith("diag_mi_")]
     assert "diag_mi_generic_unique_image" in cols and "diag_mi_generic_image_text" in cols
     assert all(float(r[c]) >= 0 for r in rows for c in cols)

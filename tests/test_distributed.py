@@ -3,7 +3,6 @@ batch, within floating-point tolerance."""
 
 from __future__ import annotations
 
-import csv
 import json
 import socket
 import subprocess
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch.distributed as dist
+
+from searec.io import read_csv_rows
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="torch.distributed with gloo is not available")
@@ -28,8 +29,8 @@ def free_port() -> int:
 
 
 def history(run: Path) -> list[dict[str, float]]:
-    with open(run / "history.csv") as fh:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+    return [{k: float(v) for k, v in row.items() if v != ""}
+            for row in read_csv_rows(run / "history.csv")]
 
 
 def test_two_processes_match_one(tmp_path: Path) -> None:

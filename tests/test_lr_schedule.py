@@ -1,23 +1,20 @@
 """train.lr_schedule=plateau: the learning rate halves when validation stalls, and resumes."""
 
-import csv
-
 import pytest
 
 from searec.cli import main
 from searec.config import load_config
 from searec.errors import ConfigError
+from searec.io import read_csv_rows
+from tests.conftest import SMALL
 
-SMALL = ["data.synthetic.n_users=150", "data.synthetic.n_items=90",
-         "data.synthetic.interactions_per_user=12", "train.progress=false"]
 # BPR at a high rate on tiny data peaks within a few epochs, so validation stalls early
 PLATEAU = ["--model", "bpr", "--seed", "3", "train.lr=0.2", "train.patience=100",
            "train.lr_schedule=plateau", "train.lr_patience=1", "train.lr_factor=0.5"]
 
 
 def _history(run) -> list[dict[str, str]]:
-    with open(run / "history.csv", newline="") as f:
-        return list(csv.DictReader(f))
+    return read_csv_rows(run / "history.csv")
 
 
 def _expected_lrs(scores: list[float], lr: float, factor: float, patience: int,

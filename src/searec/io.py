@@ -54,5 +54,11 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a CSV file as dicts keyed by its header (what ``rows_to_csv`` wrote)."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")

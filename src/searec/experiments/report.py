@@ -7,7 +7,6 @@ std over seeds for every variant. Plots are written beside report.md in ``figure
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -17,12 +16,7 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 
 from searec.errors import RunDirError
-from searec.io import atomic_path, write_text
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+from searec.io import atomic_path, read_csv_rows, write_text
 
 
 def save_figure(fig: plt.Figure, path: Path) -> None:
@@ -38,7 +32,7 @@ def _floats(rows: list[dict[str, str]], key: str) -> list[float]:
 
 
 def run_report(run_dir: Path) -> Path:
-    history = _read_csv(run_dir / "history.csv")
+    history = read_csv_rows(run_dir / "history.csv")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     epochs = [int(r["epoch"]) for r in history]
     figs = run_dir / "figures"
@@ -105,7 +99,7 @@ def run_report(run_dir: Path) -> Path:
 
 
 def experiment_report(exp_dir: Path) -> Path:
-    summary = _read_csv(exp_dir / "summary.csv")
+    summary = read_csv_rows(exp_dir / "summary.csv")
     figs = exp_dir / "figures"
     lines = ["# Experiment report", "", (exp_dir / "summary.md").read_text()]
     for ds in dict.fromkeys(r["dataset"] for r in summary):
