@@ -233,7 +233,7 @@ class Trainer:
             train_s = time.perf_counter() - t0
             row: dict[str, Any] = {"epoch": epoch, **losses, "train_seconds": round(train_s, 4)}
             if self.scheduler is not None:
-                row["lr"] = self.optimizer.param_groups[0]["lr"]  # type: ignore[union-attr]
+                row["lr"] = self.scheduler.get_last_lr()[0]  # the rate this epoch trained with
             st.train_seconds += train_s
             if epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs:
                 t1 = time.perf_counter()
