@@ -11,7 +11,7 @@ steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{
 
     python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20] \
         [--threads N] [--knn-method exact|hnsw] [--knn-cache DIR] [--cpu-memory reuse|release]
-        [--embedding-dim D] [--name STEM] [--note TEXT]
+        [--embedding-dim D] [--recompute] [--name STEM] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -64,8 +64,11 @@ def run_one(args: argparse.Namespace) -> dict:
     given = {"knn_method": args.knn_method} if args.model in ("sea", "freedom") else {}
     if args.embedding_dim:
         given["embedding_dim"] = args.embedding_dim
+    if args.recompute:
+        given["recompute"] = True
     params = cls.Params.model_validate(given)
     out["embedding_dim"] = getattr(params, "embedding_dim", None)
+    out["recompute"] = getattr(params, "recompute", None)
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.knn_cache or tmp
         if args.knn_cache:
@@ -106,7 +109,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
     base = rows[0]
     lines = [
         "# Scale benchmark", "",
-        f"{meta['model']} (embedding_dim {meta.get('embedding_dim', 'default')}) on clustered "
+        f"{meta['model']} (embedding_dim {meta.get('embedding_dim', 'default')}"
+        f"{', recompute' if meta.get('recompute') else ''}) on clustered "
         f"synthetic data, {base['items']:,} items, 3 modalities "
         f"({meta.get('knn_method', 'exact')} kNN graphs), "
         f"{meta['per_user']} interactions per user on average; one epoch = {meta['steps']} "
@@ -155,6 +159,9 @@ def main() -> None:
     ap.add_argument("--embedding-dim", type=int, default=None,
                     help="model.embedding_dim (default: the model's); the user tables, their "
                     "Adam state and the propagated activations grow with it")
+    ap.add_argument("--recompute", action="store_true",
+                    help="model.recompute=true: recompute each modality's propagation in the "
+                    "backward pass instead of keeping its activations (less memory, more time)")
     ap.add_argument("--note", default="", help="what else to record with the results "
                     "(code version, what shared the machine)")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
@@ -165,6 +172,7 @@ def main() -> None:
     meta = {"model": args.model, "per_user": args.per_user, "steps": args.steps,
             "knn_method": args.knn_method, "cpu_memory": args.cpu_memory,
             "eval_batch": args.eval_batch, "embedding_dim": args.embedding_dim or "default",
+            "recompute": args.recompute,
             "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} cores", "torch": torch.__version__,
             "threads": args.threads or torch.get_num_threads(), "python": platform.python_version(),
@@ -182,6 +190,8 @@ def main() -> None:
             cmd += ["--knn-cache", args.knn_cache]
         if args.embedding_dim:
             cmd += ["--embedding-dim", str(args.embedding_dim)]
+        if args.recompute:
+            cmd.append("--recompute")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"size {n:.0f} failed:\n{proc.stderr[-3000:]}")

@@ -79,14 +79,17 @@ def test_a_default_that_never_reaches_the_target_has_no_ratio(tmp_path: Path) ->
     assert "Worst side-by-side ratio over seeds [7]: none" in text
 
 
-def test_scale_runs_one_size_with_the_embedding_size_asked_for() -> None:
+@pytest.mark.parametrize("recompute", [False, True])
+def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> None:
     import argparse
 
     scale = _load("scale")
     args = argparse.Namespace(
         one=2000, items=300, per_user=10, model="sea", steps=2, eval_batch=64, threads=None,
-        knn_cache=None, knn_method="exact", cpu_memory="release", embedding_dim=8)
+        knn_cache=None, knn_method="exact", cpu_memory="release", embedding_dim=8,
+        recompute=recompute)
     out = scale.run_one(args)
     assert out["embedding_dim"] == 8 and out["users"] == 1000 and out["items"] == 300
+    assert out["recompute"] is recompute
     assert out["steps"] == 2 and out["epoch_s"] > 0 and 0 <= out["test_recall@20"] <= 1
     assert out["peak_rss_gb"] >= out["rss_after_knn_gb"] > 0

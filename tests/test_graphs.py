@@ -104,6 +104,26 @@ def test_propagated_sum_adds_every_layer():
     torch.testing.assert_close(out, torch.tensor([[2.75], [4.25]]))
 
 
+@pytest.mark.parametrize("n_layers", [0, 1, 3])
+def test_propagated_sum_gradient_matches_dense_powers(n_layers):
+    from searec.graphs import SparseOperator, propagated_sum
+
+    # not symmetric: the backward pass must use the transpose
+    mat = sp.random(6, 6, density=0.5, random_state=2, format="csr", dtype=np.float32)
+    op = SparseOperator.from_scipy(mat)
+    assert not op.symmetric
+    dense = torch.from_numpy(mat.toarray())
+    x = torch.randn(6, 4, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    w = torch.randn(6, 4)
+    out = propagated_sum(op, x, n_layers)
+    ref = sum(torch.linalg.matrix_power(dense, k) @ x_ref for k in range(n_layers + 1))
+    torch.testing.assert_close(out, ref)
+    (out * w).sum().backward()
+    (ref * w).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad)
+
+
 def test_sparse_operator_product_and_gradient_match_dense():
     from searec.graphs import SparseOperator
 

@@ -122,3 +122,23 @@ def test_separation_losses_on_batch_items_need_no_full_projection(tiny, tmp_path
     everything = _sea(tiny, tmp_path, mi_items="all")
     _, p = everything.modality_layer({m: enc.mlp[0] for m, enc in everything.encoders.items()})
     assert p is not None and p["image"].shape[0] == tiny.n_items
+
+
+def test_recompute_gives_the_same_loss_and_gradients(tiny, tmp_path):
+    # recompute only changes what is kept for the backward pass, not what is computed
+    users, pos, neg = _batch(tiny)
+    graph = InteractionGraph.from_train(tiny.train)
+    results = []
+    for recompute in (False, True):
+        model = _sea(tiny, tmp_path, alignment="infonce", distancing="neg_l2",
+                     recompute=recompute)
+        loss = model.loss(graph, users, pos, neg)["loss"]
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad for n, p in model.named_parameters()
+                                        if p.grad is not None}))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b)
+    assert grads_a.keys() == grads_b.keys() and any("user_pref" in n for n in grads_a)
+    for name, grad in grads_a.items():
+        torch.testing.assert_close(grads_b[name], grad, msg=name)

@@ -156,13 +156,37 @@ def propagate(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> list[torch
     return out
 
 
-def propagated_sum(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> torch.Tensor:
-    """x + Ax + A^2x + ... + A^n_layers x, without keeping every layer's output."""
-    out = layer = x
+def _horner_sum(matrix: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """x + Mx + ... + M^n x as x + M(x + M(x + ...)): three live tensors at most."""
+    out = x
     for _ in range(n_layers):
-        layer = adj @ layer
-        out = out + layer
+        out = _sparse_dense_product(matrix, out).add_(x)
     return out
+
+
+class _PropagatedSum(torch.autograd.Function):
+    """y = (I + A + ... + A^n) x for a constant A; dx = (I + A^T + ... + (A^T)^n) dy.
+
+    Linear in x, so nothing is saved for backward, and neither pass keeps the
+    intermediate layers: at millions of users each is a nodes x width tensor."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, matrix: torch.Tensor,  # type: ignore[override]
+                transpose: torch.Tensor, n_layers: int) -> torch.Tensor:
+        ctx.transpose, ctx.n_layers = transpose, n_layers
+        return _horner_sum(matrix, x, n_layers)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return _horner_sum(ctx.transpose, grad, ctx.n_layers), None, None, None
+
+
+def propagated_sum(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """x + Ax + A^2x + ... + A^n_layers x, without keeping any layer's output."""
+    if n_layers == 0:
+        return x
+    return _PropagatedSum.apply(x, adj.matrix, adj.transpose, n_layers)
 
 
 def propagated_mean(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> torch.Tensor:

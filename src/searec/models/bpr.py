@@ -8,7 +8,7 @@ from torch import nn
 
 from searec.config import StrictModel
 from searec.graphs import InteractionGraph
-from searec.losses import bpr_dot_loss, l2_penalty
+from searec.losses import bpr_indexed_loss, l2_penalty
 from searec.models.base import Recommender, register
 
 
@@ -40,8 +40,7 @@ class BPR(Recommender):
              neg: torch.Tensor) -> dict[str, torch.Tensor]:
         """BPR on the output representations, L2 on the batch's own (ego) embeddings."""
         user_rep, item_rep = self(graph)
-        u = user_rep[users]
-        rank = bpr_dot_loss(u, item_rep[pos], item_rep[neg])
+        rank = bpr_indexed_loss(user_rep, item_rep, users, pos, neg)
         reg = self.reg_weight * l2_penalty(
             self.user_emb(users), self.item_emb(pos), self.item_emb(neg)
         )

@@ -33,7 +33,7 @@ from searec.graphs import (
     propagated_mean,
     sym_normalize,
 )
-from searec.losses import bpr_dot_loss
+from searec.losses import bpr_indexed_loss
 from searec.models.base import register
 from searec.models.multimodal import (
     KnnGraphParams,
@@ -121,14 +121,13 @@ class FREEDOM(MultimodalRecommender):
              neg: torch.Tensor) -> dict[str, torch.Tensor]:
         adj = self._train_adj if self._train_adj is not None else graph.norm_adj
         user_rep, item_rep = self._propagate(adj)
-        u = user_rep[users]
-        rank = bpr_dot_loss(u, item_rep[pos], item_rep[neg])
+        rank = bpr_indexed_loss(user_rep, item_rep, users, pos, neg)
         p = self.modality_inputs()
         parts: dict[str, torch.Tensor] = {"bpr": rank}
         total = rank
         for m, x in p.items():
             z = self.modality_proj[m](x)
-            parts[f"bpr_{m}"] = bpr_dot_loss(u, z[pos], z[neg])
+            parts[f"bpr_{m}"] = bpr_indexed_loss(user_rep, z, users, pos, neg)
             total = total + self.params.modality_weight * parts[f"bpr_{m}"]
         sep = self.separation_losses(p, pos, neg)
         total = total + sep.pop("separation", 0.0)

@@ -21,11 +21,12 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from searec.config import StrictModel
 from searec.data.dataset import Dataset
 from searec.graphs import InteractionGraph, SparseOperator, propagate, propagated_sum
-from searec.losses import bpr_dot_loss
+from searec.losses import bpr_indexed_loss
 from searec.models.base import register
 from searec.models.multimodal import KnnGraphParams, MultimodalRecommender, mixed_knn_graph
 from searec.separation import SeparationParams
@@ -40,6 +41,10 @@ class SEAParams(SeparationParams, KnnGraphParams):
                                 "encoder Linear -> leaky_relu -> Linear.")
     n_layers: int = Field(2, ge=0, description="User-item propagation layers.")
     knn_layers: int = Field(1, ge=0, description="Propagations over the item-item graph.")
+    recompute: bool = Field(
+        False, description="Keep only each modality's encoder input through the forward "
+        "pass and recompute its propagation during backward: less memory per user (for "
+        "millions of users), more time per step (docs/performance.md).")
     bpr_log2: bool = Field(False, description="Use log2 in BPR like the authors' code "
                            "(BPR scaled by 1/ln 2).")
 
@@ -99,14 +104,26 @@ class SEA(MultimodalRecommender):
         first, p = self.modality_layer({m: enc.mlp[0] for m, enc in self.encoders.items()})
         users, items = [], []
         for j, m in enumerate(self.names):
-            out = self.encoders[m](first[m], graph.norm_adj)
-            users.append(self.user_modality_weight[:, j : j + 1] * out[: self.n_users])
-            items.append(out[self.n_users :])
+            if self.params.recompute and torch.is_grad_enabled():
+                user_out, item_out = checkpoint(self._modality, j, m, first[m], graph.norm_adj,
+                                                use_reentrant=False)
+            else:
+                user_out, item_out = self._modality(j, m, first[m], graph.norm_adj)
+            users.append(user_out)
+            items.append(item_out)
         user_rep = torch.cat(users, dim=1)
         item_rep = torch.cat(items, dim=1)
         if self.params.knn_layers:
             item_rep = item_rep + propagate(self.item_graph, item_rep, self.params.knn_layers)[-1]
         return user_rep, item_rep, p
+
+    def _modality(self, j: int, m: str, first: torch.Tensor,
+                  adj: SparseOperator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Modality m's weighted user part and item part of the representations."""
+        # split, not two slices: its backward writes one gradient, where each slice's
+        # would be zero-padded to all nodes and then summed
+        user_out, item_out = self.encoders[m](first, adj).split([self.n_users, self.n_items])
+        return self.user_modality_weight[:, j : j + 1] * user_out, item_out
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
         user_rep, item_rep, _ = self._encode(graph)
@@ -115,8 +132,7 @@ class SEA(MultimodalRecommender):
     def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
              neg: torch.Tensor) -> dict[str, torch.Tensor]:
         user_rep, item_rep, p = self._encode(graph)
-        u = user_rep[users]
-        rank = bpr_dot_loss(u, item_rep[pos], item_rep[neg])
+        rank = bpr_indexed_loss(user_rep, item_rep, users, pos, neg)
         if self.params.bpr_log2:
             rank = rank / math.log(2.0)
         sep = self.separation_losses(p, pos, neg)

@@ -192,11 +192,13 @@ class Trainer:
             if share is None:
                 continue
             users, pos, neg = (torch.from_numpy(a).to(self.device) for a in share)
+            # Before the forward pass: last step's gradients (as large as the parameters)
+            # need not live through this step's activations.
+            self.optimizer.zero_grad(set_to_none=True)
             parts = self.loss_module(self.graph, users, pos, neg)
             # Name the term that diverged, not just the total it poisoned.
             for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
                 self._check_finite(name, float(value.detach()), epoch)
-            self.optimizer.zero_grad(set_to_none=True)
             parts["loss"].backward()
             self.optimizer.step()
             logged = self.model.auxiliary_step()
