@@ -35,6 +35,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def peak_rss_gb() -> float:
+    """Peak resident memory in GiB (2**30 bytes; the keys say "gb" for short)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
 
 
@@ -119,7 +120,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads. "
         "One run per size.", "",
         "| interactions | users | kNN graph (s) | one epoch (s) | evaluation (s) | "
-        "generate (s) | peak RSS (GB) | epoch / interactions vs smallest | eval / users vs "
+        "generate (s) | peak RSS (GiB) | epoch / interactions vs smallest | eval / users vs "
         "smallest |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

@@ -93,3 +93,20 @@ def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> Non
     assert out["recompute"] is recompute
     assert out["steps"] == 2 and out["epoch_s"] > 0 and 0 <= out["test_recall@20"] <= 1
     assert out["peak_rss_gb"] >= out["rss_after_knn_gb"] > 0
+
+
+def test_step_memory_runs_steps_with_recompute_on_and_off() -> None:
+    import argparse
+
+    bench = _load("step_memory")
+    args = argparse.Namespace(interactions=2000, items=300, embedding_dim=8, train_steps=2,
+                              threads=None, knn_method="exact", knn_cache=None)
+    rows = [bench.run_one(args, recompute) for recompute in (False, True)]
+    for row, recompute in zip(rows, (False, True), strict=True):
+        assert row["recompute"] is recompute and row["embedding_dim"] == 8
+        assert len(row["step_s"]) == 2 and row["peak_rss_gib"] >= row["peak_rss_before_steps_gib"]
+    # the same computation either way
+    assert rows[0]["losses"] == pytest.approx(rows[1]["losses"], rel=1e-5)
+    table = bench.markdown(rows, {"embedding_dim": 8, "train_steps": 2, "machine": "m",
+                                  "torch": "t", "threads": 1})
+    assert "| false |" in table and "| true |" in table

@@ -1,0 +1,150 @@
+"""Peak memory and time of SEA training steps at scale, with and without ``model.recompute``.
+
+The same synthetic data as benchmarks/scale.py (clustered, 200,000 items, image/text/audio
+64/48/32-d, 20 interactions per user) and the same batch (the training pairs / 20, as one
+of scale.py's 20-step epochs), but only the first ``--train-steps`` steps and no
+evaluation: what a training step needs at a size, in minutes instead of hours. Each
+setting runs in a fresh process, so its peak resident memory is its own (GiB, 2**30
+bytes). Adam's state exists from the end of the first step, so take the peak over two
+steps or more. Writes benchmarks/results/step_memory.{json,md}.
+
+    python benchmarks/step_memory.py [--interactions 5e6] [--embedding-dim 128] \
+        [--train-steps 2] [--threads 1] [--knn-method hnsw] [--knn-cache DIR] [--name STEM]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
+
+
+def run_one(args: argparse.Namespace, recompute: bool) -> dict:
+    from searec.data import make_synthetic
+    from searec.data.sampling import NegativeSampler, bpr_batches
+    from searec.graphs import InteractionGraph
+    from searec.models import get_model_class
+    from searec.optim import adam
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t = time.perf_counter()
+    ds = make_synthetic(generator="clustered", n_users=max(1000, round(args.interactions / 20)),
+                        n_items=args.items, interactions_per_user=20, seed=0)
+    generate_s = time.perf_counter() - t
+    cls = get_model_class("sea")
+    params = cls.Params.model_validate({"knn_method": args.knn_method, "recompute": recompute,
+                                        "embedding_dim": args.embedding_dim})
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(0)
+        model = cls.build(ds, params, args.knn_cache or tmp)
+    graph = InteractionGraph.from_train(ds.train)
+    # as the trainer builds them (fused Adam for the model and for q)
+    optimizer = adam(model.main_parameters(), lr=1e-3, fused=True)
+    model.use_fused_adam(True)
+    users, items = ds.train_pairs()
+    batch = math.ceil(len(users) / 20)
+    rss_before = peak_rss_gib()
+    step_s, losses = [], []
+    batches = bpr_batches(users, items, NegativeSampler(ds.train), batch,
+                          np.random.default_rng(0))
+    for _, arrays in zip(range(args.train_steps), batches, strict=False):
+        u, p, n = (torch.from_numpy(a) for a in arrays)
+        t = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)  # before the forward pass, as the trainer does
+        loss = model.loss(graph, u, p, n)["loss"]
+        loss.backward()
+        optimizer.step()
+        model.auxiliary_step()
+        step_s.append(time.perf_counter() - t)
+        losses.append(float(loss.detach()))
+    return {"interactions": int(ds.stats()["interactions"]), "users": ds.n_users,
+            "items": ds.n_items, "batch_size": batch, "recompute": recompute,
+            "embedding_dim": params.embedding_dim, "generate_s": generate_s,
+            "step_s": step_s, "losses": losses, "peak_rss_before_steps_gib": rss_before,
+            "peak_rss_gib": peak_rss_gib()}
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    lines = [
+        "# Training-step memory", "",
+        f"SEA ({meta['embedding_dim']}-d embeddings) on clustered synthetic data as in "
+        f"scale.py: {rows[0]['users']:,} users, {rows[0]['items']:,} items, "
+        f"{rows[0]['interactions']:,} interactions, batch {rows[0]['batch_size']:,} (one of 20 "
+        f"steps per epoch); the first {meta['train_steps']} steps, no evaluation. "
+        f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads.", "",
+        "| model.recompute | step times (s) | peak RSS before the steps (GiB) | "
+        "peak RSS (GiB) | losses |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {str(r['recompute']).lower()} | {', '.join(f'{s:.1f}' for s in r['step_s'])} | "
+            f"{r['peak_rss_before_steps_gib']:.2f} | {r['peak_rss_gib']:.2f} | "
+            f"{', '.join(f'{x:.5f}' for x in r['losses'])} |")
+    lines += ["", "Equal losses: recompute changes what is kept for the backward pass, not "
+              "what is computed."]
+    if meta.get("note"):
+        lines += ["", meta["note"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--interactions", type=float, default=5e6)
+    ap.add_argument("--items", type=int, default=200_000)
+    ap.add_argument("--embedding-dim", type=int, default=128)
+    ap.add_argument("--train-steps", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--knn-method", choices=["exact", "hnsw"], default="hnsw")
+    ap.add_argument("--knn-cache", metavar="DIR", help="as in scale.py: reuse its kNN graphs")
+    ap.add_argument("--name", default="step_memory", help="results file stem")
+    ap.add_argument("--note", default="", help="what else to record (what shared the machine)")
+    ap.add_argument("--one", choices=["false", "true"], help=argparse.SUPPRESS)  # child
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args, args.one == "true")))
+        return
+    meta = {"embedding_dim": args.embedding_dim, "train_steps": args.train_steps,
+            "threads": args.threads, "knn_method": args.knn_method,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "torch": torch.__version__, "python": platform.python_version(), "note": args.note}
+    rows = []
+    for setting in ("false", "true"):
+        cmd = [sys.executable, __file__, "--one", setting]
+        for flag in ("interactions", "items", "embedding_dim", "train_steps", "threads",
+                     "knn_method", "knn_cache"):
+            value = getattr(args, flag)
+            if value is not None:
+                cmd += [f"--{flag.replace('_', '-')}", str(value)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"recompute={setting} failed:\n{proc.stderr[-3000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2))
+    (RESULTS / f"{args.name}.md").write_text(markdown(rows, meta))
+    print(markdown(rows, meta))
+
+
+if __name__ == "__main__":
+    main()
