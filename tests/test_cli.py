@@ -164,3 +164,18 @@ def test_data_check_counts_cold_users_under_each_policy(make_folder, capsys):
     assert main(["data", "check", str(folder), "--cold-users", "keep"]) == 0
     out = capsys.readouterr().out
     assert "1 (scored)" in out and "3 / 4" in out
+
+
+def test_models_and_config_doc_list_a_user_model_without_docstring(capsys, monkeypatch):
+    from searec.models import base
+    from searec.models.pop import Pop
+
+    class Mine(Pop):
+        name = "mine"
+
+    monkeypatch.setitem(base._REGISTRY, "mine", Mine)
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "mine" in listing.split() and "pop " in listing
+    assert main(["config", "docs"]) == 0
+    assert "**model = mine** | | |  |" in capsys.readouterr().out

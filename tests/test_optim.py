@@ -6,6 +6,7 @@ import torch
 
 from searec.config import build_config, load_config
 from searec.graphs import InteractionGraph
+from searec.models.sea import SEA
 from searec.optim import adam, is_fused, load_adam_state, rebuild_adam
 from searec.training.run import build_model, load_dataset
 from searec.training.trainer import Trainer
@@ -97,3 +98,12 @@ def test_runs_written_before_the_switch_resume_with_the_loop_kernel(tmp_path):
         (run / "config.yaml").write_text(train)
     assert run_config(old).train.fused_adam is False  # as every run before the key
     assert run_config(new).train.fused_adam is True
+
+
+def test_trainer_resolves_an_unset_lr_to_the_models_rate(tmp_path):
+    # build_config fills train.lr in; a TrainConfig made in Python code leaves it None
+    cfg = build_config({"data": {"synthetic": {"n_users": 40, "n_items": 30}},
+                        "model": {"name": "sea"}, "train": {"progress": False}})
+    cfg.train.lr = None
+    trainer = _trainer(cfg, tmp_path)
+    assert trainer.optimizer.param_groups[0]["lr"] == SEA.default_lr == 3e-4

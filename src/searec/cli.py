@@ -410,8 +410,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from searec.models import registry
 
     for name, cls in sorted(registry().items()):
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        print(f"{name:<10} {doc}")
+        print(f"{name:<10} {cls.summary()}")
     return 0
 
 

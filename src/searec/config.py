@@ -396,6 +396,6 @@ def config_reference() -> str:
 
     walk(Config, "")
     for mname, cls in sorted(registry().items()):
-        rows.append(f"| **model = {mname}** | | | {cls.__doc__.strip().splitlines()[0]} |")
+        rows.append(f"| **model = {mname}** | | | {cls.summary()} |")
         walk(cls.Params, "model.")
     return "\n".join(rows)

@@ -93,6 +93,13 @@ class Recommender(nn.Module):
         return cls(dataset.n_users, dataset.n_items, **params.model_dump())
 
     @classmethod
+    def summary(cls) -> str:
+        """The first line of the class docstring ("" without one), for model listings."""
+        # __doc__ is not inherited: a registered subclass without a docstring has None
+        lines = (cls.__dict__.get("__doc__") or "").strip().splitlines()
+        return lines[0] if lines else ""
+
+    @classmethod
     def separates(cls, params: StrictModel) -> bool:
         """Whether a model built with ``params`` has SEA's separation component."""
         return False

@@ -111,8 +111,10 @@ class Trainer:
         # stop training (hyper-parameter search prunes trials this way)
         self.on_eval = on_eval
         self.state = TrainState()
+        # a TrainConfig built in Python leaves lr None ("the model's rate"); resolve it here too
+        lr = train_cfg.lr if train_cfg.lr is not None else type(model).default_lr
         self.optimizer = (
-            adam(model.main_parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+            adam(model.main_parameters(), lr=lr, weight_decay=train_cfg.weight_decay,
                  fused=train_cfg.fused_adam)
             if model.trainable else None
         )
