@@ -1,4 +1,5 @@
-"""Peak memory and time of SEA training steps at scale, with and without ``model.recompute``.
+"""Peak memory and time of SEA training steps at scale: ``model.recompute`` off and on, or
+``train.cpu_memory`` release and reuse (``--compare``).
 
 The same synthetic data as benchmarks/scale.py (clustered, 200,000 items, image/text/audio
 64/48/32-d, 20 interactions per user) and the same batch (the training pairs / 20, as one
@@ -6,10 +7,13 @@ of scale.py's 20-step epochs), but only the first ``--train-steps`` steps and no
 evaluation: what a training step needs at a size, in minutes instead of hours. Each
 setting runs in a fresh process, so its peak resident memory is its own (GiB, 2**30
 bytes). Adam's state exists from the end of the first step, so take the peak over two
-steps or more. Writes benchmarks/results/step_memory.{json,md}.
+steps or more. ``--compare recompute`` (the default) keeps glibc's default allocation
+(``release``, as scale.py runs); ``--compare cpu_memory`` runs without recompute.
+Writes benchmarks/results/step_memory.{json,md}.
 
-    python benchmarks/step_memory.py [--interactions 5e6] [--embedding-dim 128] \
-        [--train-steps 2] [--threads 1] [--knn-method hnsw] [--knn-cache DIR] [--name STEM]
+    python benchmarks/step_memory.py [--compare recompute|cpu_memory] [--interactions 5e6] \
+        [--embedding-dim 128] [--train-steps 2] [--threads 1] [--knn-method hnsw] \
+        [--knn-cache DIR] [--name STEM]
 """
 
 from __future__ import annotations
@@ -37,13 +41,23 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
 
 
-def run_one(args: argparse.Namespace, recompute: bool) -> dict:
+SETTINGS = {"recompute": [{"recompute": False, "cpu_memory": "release"},
+                           {"recompute": True, "cpu_memory": "release"}],
+            "cpu_memory": [{"recompute": False, "cpu_memory": "release"},
+                           {"recompute": False, "cpu_memory": "reuse"}]}
+
+
+def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "release") -> dict:
     from searec.data import make_synthetic
     from searec.data.sampling import NegativeSampler, bpr_batches
     from searec.graphs import InteractionGraph
     from searec.models import get_model_class
     from searec.optim import adam
+    from searec.training.memory import keep_freed_memory
 
+    # as the trainer does for train.cpu_memory=reuse, before the large allocations
+    if cpu_memory == "reuse" and not keep_freed_memory():
+        raise RuntimeError("cpu_memory=reuse needs glibc")
     if args.threads:
         torch.set_num_threads(args.threads)
     t = time.perf_counter()
@@ -78,6 +92,7 @@ def run_one(args: argparse.Namespace, recompute: bool) -> dict:
         losses.append(float(loss.detach()))
     return {"interactions": int(ds.stats()["interactions"]), "users": ds.n_users,
             "items": ds.n_items, "batch_size": batch, "recompute": recompute,
+            "cpu_memory": cpu_memory,
             "embedding_dim": params.embedding_dim, "generate_s": generate_s,
             "step_s": step_s, "losses": losses, "peak_rss_before_steps_gib": rss_before,
             "peak_rss_gib": peak_rss_gib()}
@@ -91,17 +106,18 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"{rows[0]['interactions']:,} interactions, batch {rows[0]['batch_size']:,} (one of 20 "
         f"steps per epoch); the first {meta['train_steps']} steps, no evaluation. "
         f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads.", "",
-        "| model.recompute | step times (s) | peak RSS before the steps (GiB) | "
-        "peak RSS (GiB) | losses |",
-        "|---|---|---|---|---|",
+        "| model.recompute | train.cpu_memory | step times (s) | peak RSS before the steps "
+        "(GiB) | peak RSS (GiB) | losses |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {str(r['recompute']).lower()} | {', '.join(f'{s:.1f}' for s in r['step_s'])} | "
+            f"| {str(r['recompute']).lower()} | {r.get('cpu_memory', 'release')} | "
+            f"{', '.join(f'{s:.1f}' for s in r['step_s'])} | "
             f"{r['peak_rss_before_steps_gib']:.2f} | {r['peak_rss_gib']:.2f} | "
             f"{', '.join(f'{x:.5f}' for x in r['losses'])} |")
-    lines += ["", "Equal losses: recompute changes what is kept for the backward pass, not "
-              "what is computed."]
+    lines += ["", "Equal losses: recompute changes what is kept for the backward pass, and "
+              "cpu_memory where freed memory goes, not what is computed."]
     if meta.get("note"):
         lines += ["", meta["note"]]
     return "\n".join(lines) + "\n"
@@ -109,6 +125,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--compare", choices=sorted(SETTINGS), default="recompute",
+                    help="the two settings to run, each in a fresh process")
     ap.add_argument("--interactions", type=float, default=5e6)
     ap.add_argument("--items", type=int, default=200_000)
     ap.add_argument("--embedding-dim", type=int, default=128)
@@ -118,18 +136,19 @@ def main() -> None:
     ap.add_argument("--knn-cache", metavar="DIR", help="as in scale.py: reuse its kNN graphs")
     ap.add_argument("--name", default="step_memory", help="results file stem")
     ap.add_argument("--note", default="", help="what else to record (what shared the machine)")
-    ap.add_argument("--one", choices=["false", "true"], help=argparse.SUPPRESS)  # child
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # child: the setting as JSON
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(run_one(args, args.one == "true")))
+        print(json.dumps(run_one(args, **json.loads(args.one))))
         return
-    meta = {"embedding_dim": args.embedding_dim, "train_steps": args.train_steps,
+    meta = {"compare": args.compare, "embedding_dim": args.embedding_dim,
+            "train_steps": args.train_steps,
             "threads": args.threads, "knn_method": args.knn_method,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "torch": torch.__version__, "python": platform.python_version(), "note": args.note}
     rows = []
-    for setting in ("false", "true"):
-        cmd = [sys.executable, __file__, "--one", setting]
+    for setting in SETTINGS[args.compare]:
+        cmd = [sys.executable, __file__, "--one", json.dumps(setting)]
         for flag in ("interactions", "items", "embedding_dim", "train_steps", "threads",
                      "knn_method", "knn_cache"):
             value = getattr(args, flag)
@@ -137,7 +156,7 @@ def main() -> None:
                 cmd += [f"--{flag.replace('_', '-')}", str(value)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            sys.exit(f"recompute={setting} failed:\n{proc.stderr[-3000:]}")
+            sys.exit(f"{setting} failed:\n{proc.stderr[-3000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)

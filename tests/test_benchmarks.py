@@ -95,7 +95,7 @@ def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> Non
     assert out["peak_rss_gb"] >= out["rss_after_knn_gb"] > 0
 
 
-def test_step_memory_runs_steps_with_recompute_on_and_off() -> None:
+def test_step_memory_runs_steps_under_each_setting() -> None:
     import argparse
 
     bench = _load("step_memory")
@@ -107,6 +107,10 @@ def test_step_memory_runs_steps_with_recompute_on_and_off() -> None:
         assert len(row["step_s"]) == 2 and row["peak_rss_gib"] >= row["peak_rss_before_steps_gib"]
     # the same computation either way
     assert rows[0]["losses"] == pytest.approx(rows[1]["losses"], rel=1e-5)
-    table = bench.markdown(rows, {"embedding_dim": 8, "train_steps": 2, "machine": "m",
-                                  "torch": "t", "threads": 1})
-    assert "| false |" in table and "| true |" in table
+    reuse = bench.run_one(args, False, "reuse")  # as train.cpu_memory=reuse (the default)
+    assert reuse["cpu_memory"] == "reuse" and not reuse["recompute"]
+    assert reuse["losses"] == pytest.approx(rows[0]["losses"], rel=1e-5)
+    table = bench.markdown([*rows, reuse], {"embedding_dim": 8, "train_steps": 2,
+                                            "machine": "m", "torch": "t", "threads": 1})
+    assert "| false | release |" in table and "| true | release |" in table
+    assert "| false | reuse |" in table
