@@ -138,8 +138,8 @@ class TrainConfig(StrictModel):
     progress: bool = Field(True, description="Show a progress bar per epoch.")
     cpu_memory: Literal["reuse", "release"] = Field(
         "reuse", description="reuse: keep freed CPU memory in the process for the next "
-        "step's tensors instead of returning it to the OS (glibc); CPU epochs 1.3-2.1x "
-        "faster, but peak resident memory grows on large data (about 2x at 1M "
+        "step's tensors instead of returning it to the OS (glibc); CPU epochs 1.2-2.1x "
+        "faster, but peak resident memory grows on large data (1.6-2.2x at 1M-5M "
         "interactions, 200k items). release: the C library's default; use it when memory "
         "is the limit. No effect on CUDA (docs/performance.md).")
 
