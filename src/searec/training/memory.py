@@ -4,7 +4,7 @@ Every training step allocates the same large temporaries (embeddings of all user
 items, propagated layers, their gradients). glibc's malloc serves blocks above 32 MiB
 with a fresh ``mmap`` and returns them to the OS on ``free``, so each step pays the
 kernel to fault in and zero those pages again: about 40% of a CPU step at 200k items,
-a quarter on TikTok (docs/performance.md). Keeping freed memory in the process removes
+16-26% on TikTok (docs/performance.md). Keeping freed memory in the process removes
 that cost, at the price of a higher peak resident size on large data (freed blocks are
 kept and the heap fragments; 1.6-2.2x at 1M-5M interactions and 200k items). PyTorch's CPU
 allocator has no cache of its own; CUDA memory is not affected.
