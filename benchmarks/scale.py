@@ -27,8 +27,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from searec.data import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -39,9 +43,16 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
 
 
+def scale_dataset(interactions: float, items: int, per_user: int) -> Dataset:
+    """This benchmark's data: clustered synthetic, interactions / per_user users (>= 1,000)."""
+    from searec.data import make_synthetic
+
+    return make_synthetic(generator="clustered", n_users=max(1000, round(interactions / per_user)),
+                          n_items=items, interactions_per_user=per_user, seed=0)
+
+
 def run_one(args: argparse.Namespace) -> dict:
     from searec.config import EvalConfig, TrainConfig
-    from searec.data import make_synthetic
     from searec.graphs import InteractionGraph
     from searec.models import get_model_class
     from searec.models.multimodal import mixed_knn_graph
@@ -52,11 +63,9 @@ def run_one(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     if args.cpu_memory == "reuse":  # as `searec train` does on CPU by default
         keep_freed_memory()
-    n_users = max(1000, round(args.one / args.per_user))
     out: dict = {"target_interactions": int(args.one), "model": args.model}
     t = time.perf_counter()
-    ds = make_synthetic(generator="clustered", n_users=n_users, n_items=args.items,
-                        interactions_per_user=args.per_user, seed=0)
+    ds = scale_dataset(args.one, args.items, args.per_user)
     out["generate_s"] = time.perf_counter() - t
     st = ds.stats()
     out.update(users=st["users"], items=st["items"], interactions=st["interactions"],

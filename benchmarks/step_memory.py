@@ -19,11 +19,11 @@ Writes benchmarks/results/step_memory.{json,md}.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,9 +36,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
-
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
+# scale.py beside this file: its data and its peak-memory reading, so both measure alike
+_spec = importlib.util.spec_from_file_location("scale", Path(__file__).with_name("scale.py"))
+assert _spec is not None and _spec.loader is not None
+scale = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(scale)
 
 
 SETTINGS = {"recompute": [{"recompute": False, "cpu_memory": "release"},
@@ -48,12 +50,12 @@ SETTINGS = {"recompute": [{"recompute": False, "cpu_memory": "release"},
 
 
 def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "release") -> dict:
-    from searec.data import make_synthetic
-    from searec.data.sampling import NegativeSampler, bpr_batches
+    from searec.config import EvalConfig, TrainConfig
+    from searec.data.sampling import bpr_batches
     from searec.graphs import InteractionGraph
     from searec.models import get_model_class
-    from searec.optim import adam
     from searec.training.memory import keep_freed_memory
+    from searec.training.trainer import Trainer
 
     # as the trainer does for train.cpu_memory=reuse, before the large allocations
     if cpu_memory == "reuse" and not keep_freed_memory():
@@ -61,8 +63,7 @@ def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "releas
     if args.threads:
         torch.set_num_threads(args.threads)
     t = time.perf_counter()
-    ds = make_synthetic(generator="clustered", n_users=max(1000, round(args.interactions / 20)),
-                        n_items=args.items, interactions_per_user=20, seed=0)
+    ds = scale.scale_dataset(args.interactions, args.items, per_user=20)
     generate_s = time.perf_counter() - t
     cls = get_model_class("sea")
     params = cls.Params.model_validate({"knn_method": args.knn_method, "recompute": recompute,
@@ -70,32 +71,27 @@ def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "releas
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
         model = cls.build(ds, params, args.knn_cache or tmp)
-    graph = InteractionGraph.from_train(ds.train)
-    # as the trainer builds them (fused Adam for the model and for q)
-    optimizer = adam(model.main_parameters(), lr=1e-3, fused=True)
-    model.use_fused_adam(True)
-    users, items = ds.train_pairs()
-    batch = math.ceil(len(users) / 20)
-    rss_before = peak_rss_gib()
-    step_s, losses = [], []
-    batches = bpr_batches(users, items, NegativeSampler(ds.train), batch,
-                          np.random.default_rng(0))
-    for _, arrays in zip(range(args.train_steps), batches, strict=False):
-        u, p, n = (torch.from_numpy(a) for a in arrays)
-        t = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)  # before the forward pass, as the trainer does
-        loss = model.loss(graph, u, p, n)["loss"]
-        loss.backward()
-        optimizer.step()
-        model.auxiliary_step()
-        step_s.append(time.perf_counter() - t)
-        losses.append(float(loss.detach()))
+    batch = math.ceil(ds.stats()["train"] / 20)
+    # the trainer's own step (fused Adam, gradients cleared before the forward pass, q steps)
+    train_cfg = TrainConfig(epochs=1, batch_size=batch, lr=1e-3, progress=False, seed=0)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(model, ds, InteractionGraph.from_train(ds.train), train_cfg,
+                          EvalConfig(), run_dir, torch.device("cpu"), log=lambda _m: None)
+        rss_before = scale.peak_rss_gb()
+        step_s, losses = [], []
+        batches = bpr_batches(trainer.users, trainer.items, trainer.sampler, batch,
+                              np.random.default_rng(0))
+        for _, arrays in zip(range(args.train_steps), batches, strict=False):
+            t = time.perf_counter()
+            parts, _logged = trainer.train_step(arrays, epoch=1)
+            step_s.append(time.perf_counter() - t)
+            losses.append(float(parts["loss"].detach()))
     return {"interactions": int(ds.stats()["interactions"]), "users": ds.n_users,
             "items": ds.n_items, "batch_size": batch, "recompute": recompute,
             "cpu_memory": cpu_memory,
             "embedding_dim": params.embedding_dim, "generate_s": generate_s,
             "step_s": step_s, "losses": losses, "peak_rss_before_steps_gib": rss_before,
-            "peak_rss_gib": peak_rss_gib()}
+            "peak_rss_gib": scale.peak_rss_gb()}
 
 
 def markdown(rows: list[dict], meta: dict) -> str:

@@ -177,9 +177,27 @@ class Trainer:
                 f"last good checkpoint is {self.run_dir / LAST} (try a lower train.lr or "
                 "smaller loss weights)")
 
+    def train_step(self, batch: tuple[np.ndarray, np.ndarray, np.ndarray],
+                   epoch: int) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """One optimisation step on (users, pos, neg): the loss parts and the auxiliary logs."""
+        assert self.optimizer is not None and self.loss_module is not None
+        users, pos, neg = (torch.from_numpy(a).to(self.device) for a in batch)
+        # Before the forward pass: last step's gradients (as large as the parameters)
+        # need not live through this step's activations.
+        self.optimizer.zero_grad(set_to_none=True)
+        parts = self.loss_module(self.graph, users, pos, neg)
+        # Name the term that diverged, not just the total it poisoned.
+        for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
+            self._check_finite(name, float(value.detach()), epoch)
+        parts["loss"].backward()
+        self.optimizer.step()
+        logged = self.model.auxiliary_step()
+        for name, value in logged.items():
+            self._check_finite(name, value, epoch)
+        return parts, logged
+
     def _train_epoch(self, epoch: int) -> dict[str, float]:
-        assert self.optimizer is not None and self.sampler is not None
-        assert self.loss_module is not None
+        assert self.sampler is not None
         self.model.train()
         rng = np.random.default_rng([self.cfg.seed, epoch])
         self.model.on_epoch_start(epoch, rng)
@@ -193,19 +211,7 @@ class Trainer:
             share = distributed.shard(batch, self.dist)  # this rank's part of the batch
             if share is None:
                 continue
-            users, pos, neg = (torch.from_numpy(a).to(self.device) for a in share)
-            # Before the forward pass: last step's gradients (as large as the parameters)
-            # need not live through this step's activations.
-            self.optimizer.zero_grad(set_to_none=True)
-            parts = self.loss_module(self.graph, users, pos, neg)
-            # Name the term that diverged, not just the total it poisoned.
-            for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
-                self._check_finite(name, float(value.detach()), epoch)
-            parts["loss"].backward()
-            self.optimizer.step()
-            logged = self.model.auxiliary_step()
-            for name, value in logged.items():
-                self._check_finite(name, value, epoch)
+            parts, logged = self.train_step(share, epoch)
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             for name, value in logged.items():
