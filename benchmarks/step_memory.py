@@ -8,7 +8,8 @@ evaluation: what a training step needs at a size, in minutes instead of hours. E
 setting runs in a fresh process, so its peak resident memory is its own (GiB, 2**30
 bytes). Adam's state exists from the end of the first step, so take the peak over two
 steps or more. ``--compare recompute`` (the default) keeps glibc's default allocation
-(``release``, as scale.py runs); ``--compare cpu_memory`` runs without recompute.
+(``release``, as the scale runs in docs/performance.md used); ``--compare cpu_memory``
+runs without recompute.
 Writes benchmarks/results/step_memory.{json,md}.
 
     python benchmarks/step_memory.py [--compare recompute|cpu_memory] [--interactions 5e6] \
