@@ -53,9 +53,8 @@ def scale_dataset(interactions: float, items: int, per_user: int) -> Dataset:
 
 def run_one(args: argparse.Namespace) -> dict:
     from searec.config import EvalConfig, TrainConfig
-    from searec.graphs import InteractionGraph
+    from searec.graphs import InteractionGraph, mixed_knn_graph
     from searec.models import get_model_class
-    from searec.models.multimodal import mixed_knn_graph
     from searec.training.memory import keep_freed_memory
     from searec.training.trainer import Trainer
 
@@ -86,7 +85,8 @@ def run_one(args: argparse.Namespace) -> dict:
             out["knn_from_cache"] = any(Path(cache).iterdir())
         if hasattr(params, "knn_k"):
             t = time.perf_counter()
-            mixed_knn_graph(ds, params.knn_k, params.knn_weights, cache, params.knn_method)
+            mixed_knn_graph(ds.modalities, params.knn_k, params.knn_weights, cache,
+                            params.knn_method)
             out["knn_s"] = time.perf_counter() - t
         out["rss_after_knn_gb"] = peak_rss_gb()
         t = time.perf_counter()

@@ -39,7 +39,7 @@ METRIC = "recall@20"
 def train_or_resume(run_dir: Path, preset: str | None, data: Path, threads: int,
                     overrides: list[str]) -> None:
     from searec.config import load_config
-    from searec.training.run import resume, train
+    from searec.runs import resume, train
 
     if (run_dir / "metrics.json").is_file():
         return
@@ -72,7 +72,7 @@ def epoch_costs(out: Path, rounds: int, epochs: int) -> dict:
     import statistics
     import tempfile
 
-    from searec.training.run import run_config, train
+    from searec.runs import run_config, train
 
     samples: dict[str, list[float]] = {"reference": [], "default": []}
     for _ in range(rounds):

@@ -131,7 +131,7 @@ def test_recommend_from_a_trained_run(tmp_path, capsys):
     assert len(lines) == 1 + 3 * 5
     rows = [line.split(",") for line in lines[1:]]
     assert [r[0] for r in rows[::5]] == ["3", "0", "7"]
-    from searec.training import load_run
+    from searec.runs import load_run
 
     _, dataset, model = load_run(run)
     expected, _ = model.recommend([3, 0, 7], k=5, user_items=dataset.train)

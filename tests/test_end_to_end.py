@@ -4,7 +4,7 @@ import json
 
 from searec.cli import main
 from searec.config import load_config
-from searec.training import train
+from searec.runs import train
 
 SYNTH = ["data.synthetic.n_users=600", "data.synthetic.n_items=400", "train.progress=false"]
 

@@ -3,8 +3,8 @@ import pytest
 
 from searec.config import DataConfig
 from searec.data import load_mmrec, make_synthetic, save_mmrec
+from searec.data.load import load_dataset
 from searec.errors import DataError
-from searec.training import load_dataset
 from tests.conftest import HEADER, valid_rows
 
 

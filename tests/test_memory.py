@@ -61,7 +61,7 @@ def _tiny_cpu_run(cpu_memory: str) -> Config:
 @pytest.mark.parametrize(("mode", "applied"), [("reuse", True), ("release", False)])
 def test_cpu_training_applies_the_setting(monkeypatch, tmp_path, mode: str,
                                           applied: bool) -> None:
-    from searec.training import run
+    from searec import runs as run
 
     calls: list[bool] = []
     monkeypatch.setattr(run, "keep_freed_memory", lambda: calls.append(True) or True)
@@ -70,7 +70,7 @@ def test_cpu_training_applies_the_setting(monkeypatch, tmp_path, mode: str,
 
 
 def test_reuse_says_when_it_cannot_take_effect(monkeypatch, tmp_path) -> None:
-    from searec.training import run
+    from searec import runs as run
 
     monkeypatch.setattr(run, "keep_freed_memory", lambda: False)
     lines: list[str] = []

@@ -98,7 +98,7 @@ def test_evaluator_batching_does_not_change_results():
 
 
 def test_score_batches_are_capped_by_memory():
-    from searec.evaluation.evaluator import MAX_BATCH_SCORES, users_per_batch
+    from searec.csr import MAX_BATCH_SCORES, users_per_batch
 
     assert users_per_batch(4096, 1000) == 4096
     assert users_per_batch(4096, 200_000) == MAX_BATCH_SCORES // 200_000 == 1342

@@ -5,10 +5,11 @@ import copy
 import torch
 
 from searec.config import build_config, load_config
+from searec.data.load import load_dataset
 from searec.graphs import InteractionGraph
 from searec.models.sea import SEA
 from searec.optim import adam, is_fused, load_adam_state, rebuild_adam
-from searec.training.run import build_model, load_dataset
+from searec.runs import build_model
 from searec.training.trainer import Trainer
 
 
@@ -89,7 +90,7 @@ def test_reference_preset_keeps_torchs_default_adam():
 
 
 def test_runs_written_before_the_switch_resume_with_the_loop_kernel(tmp_path):
-    from searec.training.run import run_config
+    from searec.runs import run_config
 
     old, new = tmp_path / "old", tmp_path / "new"
     for run, train in ((old, "train:\n  lr: 0.001\n"),

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from searec.config import DataConfig
+from searec.data.load import load_dataset
 from searec.errors import DataError
-from searec.training import load_dataset
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -5,8 +5,10 @@ __version__ = "0.1.0"
 
 from searec.config import Config, load_config
 from searec.data import Dataset, load_mmrec, make_synthetic, save_mmrec
+from searec.data.load import load_dataset
 from searec.models import create_model, get_model_class, registry
-from searec.training import evaluate_model, load_dataset, load_run, train
+from searec.runs import load_run, train
+from searec.training import evaluate_model
 
 __all__ = [
     "Config",

@@ -56,8 +56,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from searec.runs import format_metrics, resume, train
     from searec.training import distributed
-    from searec.training.run import format_metrics, resume, train
 
     if args.resume:
         if args.overrides or args.config or args.data or args.model:
@@ -86,8 +86,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from searec.config import DataConfig
-    from searec.training.run import load_dataset
+    from searec.data.load import DataConfig, load_dataset
 
     # Load keeping cold users so they can be counted, then apply the requested policy.
     policy = "error" if args.cold_users == "error" else "keep"
@@ -124,20 +123,12 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    from searec.config import SyntheticConfig, parse_overrides
+    from searec.config import parse_overrides
     from searec.data import make_synthetic, save_mmrec
+    from searec.data.synthetic import SyntheticConfig
+    from searec.schema import validate
 
-    tree = parse_overrides(args.overrides)
-    from pydantic import ValidationError
-
-    from searec.config import _format_validation_error, _known_keys
-    from searec.errors import ConfigError
-
-    try:
-        cfg = SyntheticConfig.model_validate(tree)
-    except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, _known_keys(SyntheticConfig),
-                                                   "overrides")) from None
+    cfg = validate(SyntheticConfig, parse_overrides(args.overrides), "overrides")
     ds = make_synthetic(cfg)
     save_mmrec(ds, args.out, name=Path(args.out).name)
     print(f"wrote {args.out}: {ds.n_users} users, {ds.n_items} items, "
@@ -323,7 +314,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from searec.io import atomic_path
-    from searec.training.run import load_run
+    from searec.runs import load_run
 
     out = Path(args.out)
     if out.suffix not in (".csv", ".tsv", ".parquet"):

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from torch import nn
 
 from searec.errors import ConfigError, DataError
 from searec.io import atomic_path
@@ -126,6 +128,25 @@ class SparseOperator:
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         return _FixedSparseProduct.apply(x, self.matrix, self.transpose)
+
+
+def register_operator(module: nn.Module, name: str, graph: sp.spmatrix) -> None:
+    """Keep a fixed sparse graph on ``module`` as buffers ``<name>_matrix`` and
+    ``<name>_transpose``: moved by ``.to``, not saved in the state dict (it is rebuilt).
+
+    The transpose (for the backward pass) is a buffer only when it differs, so a symmetric
+    graph is stored, and moved between devices, once."""
+    op = SparseOperator.from_scipy(graph)
+    module.register_buffer(f"{name}_matrix", op.matrix, persistent=False)
+    module.register_buffer(f"{name}_transpose", None if op.symmetric else op.transpose,
+                           persistent=False)
+
+
+def registered_operator(module: nn.Module, name: str) -> SparseOperator:
+    """The operator :func:`register_operator` kept on ``module`` under ``name``."""
+    matrix = getattr(module, f"{name}_matrix")
+    transpose = getattr(module, f"{name}_transpose")
+    return SparseOperator(matrix, matrix if transpose is None else transpose)
 
 
 @dataclass
@@ -347,3 +368,30 @@ def cached_knn_graph(
     except OSError:
         pass  # an unwritable cache only costs time
     return graph
+
+
+def mixed_knn_graph(
+    modalities: Mapping[str, np.ndarray], k: int, weights: Mapping[str, float] | None,
+    cache_dir: str | Path | None, method: str = "exact",
+) -> sp.csr_matrix:
+    """sum_m w_m * D^-1/2 kNN_m D^-1/2 over the modalities (weights normalised to sum 1)."""
+    names = list(modalities)
+    if weights is None:
+        weights = {m: 1.0 for m in names}
+    unknown = sorted(set(weights) - set(names))
+    missing = sorted(set(names) - set(weights))
+    if unknown or missing:
+        raise ConfigError(f"config key 'model.knn_weights': needs one weight per modality "
+                          f"{names}; unknown {unknown}, missing {missing}")
+    total = sum(weights.values())
+    if total <= 0 or any(w < 0 for w in weights.values()):
+        raise ConfigError("config key 'model.knn_weights': weights must be >= 0 with a "
+                          "positive sum")
+    n_items = next(iter(modalities.values())).shape[0]
+    k = min(k, n_items)
+    mix = sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    for m in names:
+        graph = cached_knn_graph(modalities[m], k, cache_dir, name=f"{m}_feat.npy",
+                                 method=method)
+        mix = mix + (weights[m] / total) * sym_normalize(graph)
+    return mix.tocsr()

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import pandas as pd
 
-from searec.data.prepare import one_line
+from searec.data.tables import one_line
 from searec.errors import DataError
 
 

@@ -1,6 +1,6 @@
 """Controlled damage to item features, for robustness experiments.
 
-Each :class:`~searec.config.Perturbation` changes one modality of a loaded dataset:
+Each :class:`Perturbation` changes one modality of a loaded dataset:
 
 - ``noise``: the features are replaced by Gaussian noise with the same per-column mean
   and standard deviation (the modality keeps its shape and scale, loses all signal);
@@ -15,12 +15,41 @@ Each :class:`~searec.config.Perturbation` changes one modality of a loaded datas
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from searec.config import Perturbation
 from searec.data.dataset import Dataset
 from searec.errors import ConfigError
+from searec.schema import StrictModel
+
+
+class Perturbation(StrictModel):
+    """One change to a modality's item features, applied after loading (robustness runs)."""
+
+    kind: Literal["noise", "duplicate", "drop", "scale"] = Field(
+        description="noise: replace with Gaussian noise of the same per-column mean and std; "
+        "duplicate: replace with a copy of modality `source` (through a fixed random linear "
+        "map when widths differ); drop: zero (or mean-fill) the features of a `fraction` of "
+        "items; scale: multiply by `factor`.")
+    modality: str = Field(description="The modality changed.")
+    source: str | None = Field(None, description="duplicate: the modality copied.")
+    fraction: float = Field(0.5, gt=0, le=1, description="drop: share of items affected.")
+    fill: Literal["mean", "zero"] = Field("mean", description="drop: value given to them: the "
+                                          "mean feature vector (as MMRec imputes missing "
+                                          "features) or zeros (cosine kNN graphs refuse zero "
+                                          "rows).")
+    factor: float = Field(10.0, gt=0, description="scale: the multiplier.")
+    seed: int = Field(0, description="Seed of the noise, the items dropped, the linear map.")
+
+    @model_validator(mode="after")
+    def _source_for_duplicate(self) -> Perturbation:
+        if (self.kind == "duplicate") != (self.source is not None):
+            raise ValueError("'source' is required by kind=duplicate and only by it")
+        if self.source == self.modality:
+            raise ValueError("'source' must differ from 'modality'")
+        return self
 
 
 def perturb_features(

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from searec.data.idmap import ITEM_MAP_FILE, USER_MAP_FILE, IdMap
+from searec.data.tables import one_line
 from searec.errors import DataError
 from searec.io import atomic_path, write_json
 
@@ -221,11 +222,6 @@ def write_prepared(prepared: Prepared, folder: Path, name: str | None = None) ->
     write_json(folder / "prepare.json", {"name": name, **prepared.report.params,
                                           "steps": prepared.report.steps})
     return folder
-
-
-def one_line(text: str) -> str:
-    """Collapse whitespace (tabs and line breaks included) to single spaces."""
-    return " ".join(text.split())
 
 
 def summary_lines(prepared: Prepared) -> list[str]:

@@ -15,10 +15,35 @@ the number of interactions (no users x items score matrix).
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Literal
 
-from searec.config import SyntheticConfig
+import numpy as np
+from pydantic import Field
+
 from searec.data.dataset import Dataset, interaction_matrix
+from searec.schema import StrictModel
+
+
+class SyntheticConfig(StrictModel):
+    n_users: int = Field(800, gt=1, description="Users in the generated dataset.")
+    n_items: int = Field(500, gt=1, description="Items in the generated dataset.")
+    modalities: dict[str, int] = Field(
+        default_factory=lambda: {"image": 64, "text": 48, "audio": 32},
+        description="Modality name -> feature dimension.",
+    )
+    interactions_per_user: int = Field(
+        20, gt=2, description="Mean interactions per user (each user has at least 5)."
+    )
+    generic_dim: int = Field(8, gt=0, description="Latent factors shared by all modalities.")
+    unique_dim: int = Field(4, gt=0, description="Latent factors private to each modality.")
+    id_dim: int = Field(4, ge=0, description="Latent factors visible in no modality (pure CF).")
+    noise: float = Field(0.5, ge=0, description="Std of Gaussian noise added to features.")
+    seed: int = Field(0, description="Seed of the generator (independent of train.seed).")
+    generator: Literal["latent", "clustered"] = Field(
+        "latent", description="latent: users score every item through latent factors "
+        "(O(users x items), for small sets); clustered: items fall into n_clusters clusters "
+        "and users draw from a few favourite clusters (O(interactions), for millions).")
+    n_clusters: int = Field(256, gt=1, description="clustered: number of item clusters.")
 
 
 def _split_per_user(

@@ -13,6 +13,11 @@ from searec.errors import DataError
 SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": "\t"}
 
 
+def one_line(text: str) -> str:
+    """Collapse whitespace (tabs and line breaks included) to single spaces."""
+    return " ".join(text.split())
+
+
 def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
     """Every column as text (ids stay exactly as written), empty cells as NaN."""
     if not path.is_file():
@@ -110,8 +115,6 @@ def read_item_texts(
     path: Path, item_col: str, text_cols: list[str], sep: str | None = None
 ) -> dict[str, str]:
     """original item id -> its text columns joined with spaces (empty cells skipped)."""
-    from searec.data.prepare import one_line
-
     frame = read_table(path, sep)
     require_columns(path, frame, {"--item-id-col": item_col,
                                   **{f"--text-cols {c}": c for c in text_cols}})

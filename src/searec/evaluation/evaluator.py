@@ -3,7 +3,7 @@
 Items given in ``exclude`` (the user's training items; optionally validation items at test
 time) are removed from the ranking. Only users with at least one held-out item count.
 Memory is bounded by ``batch_size`` x n_items scores, and never more than
-:data:`MAX_BATCH_SCORES` (1 GiB of float32) whatever ``batch_size`` says.
+:data:`searec.csr.MAX_BATCH_SCORES` (1 GiB of float32) whatever ``batch_size`` says.
 """
 
 from __future__ import annotations
@@ -13,28 +13,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
+from pydantic import Field, field_validator
 
+from searec.csr import csr_rows_positions, users_per_batch
 from searec.errors import NonFiniteScoreError
 from searec.evaluation.metrics import per_user_metrics
+from searec.schema import StrictModel
 from searec.topk import topk_stable
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # user ids (B,) -> scores (B, n_items)
-MAX_BATCH_SCORES = 2**28
-
-
-def users_per_batch(batch_size: int, n_items: int) -> int:
-    """``batch_size``, lowered so a batch of scores stays within MAX_BATCH_SCORES."""
-    return max(1, min(batch_size, MAX_BATCH_SCORES // max(n_items, 1)))
-
-
-def csr_rows_positions(
-    mat: sp.csr_matrix, rows: np.ndarray, device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(row-in-batch, column) index tensors of the nonzeros of ``mat[rows]``."""
-    sub = mat[rows]
-    r = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
-    return (torch.from_numpy(r).to(device),
-            torch.from_numpy(sub.indices.astype(np.int64)).to(device))
 
 
 def _csr_rows_to_dense(
@@ -86,3 +73,23 @@ def evaluate_ranking(
     result = {name: total / n for name, total in sums.items()}
     result["users"] = float(len(users))
     return result
+
+
+class EvalConfig(StrictModel):
+    topk: list[int] = Field(
+        default_factory=lambda: [10, 20, 50], description="Cut-offs K for every metric."
+    )
+    batch_size: int = Field(4096, gt=0, description="Users scored per evaluation batch "
+                            "(lowered so one batch holds at most 2^28 scores, 1 GiB).")
+    mask_valid_in_test: bool = Field(
+        False,
+        description="Also exclude a user's validation items when ranking for test (MMRec "
+        "masks training items only).",
+    )
+
+    @field_validator("topk")
+    @classmethod
+    def _positive_k(cls, v: list[int]) -> list[int]:
+        if not v or any(k <= 0 for k in v):
+            raise ValueError(f"must be a non-empty list of integers > 0, got {v}")
+        return sorted(set(v))

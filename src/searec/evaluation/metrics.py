@@ -45,3 +45,14 @@ def per_user_metrics(
 
 def metric_names(ks: list[int]) -> list[str]:
     return [f"{m}@{k}" for m in METRICS for k in ks]
+
+
+def parse_metric(name: str) -> tuple[str, int]:
+    """'recall@20' -> ('recall', 20); raises ValueError naming what is expected."""
+    base, sep, k = name.partition("@")
+    if not sep or base not in METRICS or not k.isdigit() or int(k) <= 0:
+        raise ValueError(
+            f"expected <metric>@<K> with metric in {', '.join(METRICS)} and K > 0, "
+            f"got {name!r}"
+        )
+    return base, int(k)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from searec.experiments.report import plt, save_figure  # report selects the Agg backend
+from searec.experiments.plots import plt, save_figure
 from searec.io import write_json
 from searec.separation.diagnostics import projection_panels, separation_diagnostics
 
@@ -21,7 +21,7 @@ PROJECTION_PNG = "separation_projection.png"
 def diagnose_run(run_dir: str | Path, max_items: int = 1000) -> dict[str, Any] | None:
     """Diagnostics of a finished run; None when its model has no separation component."""
     from searec.models import get_model_class
-    from searec.training.run import load_run, run_config
+    from searec.runs import load_run, run_config
 
     run_dir = Path(run_dir)
     # Decided from the config, so that runs without separation never load data or model.

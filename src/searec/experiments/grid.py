@@ -29,13 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from searec.config import StrictModel, build_config, deep_merge, read_yaml
+from searec.config import build_config, deep_merge, read_yaml
 from searec.errors import ConfigError
 from searec.evaluation.stats import mean_std, paired_test
 from searec.io import rows_to_csv, write_text
-from searec.training.run import resume, train
+from searec.runs import resume, train
+from searec.schema import StrictModel, validate
 from searec.training.trainer import BEST, LAST
 
 
@@ -51,13 +52,7 @@ class ExperimentSpec(StrictModel):
 def load_spec(path: str | Path) -> tuple[ExperimentSpec, Path]:
     path = Path(path)
     tree = read_yaml(path)
-    try:
-        spec = ExperimentSpec.model_validate(tree)
-    except ValidationError as err:
-        from searec.config import _format_validation_error, _known_keys
-
-        raise ConfigError(_format_validation_error(err, _known_keys(ExperimentSpec),
-                                                   str(path))) from None
+    spec = validate(ExperimentSpec, tree, str(path))
     if not spec.variants:
         raise ConfigError(f"{path}: 'variants' is empty; declare at least one")
     if spec.baseline is not None and spec.baseline not in spec.variants:

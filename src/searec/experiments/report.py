@@ -10,21 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt
-
 from searec.errors import RunDirError
-from searec.io import atomic_path, read_csv_rows, write_text
-
-
-def save_figure(fig: plt.Figure, path: Path) -> None:
-    """Write a PNG atomically (creating its folder) and release the figure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+from searec.experiments.diagnose import PROJECTION_PNG, diagnose_run
+from searec.experiments.plots import plt, save_figure
+from searec.io import read_csv_rows, write_text
 
 
 def _floats(rows: list[dict[str, str]], key: str) -> list[float]:
@@ -81,8 +70,6 @@ def run_report(run_dir: Path) -> Path:
                   "Gaussian MI between generic and unique parts of each modality (solid) and "
                   "between modalities' generic / unique parts (dashed), on a fixed item "
                   "sample at every evaluation.", "", "![MI](figures/separation_mi.png)"]
-    from searec.experiments.diagnose import PROJECTION_PNG, diagnose_run
-
     diag = diagnose_run(run_dir)
     if diag is not None:
         lines += ["", "## Generic and unique item representations (best checkpoint)", "",

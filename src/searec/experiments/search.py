@@ -33,12 +33,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from searec.config import Config, StrictModel, build_config, deep_merge, read_yaml
+from searec.config import Config, build_config, deep_merge, read_yaml
 from searec.errors import ConfigError, NonFiniteLossError, SearecError
 from searec.io import rows_to_csv, write_text
-from searec.training.run import train
+from searec.runs import train
+from searec.schema import StrictModel, validate
 
 
 class Distribution(StrictModel):
@@ -96,13 +97,7 @@ def _nested(key: str, value: Any) -> dict[str, Any]:
 
 def load_search(path: str | Path) -> tuple[SearchSpec, Path]:
     path = Path(path)
-    try:
-        spec = SearchSpec.model_validate(read_yaml(path))
-    except ValidationError as err:
-        from searec.config import _format_validation_error, _known_keys
-
-        raise ConfigError(_format_validation_error(err, _known_keys(SearchSpec),
-                                                   str(path))) from None
+    spec = validate(SearchSpec, read_yaml(path), str(path))
     if not spec.space:
         raise ConfigError(f"{path}: 'space' is empty; declare at least one parameter")
     return spec, path.parent.resolve()

@@ -30,11 +30,11 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from searec.config import StrictModel
+from searec.csr import csr_rows_positions, users_per_batch
 from searec.data.dataset import Dataset
 from searec.errors import ConfigError
-from searec.evaluation.evaluator import csr_rows_positions, users_per_batch
 from searec.graphs import InteractionGraph
+from searec.schema import StrictModel
 from searec.topk import topk_stable
 
 _REGISTRY: dict[str, type[Recommender]] = {}

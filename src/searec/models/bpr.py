@@ -6,10 +6,10 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from searec.config import StrictModel
 from searec.graphs import InteractionGraph
 from searec.losses import bpr_indexed_loss, l2_penalty
 from searec.models.base import Recommender, register
+from searec.schema import StrictModel
 
 
 class BPRParams(StrictModel):

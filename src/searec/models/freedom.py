@@ -23,12 +23,12 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from searec.config import StrictModel
 from searec.data.dataset import Dataset
 from searec.graphs import (
     InteractionGraph,
     SparseOperator,
     bipartite_adjacency,
+    mixed_knn_graph,
     propagate,
     propagated_mean,
     sym_normalize,
@@ -39,8 +39,8 @@ from searec.models.multimodal import (
     KnnGraphParams,
     MultimodalRecommender,
     PluginParams,
-    mixed_knn_graph,
 )
+from searec.schema import StrictModel
 
 
 class FREEDOMParams(PluginParams, KnnGraphParams):
@@ -94,7 +94,7 @@ class FREEDOM(MultimodalRecommender):
     def build(cls, dataset: Dataset, params: StrictModel,
               cache_dir: str | Path | None = None) -> FREEDOM:
         assert isinstance(params, FREEDOMParams)
-        graph = mixed_knn_graph(dataset, params.knn_k, params.knn_weights, cache_dir,
+        graph = mixed_knn_graph(dataset.modalities, params.knn_k, params.knn_weights, cache_dir,
                                 params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graph, dataset.train,
                    params)

@@ -11,7 +11,6 @@ used unchanged by every backbone.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -20,11 +19,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from searec.config import StrictModel
-from searec.data.dataset import Dataset
-from searec.errors import ConfigError
-from searec.graphs import SparseOperator, cached_knn_graph, sym_normalize
+from searec.graphs import SparseOperator, register_operator, registered_operator
 from searec.models.base import Recommender
+from searec.schema import StrictModel
 from searec.separation import Separation, SeparationParams
 
 
@@ -49,32 +46,6 @@ class KnnGraphParams(StrictModel):
         "catalogues of hundreds of thousands of items (docs/performance.md).")
 
 
-def mixed_knn_graph(
-    dataset: Dataset, k: int, weights: dict[str, float] | None, cache_dir: str | Path | None,
-    method: str = "exact",
-) -> sp.csr_matrix:
-    """sum_m w_m * D^-1/2 kNN_m D^-1/2 over the dataset's modalities (weights sum to 1)."""
-    names = dataset.modality_names
-    if weights is None:
-        weights = {m: 1.0 for m in names}
-    unknown = sorted(set(weights) - set(names))
-    missing = sorted(set(names) - set(weights))
-    if unknown or missing:
-        raise ConfigError(f"config key 'model.knn_weights': needs one weight per modality "
-                          f"{names}; unknown {unknown}, missing {missing}")
-    total = sum(weights.values())
-    if total <= 0 or any(w < 0 for w in weights.values()):
-        raise ConfigError("config key 'model.knn_weights': weights must be >= 0 with a "
-                          "positive sum")
-    k = min(k, dataset.n_items)
-    mix = sp.csr_matrix((dataset.n_items, dataset.n_items), dtype=np.float32)
-    for m in names:
-        graph = cached_knn_graph(dataset.modalities[m], k, cache_dir, name=f"{m}_feat.npy",
-                                 method=method)
-        mix = mix + (weights[m] / total) * sym_normalize(graph)
-    return mix.tocsr()
-
-
 class MultimodalRecommender(Recommender):
     min_modalities = 1
 
@@ -96,20 +67,12 @@ class MultimodalRecommender(Recommender):
         return isinstance(params, SeparationParams) and getattr(params, "separation", True)
 
     def set_item_graph(self, graph: sp.spmatrix) -> None:
-        """Keep the item-item graph as buffers (moved by ``.to``, not saved: it is rebuilt).
-
-        The transpose (for the backward pass) is a buffer only when it differs, so a
-        symmetric graph is stored, and moved between devices, once."""
-        op = SparseOperator.from_scipy(graph)
-        self.register_buffer("item_graph_matrix", op.matrix, persistent=False)
-        self.register_buffer("item_graph_transpose", None if op.symmetric else op.transpose,
-                             persistent=False)
+        """Keep the item-item graph as buffers (moved by ``.to``, not saved: it is rebuilt)."""
+        register_operator(self, "item_graph", graph)
 
     @property
     def item_graph(self) -> SparseOperator:
-        transpose = self.item_graph_transpose
-        return SparseOperator(self.item_graph_matrix,
-                              self.item_graph_matrix if transpose is None else transpose)
+        return registered_operator(self, "item_graph")
 
     def raw_features(self) -> dict[str, torch.Tensor]:
         return {m: getattr(self, f"feat_{m}") for m in self.names}

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from searec.config import StrictModel
 from searec.data.dataset import Dataset
 from searec.graphs import InteractionGraph
 from searec.models.base import NoParams, Recommender, register
+from searec.schema import StrictModel
 
 
 @register

@@ -23,12 +23,18 @@ from pydantic import Field
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from searec.config import StrictModel
 from searec.data.dataset import Dataset
-from searec.graphs import InteractionGraph, SparseOperator, propagate, propagated_sum
+from searec.graphs import (
+    InteractionGraph,
+    SparseOperator,
+    mixed_knn_graph,
+    propagate,
+    propagated_sum,
+)
 from searec.losses import bpr_indexed_loss
 from searec.models.base import register
-from searec.models.multimodal import KnnGraphParams, MultimodalRecommender, mixed_knn_graph
+from searec.models.multimodal import KnnGraphParams, MultimodalRecommender
+from searec.schema import StrictModel
 from searec.separation import SeparationParams
 
 
@@ -94,7 +100,7 @@ class SEA(MultimodalRecommender):
     def build(cls, dataset: Dataset, params: StrictModel,
               cache_dir: str | Path | None = None) -> SEA:
         assert isinstance(params, SEAParams)
-        graph = mixed_knn_graph(dataset, params.knn_k, params.knn_weights, cache_dir,
+        graph = mixed_knn_graph(dataset.modalities, params.knn_k, params.knn_weights, cache_dir,
                                 params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graph, params)
 

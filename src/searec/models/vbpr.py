@@ -14,12 +14,12 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from searec.config import StrictModel
 from searec.data.dataset import Dataset
 from searec.graphs import InteractionGraph
 from searec.losses import bpr_dot_loss, l2_penalty
 from searec.models.base import register
 from searec.models.multimodal import MultimodalRecommender, PluginParams
+from searec.schema import StrictModel
 
 
 class VBPRParams(PluginParams):

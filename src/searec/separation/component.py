@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from searec.config import StrictModel
+from searec.schema import StrictModel
 from searec.separation.alignment import Alignment
 from searec.separation.distancing import Distancing
 from searec.separation.split import ModalitySplit

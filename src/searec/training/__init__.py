@@ -1,7 +1,6 @@
-"""Training: the loop (Trainer) and whole runs (train, resume, load_run)."""
+"""Training: the loop (Trainer), its config section, and distributed helpers. Whole runs
+(train, resume, load_run) are in :mod:`searec.runs`."""
 
-from searec.training.run import format_metrics, load_dataset, load_run, resume, train
-from searec.training.trainer import Trainer, evaluate_model, seed_everything
+from searec.training.trainer import TrainConfig, Trainer, evaluate_model, seed_everything
 
-__all__ = ["Trainer", "evaluate_model", "format_metrics", "load_dataset", "load_run",
-           "resume", "seed_everything", "train"]
+__all__ = ["TrainConfig", "Trainer", "evaluate_model", "seed_everything"]

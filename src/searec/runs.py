@@ -1,4 +1,4 @@
-"""One training run, end to end: config -> dataset -> model -> trainer -> run folder.
+"""Run folders: one training run end to end (config -> dataset -> model -> trainer -> folder).
 
 A run folder holds config.yaml (the full resolved config), history.csv, last.pt (for
 resume), best.pt (best validation checkpoint) and, when finished, metrics.json.
@@ -12,15 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from searec.config import Config, DataConfig, build_config, read_yaml
+from searec.config import Config, build_config, read_yaml
 from searec.data.dataset import Dataset
-from searec.data.mmrec import load_mmrec
-from searec.data.perturb import apply_perturbations
-from searec.data.synthetic import make_synthetic
-from searec.errors import ConfigError, DataError, RunDirError
+from searec.data.load import load_dataset
+from searec.errors import ConfigError, RunDirError
 from searec.graphs import InteractionGraph
 from searec.io import write_json, write_text
 from searec.models import create_model
@@ -28,36 +25,6 @@ from searec.models.base import Recommender
 from searec.training import distributed
 from searec.training.memory import keep_freed_memory
 from searec.training.trainer import BEST, LAST, Trainer, resolve_device, seed_everything
-
-
-def load_dataset(cfg: DataConfig) -> Dataset:
-    """The dataset a config names, with the cold-user policy applied."""
-    if cfg.path is None:
-        dataset = make_synthetic(cfg.synthetic)
-        if cfg.modalities is not None:
-            missing = [m for m in cfg.modalities if m not in dataset.modalities]
-            if missing:
-                raise DataError("synthetic", f"modalities {missing} not generated; "
-                                f"data.synthetic.modalities has {dataset.modality_names}")
-            dataset = dataset.with_modalities(cfg.modalities)
-    else:
-        dataset = load_mmrec(cfg.path, cfg.name, cfg.modalities)
-    dataset = apply_perturbations(dataset, cfg.perturb)
-    full = np.flatnonzero(np.diff(dataset.train.indptr) >= dataset.n_items)
-    if len(full):
-        raise DataError(dataset.source or dataset.name, f"user {full[0]} has a training "
-                        "interaction with every item: no negative item can be sampled")
-    cold = dataset.cold_users()
-    if len(cold):
-        if cfg.cold_users == "error":
-            raise DataError(
-                dataset.source or dataset.name,
-                f"{len(cold)} users have valid/test interactions but none in training "
-                f"(first: user {cold[0]}); set data.cold_users=drop to leave them out of "
-                "evaluation (MMRec's behaviour) or data.cold_users=keep to score them")
-        if cfg.cold_users == "drop":
-            dataset = dataset.without_users_in_eval(cold)
-    return dataset
 
 
 def check_run_dir(out: str | Path, overwrite: bool = False) -> None:

@@ -1,0 +1,76 @@
+"""Dataset policies: what ``data:`` in a config names, loaded and checked.
+
+:func:`load_dataset` is the one way a config's dataset is made: the MMRec folder (or the
+embedded synthetic data), the modality selection, feature perturbations, and every check
+that training relies on (a user with no negative item to sample, the cold-user policy).
+``searec data check`` calls the same function, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from searec.data.dataset import Dataset
+from searec.data.mmrec import load_mmrec
+from searec.data.perturb import Perturbation, apply_perturbations
+from searec.data.synthetic import SyntheticConfig, make_synthetic
+from searec.errors import DataError
+from searec.schema import StrictModel
+
+
+class DataConfig(StrictModel):
+    path: str | None = Field(
+        None,
+        description="MMRec folder (<name>.inter + *_feat.npy). None: the embedded synthetic "
+        "dataset described by data.synthetic.",
+    )
+    name: str | None = Field(
+        None, description="Stem of the .inter file. None: the folder's name, or its only .inter."
+    )
+    modalities: list[str] | None = Field(
+        None,
+        description="Modalities to use (file <m>_feat.npy). None: every *_feat.npy found.",
+    )
+    cold_users: Literal["error", "drop", "keep"] = Field(
+        "error",
+        description="Users with valid/test interactions but none in training: error refuses "
+        "the dataset, drop leaves them out of evaluation (MMRec's behaviour), keep scores them.",
+    )
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    perturb: list[Perturbation] = Field(
+        default_factory=list,
+        description="Feature perturbations applied in order after loading (see "
+        "docs/experiments.md, robustness): e.g. [{kind: noise, modality: image}].")
+
+
+def load_dataset(cfg: DataConfig) -> Dataset:
+    """The dataset a config names, with the cold-user policy applied."""
+    if cfg.path is None:
+        dataset = make_synthetic(cfg.synthetic)
+        if cfg.modalities is not None:
+            missing = [m for m in cfg.modalities if m not in dataset.modalities]
+            if missing:
+                raise DataError("synthetic", f"modalities {missing} not generated; "
+                                f"data.synthetic.modalities has {dataset.modality_names}")
+            dataset = dataset.with_modalities(cfg.modalities)
+    else:
+        dataset = load_mmrec(cfg.path, cfg.name, cfg.modalities)
+    dataset = apply_perturbations(dataset, cfg.perturb)
+    full = np.flatnonzero(np.diff(dataset.train.indptr) >= dataset.n_items)
+    if len(full):
+        raise DataError(dataset.source or dataset.name, f"user {full[0]} has a training "
+                        "interaction with every item: no negative item can be sampled")
+    cold = dataset.cold_users()
+    if len(cold):
+        if cfg.cold_users == "error":
+            raise DataError(
+                dataset.source or dataset.name,
+                f"{len(cold)} users have valid/test interactions but none in training "
+                f"(first: user {cold[0]}); set data.cold_users=drop to leave them out of "
+                "evaluation (MMRec's behaviour) or data.cold_users=keep to score them")
+        if cfg.cold_users == "drop":
+            dataset = dataset.without_users_in_eval(cold)
+    return dataset

@@ -1,0 +1,95 @@
+"""The ground floor of every config section: a strict pydantic base and ``validate``.
+
+Each section's schema lives beside the code that owns it (``TrainConfig`` beside the
+trainer, ``SeparationParams`` beside the separation component, a model's ``Params`` in
+its module); they all derive from :class:`StrictModel` and are validated with
+:func:`validate`, which turns pydantic's errors into one line that names the key, says
+what was expected and, for a mistyped key, suggests the closest known key of any section.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from searec.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base of every config section: unknown keys are errors, no silent type coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+def _section_type(annotation: Any) -> type[BaseModel] | None:
+    """The config section a field holds (``X`` or ``X | None``), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+    if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return args[0]
+    return None
+
+
+def known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every dotted key of a section and of the sections nested in it."""
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        nested = _section_type(field.annotation)
+        if nested is not None:
+            keys.extend(known_keys(nested, prefix + name + "."))
+    return keys
+
+
+def suggest(key: str, candidates: Iterable[str]) -> str:
+    """' (did you mean ...?)' for a mistyped dotted key, or ''.
+
+    A key whose last part is a known key of another section (``model.lr`` -> ``train.lr``)
+    is suggested first, then the closest spellings."""
+    pool = [c for c in dict.fromkeys(candidates) if c != key]
+    leaf = key.rsplit(".", 1)[-1]
+    picks = [c for c in pool if c.rsplit(".", 1)[-1] == leaf]
+    picks += difflib.get_close_matches(key, pool, n=1, cutoff=0.6)
+    picks = list(dict.fromkeys(picks))[:2]
+    if not picks:
+        return ""
+    return " (did you mean " + " or ".join(repr(p) for p in picks) + "?)"
+
+
+def describe_errors(err: ValidationError, known: Iterable[str], prefix: str = "") -> str:
+    """pydantic's errors as '; '-joined sentences that name each key."""
+    known = list(known)
+    lines = []
+    for e in err.errors():
+        key = prefix + ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown config key {key!r}{suggest(key, known)}")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            got = e.get("input")
+            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            lines.append(f"config key {key!r}: {msg}{shown}")
+    return "; ".join(lines)
+
+
+def validate(
+    model: type[M],
+    tree: Mapping[str, Any] | None,
+    source: str = "config",
+    prefix: str = "",
+    known: Iterable[str] | None = None,
+) -> M:
+    """``model.model_validate(tree)``, raising :class:`ConfigError` that names the source
+    and the key; ``prefix`` is the section's place (``"model."``), ``known`` every key a
+    typo may have meant (default: the section's own keys)."""
+    try:
+        return model.model_validate(dict(tree or {}))
+    except ValidationError as err:
+        keys = list(known) if known is not None else known_keys(model, prefix)
+        raise ConfigError(f"{source}: {describe_errors(err, keys, prefix)}") from None
