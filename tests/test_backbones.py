@@ -1,13 +1,16 @@
 """VBPR and FREEDOM, and SEA's separation as a plug-in on them."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 
 from searec.config import load_config
+from searec.errors import ConfigError
 from searec.graphs import InteractionGraph
 from searec.models import create_model
 from searec.models.freedom import degree_sensitive_prune
+from searec.optim import fit_auxiliary
 from searec.separation import Separation
 
 
@@ -29,25 +32,25 @@ def test_plain_backbones_have_no_separation(tiny, tmp_path):
 def test_the_same_separation_component_plugs_into_every_backbone(tiny, tmp_path):
     graph = InteractionGraph.from_train(tiny.train)
     for name in ("vbpr", "freedom", "sea"):
-        params = {"q_steps": 2} | ({"separation": True} if name != "sea" else {})
-        model = create_model(name, tiny, params, cache_dir=str(tmp_path))
+        model = create_model(name, tiny, {"separation": {"q_steps": 2}},
+                             cache_dir=str(tmp_path))
         assert type(model.separation) is Separation
         parts = model.loss(graph, *_batch(tiny))
         for key in ("align", "distance", "distance_image", "distance_text"):
             assert key in parts and torch.isfinite(parts[key]), (name, key)
         parts["loss"].backward()
-        q_before = [q.detach().clone() for q in model.separation.q_parameters()]
-        assert all(q.grad is None or q.grad.abs().sum() == 0
-                   for q in model.separation.q_parameters())
-        assert "q_nll" in model.auxiliary_step()
+        (objective,) = model.auxiliary_objectives()  # CLUB's q, declared to the trainer
+        q_before = [q.detach().clone() for q in objective.parameters]
+        assert all(q.grad is None or q.grad.abs().sum() == 0 for q in objective.parameters)
+        assert fit_auxiliary(objective, torch.optim.Adam(objective.parameters)) is not None
         assert any(not torch.equal(a, b.detach())
-                   for a, b in zip(q_before, model.separation.q_parameters(), strict=True))
+                   for a, b in zip(q_before, objective.parameters, strict=True))
 
 
 def test_vbpr_content_reads_separated_representations(tiny, tmp_path):
     plain = create_model("vbpr", tiny, {}, cache_dir=str(tmp_path))
     assert plain.content.in_features == sum(f.shape[1] for f in tiny.modalities.values())
-    sep = create_model("vbpr", tiny, {"separation": True, "proj_dim": 10},
+    sep = create_model("vbpr", tiny, {"separation": {"proj_dim": 10}},
                        cache_dir=str(tmp_path))
     assert sep.content.in_features == 10 * len(tiny.modalities)
 
@@ -82,5 +85,10 @@ def test_freedom_trains_on_pruned_graph_and_scores_on_full(tiny, tmp_path):
 
 
 def test_separation_flag_on_the_command_line():
-    cfg = load_config(None, ["model.name=vbpr", "model.separation=true"])
-    assert cfg.model_params["separation"] is True
+    cfg = load_config(None, ["model.name=vbpr", "model.separation.alignment=infonce"])
+    assert cfg.model_params["separation"]["alignment"] == "infonce"
+    assert cfg.model_params["separation"]["q_steps"] == 5  # the section's defaults
+    with pytest.raises(ConfigError, match=r"model\.separation is a section"):
+        load_config(None, ["model.name=vbpr", "model.separation=true"])
+    with pytest.raises(ConfigError, match=r"moved to .model\.separation\.q_steps."):
+        load_config(None, ["model.name=vbpr", "model.q_steps=3"])

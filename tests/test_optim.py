@@ -2,13 +2,14 @@
 
 import copy
 
+import pytest
 import torch
 
 from searec.config import build_config, load_config
 from searec.data.load import load_dataset
 from searec.graphs import InteractionGraph
 from searec.models.sea import SEA
-from searec.optim import adam, is_fused, load_adam_state, rebuild_adam
+from searec.optim import adam, is_fused, load_adam_state
 from searec.runs import build_model
 from searec.training.trainer import Trainer
 
@@ -52,19 +53,6 @@ def test_loading_a_checkpoint_keeps_the_optimisers_own_kernel():
         torch.testing.assert_close(x, y)
 
 
-def test_rebuild_keeps_parameters_hyper_parameters_and_state():
-    params = _params()
-    opt = adam(params, lr=0.05, weight_decay=0.01, fused=False)
-    _quadratic_steps(opt, params, 2)
-    before = {k: v.clone() for k, v in opt.state[params[0]].items()}
-    new = rebuild_adam(opt, fused=True)
-    assert is_fused(new)
-    assert new.param_groups[0]["lr"] == 0.05 and new.param_groups[0]["weight_decay"] == 0.01
-    assert new.param_groups[0]["params"] == params
-    for key, value in before.items():
-        assert torch.equal(new.state[params[0]][key], value), key
-
-
 def _trainer(cfg, tmp_path) -> Trainer:
     dataset = load_dataset(cfg.data)
     model = build_model(cfg, dataset)
@@ -72,16 +60,22 @@ def _trainer(cfg, tmp_path) -> Trainer:
                    cfg.eval, tmp_path, torch.device("cpu"), log=lambda _m: None)
 
 
-def test_train_fused_adam_reaches_the_models_own_q_optimiser(tmp_path):
+def test_train_fused_adam_reaches_the_auxiliary_optimisers(tmp_path):
     tiny = {"data": {"synthetic": {"n_users": 40, "n_items": 30}},
             "model": {"name": "sea"}, "train": {"progress": False}}
     default = _trainer(build_config(tiny), tmp_path / "a")
     assert is_fused(default.optimizer)
-    assert is_fused(default.model.separation.distancing.q_optimizer)
+    assert list(default.auxiliary_optimizers) == ["q_nll"]
+    assert is_fused(default.auxiliary_optimizers["q_nll"])
     loop = _trainer(build_config({**tiny, "train": {"progress": False,
                                                      "fused_adam": False}}), tmp_path / "b")
     assert not is_fused(loop.optimizer)
-    assert not is_fused(loop.model.separation.distancing.q_optimizer)
+    assert not is_fused(loop.auxiliary_optimizers["q_nll"])
+    # the main optimiser never holds what an auxiliary one fits
+    main = {id(p) for g in default.optimizer.param_groups for p in g["params"]}
+    q = default.auxiliary_optimizers["q_nll"].param_groups[0]["params"]
+    assert q and not main & {id(p) for p in q}
+    assert len(main) + len(q) == len(list(default.model.parameters()))
 
 
 def test_reference_preset_keeps_torchs_default_adam():
@@ -89,16 +83,15 @@ def test_reference_preset_keeps_torchs_default_adam():
     assert load_config(None, []).train.fused_adam is True
 
 
-def test_runs_written_before_the_switch_resume_with_the_loop_kernel(tmp_path):
-    from searec.runs import run_config
+def test_checkpoints_of_an_earlier_format_are_a_clear_error(tmp_path):
+    from searec.errors import RunDirError
+    from searec.training.trainer import CHECKPOINT_FORMAT, read_checkpoint
 
-    old, new = tmp_path / "old", tmp_path / "new"
-    for run, train in ((old, "train:\n  lr: 0.001\n"),
-                       (new, "train:\n  lr: 0.001\n  fused_adam: true\n")):
-        run.mkdir()
-        (run / "config.yaml").write_text(train)
-    assert run_config(old).train.fused_adam is False  # as every run before the key
-    assert run_config(new).train.fused_adam is True
+    torch.save({"model": {}, "optimizer": None}, tmp_path / "old.pt")  # format 1: no key
+    with pytest.raises(RunDirError, match="checkpoint format 1, written by an earlier"):
+        read_checkpoint(tmp_path / "old.pt")
+    torch.save({"format": CHECKPOINT_FORMAT, "model": {}}, tmp_path / "new.pt")
+    assert read_checkpoint(tmp_path / "new.pt")["format"] == CHECKPOINT_FORMAT
 
 
 def test_trainer_resolves_an_unset_lr_to_the_models_rate(tmp_path):

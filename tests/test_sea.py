@@ -11,11 +11,17 @@ from searec.data import make_synthetic
 from searec.errors import ConfigError
 from searec.graphs import InteractionGraph
 from searec.models import create_model
+from searec.separation import SeparationParams
+from searec.training import main_parameters
 
 
 def _sea(dataset, tmp_path, **params):
+    """SEA with ``params``; separation keys go to its nested section (q_steps 2)."""
     torch.manual_seed(0)
-    return create_model("sea", dataset, {"q_steps": 2, **params}, cache_dir=str(tmp_path))
+    sep = {"q_steps": 2} | {k: v for k, v in params.items()
+                            if k in SeparationParams.model_fields}
+    own = {k: v for k, v in params.items() if k not in SeparationParams.model_fields}
+    return create_model("sea", dataset, {**own, "separation": sep}, cache_dir=str(tmp_path))
 
 
 def _batch(dataset, n=64):
@@ -47,8 +53,9 @@ def test_each_loss_reaches_what_it_should(tiny, tmp_path):
     assert dist
     assert all(n.startswith(("separation.split.", "separation.distancing.")) for n in dist)
     assert not any(".q." in n for n in bpr | align | dist)  # q is trained by its own optimiser
-    main = {id(p) for p in model.main_parameters()}
-    assert all(id(p) not in main for p in model.separation.q_parameters())
+    (objective,) = model.auxiliary_objectives()
+    main = {id(p) for p in main_parameters(model, [objective])}
+    assert objective.parameters and all(id(p) not in main for p in objective.parameters)
 
 
 def test_single_modality_runs_with_alignment_off(tmp_path):
@@ -87,8 +94,11 @@ def test_reference_preset_loads_and_differs_where_documented():
     ref = load_config("preset:reference", ["model.knn_weights={image: 0.1, audio: 0.9}"])
     default = load_config(None, ["model.name=sea"])
     diff = {k for k, v in ref.model_params.items() if default.model_params[k] != v}
-    assert diff == {"q_pairs", "distance_weight", "bpr_log2", "knn_weights", "mi_max_items",
-                    "q_steps", "mi_items", "embedding_dim"}
+    assert diff == {"separation", "bpr_log2", "knn_weights", "embedding_dim"}
+    ref_sep, default_sep = ref.model_params["separation"], default.model_params["separation"]
+    assert {k for k, v in ref_sep.items() if default_sep[k] != v} == {
+        "pair_order", "q_pairs", "distance_weight", "mi_max_items", "q_steps", "mi_items"}
+    assert ref_sep["pair_order"] == ["text", "image"]  # the authors' directions
     assert ref.model_params["embedding_dim"] == 64 and default.model_params["embedding_dim"] == 128
     assert ref.train.lr == 1e-4 and default.train.lr == 3e-4
 
@@ -101,8 +111,9 @@ def test_first_layer_through_the_projection_equals_the_two_layers(tiny, tmp_path
     layers = {m: enc.mlp[0] for m, enc in model.encoders.items()}
     params = [p for m in model.names
               for p in (*layers[m].parameters(), *model.separation.split[m].parameters())]
-    got, p = model.modality_layer(layers)
-    assert p is None
+    inputs = model.item_inputs()
+    assert all(x.projected is None for x in inputs.values())  # folded, p_m never built
+    got = {m: inputs[m].through(layers[m]) for m in model.names}
     grads_got = torch.autograd.grad(sum(x.pow(2).sum() for x in got.values()), params)
     want = {m: layers[m](x) for m, x in model.modality_inputs().items()}
     grads_want = torch.autograd.grad(sum(x.pow(2).sum() for x in want.values()), params)
@@ -120,8 +131,8 @@ def test_separation_losses_on_batch_items_need_no_full_projection(tiny, tmp_path
     for name, value in from_all.items():
         torch.testing.assert_close(from_features[name], value)
     everything = _sea(tiny, tmp_path, mi_items="all")
-    _, p = everything.modality_layer({m: enc.mlp[0] for m, enc in everything.encoders.items()})
-    assert p is not None and p["image"].shape[0] == tiny.n_items
+    p = everything.item_inputs()["image"].projected
+    assert p is not None and p.shape[0] == tiny.n_items
 
 
 def test_recompute_gives_the_same_loss_and_gradients(tiny, tmp_path):

@@ -7,8 +7,10 @@ import warnings
 import pytest
 import torch
 
+from searec.errors import ConfigError
+from searec.optim import fit_auxiliary
 from searec.separation import Separation, SeparationParams
-from searec.separation.alignment import infonce_loss, mi_lower_bound, solosim_loss
+from searec.separation.alignment import alignment_registry, infonce_loss, solosim_loss
 from searec.separation.distancing import (
     GaussianQ,
     club_sample_bound,
@@ -16,6 +18,11 @@ from searec.separation.distancing import (
     neg_l2,
     q_nll,
 )
+
+
+def mi_lower_bound(name: str, za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
+    """The registered alignment estimator's own lower bound on I(a; b)."""
+    return alignment_registry()[name](0.2).lower_bound(za, zb)
 
 RHOS = (0.3, 0.6, 0.9)
 DIM = 2
@@ -63,8 +70,8 @@ def estimates() -> dict[float, dict[str, float]]:
             opt.step()
         with torch.no_grad():
             chunks = [(fa(xt[j : j + 256]), fb(yt[j : j + 256])) for j in range(0, 2048, 256)]
-            nce = torch.stack([mi_lower_bound(infonce_loss(a, b, 0.2), 256) for a, b in chunks])
-            solo = torch.stack([mi_lower_bound(solosim_loss(a, b, 0.2), 256) for a, b in chunks])
+            nce = torch.stack([mi_lower_bound("infonce", a, b) for a, b in chunks])
+            solo = torch.stack([mi_lower_bound("solosim", a, b) for a, b in chunks])
         out[rho] = {"club": float(club.mean()), "l1out": float(l1out.mean()),
                     "infonce": float(nce.mean()),
                     "solosim": float(solo.mean())}
@@ -101,8 +108,13 @@ def test_contrastive_losses_give_lower_bounds_that_track_mi(estimates, name):
 
 def test_contrastive_bound_never_exceeds_log_n_even_for_identical_views():
     z = torch.randn(64, 8)
-    for fn in (solosim_loss, infonce_loss):
-        assert float(mi_lower_bound(fn(z, z, 0.01), 64)) <= math.log(64) + 1e-5
+    for cls in alignment_registry().values():
+        assert float(cls(0.01).lower_bound(z, z)) <= math.log(64) + 1e-5
+    # the estimators are the plain losses
+    torch.testing.assert_close(alignment_registry()["solosim"](0.2)(z, z * 2),
+                               solosim_loss(z, z * 2, 0.2))
+    torch.testing.assert_close(alignment_registry()["infonce"](0.2)(z, z * 2),
+                               infonce_loss(z, z * 2, 0.2))
 
 
 def test_neg_l2_is_bounded_where_raw_mse_runs_away():
@@ -138,6 +150,12 @@ def _grads(sep: Separation, loss: torch.Tensor) -> dict[str, torch.Tensor | None
     return {name: p.grad for name, p in sep.named_parameters()}
 
 
+def _fit(sep: Separation) -> dict[str, float | None]:
+    """Run each auxiliary objective's steps with a fresh Adam, as the trainer would."""
+    return {o.name: fit_auxiliary(o, torch.optim.Adam(o.parameters, lr=o.lr))
+            for o in sep.objectives()}
+
+
 def _nonzero(g: torch.Tensor | None) -> bool:
     return g is not None and bool(g.abs().sum() > 0)
 
@@ -167,7 +185,7 @@ def test_distancing_gradient_reaches_split_and_transforms_never_q(method):
     for name, g in grads.items():
         if name.startswith(("distancing.generic_tf", "distancing.unique_tf", "split.")):
             assert _nonzero(g), name
-        elif name.startswith(("distancing.q", "alignment.")):
+        elif name.startswith(("distancing.estimator.q", "alignment.")):
             assert not _nonzero(g), name
 
 
@@ -176,27 +194,27 @@ def test_q_update_moves_only_q():
     sep = _component()
     sep.losses(sep.project(_features(sep)))
     before = {n: p.detach().clone() for n, p in sep.named_parameters()}
-    logged = sep.update_q()
+    logged = _fit(sep)
     assert "q_nll" in logged and math.isfinite(logged["q_nll"])
     for name, p in sep.named_parameters():
         changed = not torch.equal(before[name], p.detach())
-        assert changed == name.startswith("distancing.q."), name
+        assert changed == name.startswith("distancing.estimator.q."), name
 
 
 def test_one_q_per_modality_trained_on_its_own_pairs():
     sep = _component(3)
-    assert sep.distancing.q.copies == 3
+    assert sep.distancing.estimator.q.copies == 3
     sep.losses(sep.project(_features(sep)))
-    pairs = sep.distancing.q_training_pairs()
+    pairs = sep.distancing.estimator.training_pairs()
     assert len(pairs) == 3
 
 
 def test_reference_mode_shares_q_and_trains_on_cross_modal_pairs():
     sep = _component(2, q_pairs="reference")
-    assert sep.distancing.q.copies == 1
+    assert sep.distancing.estimator.q.copies == 1
     p = sep.project(_features(sep))
     sep.losses(p)
-    pairs = sep.distancing.q_training_pairs()
+    pairs = sep.distancing.estimator.training_pairs()
     tf = sep.distancing
     g0, u0 = sep.split["m0"].parts(p["m0"])
     g1, _ = sep.split["m1"].parts(p["m1"])
@@ -205,6 +223,33 @@ def test_reference_mode_shares_q_and_trains_on_cross_modal_pairs():
     torch.testing.assert_close(pairs[0][1], tf.generic_tf["m1"](g1).detach())
     assert not torch.allclose(pairs[1][0], tf.generic_tf["m0"](g0).detach())
     assert u0.shape[1] == sep.split["m0"].unique_dim
+
+
+def test_pair_order_sets_the_anchor_and_the_direction_of_the_shared_q():
+    """The authors' code calls Solosimloss(z_text, z_image) (text anchors, softmax over
+    images) and fits its shared q as q(image | text): pair_order [text, image] gives both."""
+    torch.manual_seed(0)
+    sep = Separation({"image": 6, "text": 5},
+                     SeparationParams(q_steps=1, q_pairs="reference",
+                                      pair_order=["text", "image"]))
+    p = sep.project({"image": torch.randn(30, 6), "text": torch.randn(30, 5)})
+    sep.eval()  # batch norm on running statistics: the heads give the same output twice
+    out = sep.losses(p)
+    generic = {m: sep.split[m].parts(x)[0] for m, x in p.items()}
+    z = {m: sep.alignment.heads[m](g) for m, g in generic.items()}
+    torch.testing.assert_close(out["align"], solosim_loss(z["text"], z["image"], 0.2))
+    assert not torch.allclose(out["align"], solosim_loss(z["image"], z["text"], 0.2))
+    (x, y), _ = sep.distancing.estimator.training_pairs()
+    tf = sep.distancing.generic_tf
+    torch.testing.assert_close(x, tf["text"](generic["text"]).detach())  # q(image | text)
+    torch.testing.assert_close(y, tf["image"](generic["image"]).detach())
+    with pytest.raises(ConfigError, match="pair_order"):
+        Separation({"image": 6, "text": 5}, SeparationParams(pair_order=["text"]))
+
+
+def test_a_shared_q_needs_two_modalities():
+    with pytest.raises(ConfigError, match=r"q_pairs.*at least two"):
+        Separation({"image": 6}, SeparationParams(q_pairs="reference", alignment="none"))
 
 
 def test_single_modality_turns_alignment_off_with_a_warning():
@@ -232,7 +277,7 @@ def test_every_combination_runs(alignment, distancing):
     assert ("align" in out) == (alignment != "none")
     assert ("distance" in out) == (distancing != "none")
     assert torch.isfinite(out["separation"])
-    assert ("q_nll" in sep.update_q()) == (distancing in ("club", "l1out"))
+    assert ("q_nll" in _fit(sep)) == (distancing in ("club", "l1out"))
 
 
 def test_split_ratio_and_projection_width():
@@ -291,64 +336,15 @@ def test_each_modality_q_learns_only_from_its_own_pairs():
     sep = _component(2)
     feats = _features(sep)
     sep.losses(sep.project(feats))
-    pending = dict(sep.distancing._pending)
-    state = {k: v.clone() for k, v in sep.distancing.q.state_dict().items()}
-    sep.update_q()
-    after = {k: v.clone() for k, v in sep.distancing.q.state_dict().items()}
+    estimator = sep.distancing.estimator
+    pending = dict(estimator._pending)
+    state = {k: v.clone() for k, v in estimator.q.state_dict().items()}
+    _fit(sep)
+    after = {k: v.clone() for k, v in estimator.q.state_dict().items()}
     # Same start, modality m1's pairs replaced: copy 0 (m0) must move exactly as before.
-    sep.distancing.q.load_state_dict(state)
-    sep.distancing.q_optimizer = torch.optim.Adam(sep.distancing.q.parameters(), lr=1e-4)
-    sep.distancing._pending = {"m0": pending["m0"],
-                               "m1": tuple(t + 1.0 for t in pending["m1"])}
-    sep.update_q()
-    for name, value in sep.distancing.q.state_dict().items():
+    estimator.q.load_state_dict(state)
+    estimator._pending = {"m0": pending["m0"], "m1": tuple(t + 1.0 for t in pending["m1"])}
+    _fit(sep)
+    for name, value in estimator.q.state_dict().items():
         assert torch.equal(value[0], after[name][0]), name
         assert not torch.equal(value[1], after[name][1]), name
-
-
-class _OldGaussianQ(torch.nn.Module):
-    """q as searec built it before the copies were stacked (two nn.Sequential)."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        nn = torch.nn
-        self.mu = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
-        self.logvar = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(),
-                                    nn.Linear(hidden, dim), nn.Tanh())
-
-
-@pytest.mark.parametrize("q_pairs", ["within", "reference"])
-def test_checkpoints_from_before_q_was_stacked_still_load_and_resume(q_pairs):
-    """A state_dict holding one old-style q per modality (or one "shared") and their
-    Adam's state loads into the stacked layout: same functions, same optimiser state."""
-    torch.manual_seed(0)
-    sep = _component(2, q_pairs=q_pairs)
-    keys = ["m0", "m1"] if q_pairs == "within" else ["shared"]
-    old_q = torch.nn.ModuleDict({k: _OldGaussianQ(32, 8) for k in keys})
-    old_opt = torch.optim.Adam(old_q.parameters(), lr=1e-4)
-    x = torch.randn(50, 32)
-    for _ in range(2):  # Adam state worth keeping
-        old_opt.zero_grad()
-        sum((q.mu(x) ** 2).sum() + q.logvar(x).sum() for q in old_q.values()).backward()
-        old_opt.step()
-    state = {k: v for k, v in sep.state_dict().items() if not k.startswith("distancing.q.")}
-    state.update({f"distancing.q.{k}": v for k, v in old_q.state_dict().items()})
-    state["distancing._extra_state"] = {"q_optimizer": old_opt.state_dict()}
-
-    fresh = _component(2, q_pairs=q_pairs)
-    fresh.load_state_dict(state)  # strict: every old key consumed, every new key filled
-    q, opt = fresh.distancing.q, fresh.distancing.q_optimizer
-    old_names = {"mu_in": "mu.0", "mu_out": "mu.2", "logvar_in": "logvar.0",
-                 "logvar_out": "logvar.2"}
-    for c, key in enumerate(keys):
-        mu, logvar = q(x, copy=c)
-        torch.testing.assert_close(mu, old_q[key].mu(x), rtol=0, atol=0)
-        torch.testing.assert_close(logvar, old_q[key].logvar(x), rtol=0, atol=0)
-        old_params = dict(old_q[key].named_parameters())
-        for name, old in old_names.items():
-            for part in ("weight", "bias"):
-                got = opt.state[getattr(q, f"{name}_{part}")]
-                want = old_opt.state[old_params[f"{old}.{part}"]]
-                assert torch.equal(got["step"], want["step"])
-                for moment in ("exp_avg", "exp_avg_sq"):
-                    assert torch.equal(got[moment][c], want[moment]), (key, name, part)

@@ -36,8 +36,9 @@ def _config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         extra.setdefault("data", {})["path"] = str(Path(args.data).resolve())
     if getattr(args, "model", None):
         extra.setdefault("model", {})["name"] = args.model
-    if getattr(args, "separation", None) == "sea":
-        extra.setdefault("model", {})["separation"] = True
+    if getattr(args, "separation", None) is not None:
+        # sea: the separation section with its defaults (or the config file's keys)
+        extra.setdefault("model", {})["separation"] = {} if args.separation == "sea" else None
     for flag, key in (("seed", "seed"), ("epochs", "epochs"), ("device", "device")):
         value = getattr(args, flag, None)
         if value is not None:
@@ -422,8 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="maximum epochs")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--separation", choices=["none", "sea"],
-                   help="sea: add SEA's separation to a backbone (vbpr, freedom); same as "
-                   "model.separation=true")
+                   help="sea: add SEA's separation to a backbone (vbpr, freedom) with the "
+                   "defaults of the model.separation section; none: without it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     _add_config_args(p)

@@ -1,4 +1,5 @@
-"""Adam, fused or not, for every optimiser searec builds (the model's and CLUB's q).
+"""Adam, fused or not, for every optimiser searec builds (the model's and those of its
+auxiliary objectives, e.g. CLUB's q), and the declaration of an auxiliary objective.
 
 PyTorch's fused Adam updates all parameters in one kernel per step instead of about ten
 small operations per parameter tensor. The arithmetic is Adam's, but rounding differs in
@@ -8,7 +9,8 @@ kernels silently: :func:`load_adam_state` keeps the kernel the optimiser was bui
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -43,9 +45,45 @@ def load_adam_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> 
     optimizer.load_state_dict({**state, "param_groups": groups})
 
 
-def rebuild_adam(optimizer: torch.optim.Adam, fused: bool) -> torch.optim.Adam:
-    """The same Adam (parameters, hyper-parameters, state) with the kernel ``fused``."""
-    group = optimizer.param_groups[0]
-    new = adam(group["params"], group["lr"], group["weight_decay"], fused)
-    load_adam_state(new, optimizer.state_dict())
-    return new
+@dataclass
+class AuxiliaryObjective:
+    """An objective a model trains beside its main loss, with an Adam of its own.
+
+    For example CLUB's variational network q, fitted after every main step to the pairs
+    that step produced. A model declares these (``Recommender.auxiliary_objectives``); the
+    trainer builds, fuses, checkpoints, resumes and DDP-averages their optimisers, and
+    the main optimiser never sees their parameters.
+
+    - ``loss()``: the per-term losses to fit now, a 1-d tensor (their sum is minimised,
+      their mean logged under ``name``), or None when there is nothing to fit;
+    - ``steps``: optimisation steps after each main step;
+    - ``finish()``: called after the steps (e.g. to drop the pairs just fitted).
+    """
+
+    name: str
+    parameters: list[torch.nn.Parameter]
+    lr: float
+    steps: int
+    loss: Callable[[], torch.Tensor | None]
+    finish: Callable[[], None] = field(default=lambda: None)
+
+
+def fit_auxiliary(
+    objective: AuxiliaryObjective, optimizer: torch.optim.Optimizer,
+    reduce_gradients: Callable[[list[torch.nn.Parameter]], None] = lambda _params: None,
+) -> float | None:
+    """Run ``objective.steps`` optimiser steps; the mean of the last step's terms (None if
+    nothing was fitted). ``reduce_gradients`` averages gradients across processes."""
+    last: tuple[torch.Tensor, int] | None = None
+    for _ in range(objective.steps):
+        terms = objective.loss()
+        if terms is None:
+            break
+        loss = terms.sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        reduce_gradients(objective.parameters)
+        optimizer.step()
+        last = (loss.detach(), max(terms.numel(), 1))
+    objective.finish()
+    return None if last is None else float(last[0]) / last[1]

@@ -24,7 +24,14 @@ from searec.models import create_model
 from searec.models.base import Recommender
 from searec.training import distributed
 from searec.training.memory import keep_freed_memory
-from searec.training.trainer import BEST, LAST, Trainer, resolve_device, seed_everything
+from searec.training.trainer import (
+    BEST,
+    LAST,
+    Trainer,
+    read_checkpoint,
+    resolve_device,
+    seed_everything,
+)
 
 
 def check_run_dir(out: str | Path, overwrite: bool = False) -> None:
@@ -150,13 +157,7 @@ def run_config(run_dir: Path) -> Config:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise RunDirError(f"{run_dir}: no config.yaml; not a searec run directory")
-    tree = read_yaml(path)
-    train_section = tree.get("train")
-    if isinstance(train_section, dict) and "fused_adam" not in train_section:
-        # written before the key existed, when Adam was always torch's default kernel:
-        # a resume continues with the kernel the run started with
-        tree["train"] = {**train_section, "fused_adam": False}
-    return build_config(tree, str(path))
+    return build_config(read_yaml(path), str(path))
 
 
 def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -176,7 +177,7 @@ def load_run(run_dir: str | Path, cfg: Config | None = None
         raise RunDirError(f"{run_dir}: no {BEST}; train the run first")
     dataset = load_dataset(cfg.data)
     model = build_model(cfg, dataset)
-    state = torch.load(run_dir / BEST, map_location="cpu", weights_only=False)
+    state = read_checkpoint(run_dir / BEST)
     model.load_state_dict(state["model"])
     model.prepare_inference(InteractionGraph.from_train(dataset.train))
     return cfg, dataset, model

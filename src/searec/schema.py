@@ -52,7 +52,9 @@ def suggest(key: str, candidates: Iterable[str]) -> str:
 
     A key whose last part is a known key of another section (``model.lr`` -> ``train.lr``)
     is suggested first, then the closest spellings."""
-    pool = [c for c in dict.fromkeys(candidates) if c != key]
+    keys = list(dict.fromkeys(candidates))
+    sections = {k.rsplit(".", 1)[0] for k in keys if "." in k}
+    pool = [c for c in keys if c != key and c not in sections]  # keys, not section names
     leaf = key.rsplit(".", 1)[-1]
     picks = [c for c in pool if c.rsplit(".", 1)[-1] == leaf]
     picks += difflib.get_close_matches(key, pool, n=1, cutoff=0.6)

@@ -6,7 +6,8 @@ import torch
 
 from searec.graphs import InteractionGraph
 from searec.models import create_model, registry
-from searec.training import seed_everything
+from searec.optim import fit_auxiliary
+from searec.training import main_parameters, seed_everything
 
 
 def _variants() -> list[tuple[str, dict]]:
@@ -15,7 +16,7 @@ def _variants() -> list[tuple[str, dict]]:
     for name, cls in sorted(registry().items()):
         out.append((name, {}))
         if "separation" in cls.Params.model_fields:
-            out.append((name, {"separation": True, "q_steps": 2}))
+            out.append((name, {"separation": {"q_steps": 2}}))
     return out
 
 
@@ -56,8 +57,28 @@ def test_loss_parts_are_finite_and_reach_parameters(built, tiny):
     assert "loss" in parts and parts["loss"].ndim == 0
     assert all(torch.isfinite(v) for v in parts.values())
     parts["loss"].backward()
-    grads = [q.grad for q in model.main_parameters()]
+    objectives = model.auxiliary_objectives()
+    grads = [q.grad for q in main_parameters(model, objectives)]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    # what an auxiliary objective fits is never moved by the main loss
+    assert all(q.grad is None for o in objectives for q in o.parameters)
+
+
+def test_auxiliary_objectives_fit_only_their_own_parameters(built, tiny):
+    name, model, graph = built
+    objectives = model.auxiliary_objectives() if model.trainable else []
+    if not objectives:
+        pytest.skip(f"{name} declares no auxiliary objective")
+    u, p, n = _batch(tiny)
+    model.loss(graph, u, p, n)  # gives the objectives this step's pairs
+    before = {id(q): q.detach().clone() for q in model.parameters()}
+    own = {id(q) for o in objectives for q in o.parameters}
+    for o in objectives:
+        value = fit_auxiliary(o, torch.optim.Adam(o.parameters, lr=o.lr))
+        assert value is not None and np.isfinite(value)
+        assert o.loss() is None  # fitted pairs are dropped until the next step
+    moved = {id(q) for q in model.parameters() if not torch.equal(before[id(q)], q)}
+    assert moved and moved <= own
 
 
 def test_training_steps_reduce_loss(built, tiny):
@@ -65,7 +86,9 @@ def test_training_steps_reduce_loss(built, tiny):
     if not model.trainable:
         pytest.skip(f"{name} has nothing to train")
     u, p, n = _batch(tiny, 64)
-    opt = torch.optim.Adam(model.main_parameters(), lr=1e-2)
+    objectives = model.auxiliary_objectives()
+    opt = torch.optim.Adam(main_parameters(model, objectives), lr=1e-2)
+    aux = [torch.optim.Adam(o.parameters, lr=o.lr) for o in objectives]
     first = None
     for _ in range(30):
         loss = model.loss(graph, u, p, n)["loss"]
@@ -73,7 +96,8 @@ def test_training_steps_reduce_loss(built, tiny):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        model.auxiliary_step()
+        for o, o_opt in zip(objectives, aux, strict=True):
+            fit_auxiliary(o, o_opt)
     assert float(model.loss(graph, u, p, n)["loss"].detach()) < first
 
 

@@ -20,20 +20,19 @@ PROJECTION_PNG = "separation_projection.png"
 
 def diagnose_run(run_dir: str | Path, max_items: int = 1000) -> dict[str, Any] | None:
     """Diagnostics of a finished run; None when its model has no separation component."""
-    from searec.models import get_model_class
+    from searec.models.multimodal import MultimodalRecommender
     from searec.runs import load_run, run_config
 
     run_dir = Path(run_dir)
     # Decided from the config, so that runs without separation never load data or model.
     cfg = run_config(run_dir)
-    cls = get_model_class(cfg.model.name)
-    if not cls.separates(cls.Params.model_validate(cfg.model_params)):
+    if cfg.model_params.get("separation") is None:
         return None
     _, _, model = load_run(run_dir, cfg)
-    separation = getattr(model, "separation", None)
-    assert separation is not None, f"{cls.name}.separates() disagrees with its constructor"
+    assert isinstance(model, MultimodalRecommender) and model.separation is not None
+    separation = model.separation
     model.eval()
-    features = model.raw_features()  # type: ignore[operator]
+    features = model.raw_features()
     mi = separation_diagnostics(separation, features)
     panels = projection_panels(separation, features, max_items)
     if panels:

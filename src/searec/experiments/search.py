@@ -3,7 +3,7 @@
 The file declares a base config, a dataset and a search space::
 
     base:                       # config shared by every trial (same keys as --config)
-      model: {name: sea, q_steps: 5, mi_items: batch}
+      model: {name: sea, separation: {q_steps: 5, mi_items: batch}}
       train: {epochs: 100, patience: 10, progress: false}
     data: ../shared/data/tiktok # MMRec folder relative to this file; omit for synthetic
     trials: 30                  # total trials of the study (resumed studies count theirs)
@@ -12,10 +12,10 @@ The file declares a base config, a dataset and a search space::
     pruner: {type: median, startup_trials: 3, warmup_evals: 5}   # or {type: none}
     space:                      # config key -> distribution
       train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
-      model.alignment: {type: categorical, choices: [solosim, infonce]}
+      model.separation.alignment: {type: categorical, choices: [solosim, infonce]}
       model.n_layers: {type: int, low: 1, high: 4}
     enqueue:                    # optional: configurations to try first
-      - {train.lr: 1.0e-3, model.alignment: solosim, model.n_layers: 2}
+      - {train.lr: 1.0e-3, model.separation.alignment: solosim, model.n_layers: 2}
 
 Every trial is an ordinary run folder, OUT/trials/trial-NNNN, trained with early stopping;
 its objective is the best validation value of ``train.valid_metric``, reported after every
@@ -91,8 +91,11 @@ class SearchSpec(StrictModel):
 
 
 def _nested(key: str, value: Any) -> dict[str, Any]:
-    section, _, rest = key.partition(".")
-    return {section: {rest: value}}
+    """'model.separation.alignment' -> {'model': {'separation': {'alignment': value}}}."""
+    tree: Any = value
+    for part in reversed(key.split(".")):
+        tree = {part: tree}
+    return tree
 
 
 def load_search(path: str | Path) -> tuple[SearchSpec, Path]:

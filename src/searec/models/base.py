@@ -9,11 +9,12 @@ A model is a ``torch.nn.Module`` that
   dot product is the ranking score;
 - returns its training loss as named parts (``loss(graph, users, pos, neg)``, key
   ``"loss"`` is what the optimiser minimises, the rest are logged);
-- may take an auxiliary optimisation step of its own after each main step
-  (``auxiliary_step``), e.g. a variational network with its own optimiser whose state
-  the model keeps in its ``state_dict`` (built with the run's Adam kernel,
-  ``use_fused_adam``), and may act at epoch start (``on_epoch_start``). The trainer
-  knows nothing else about a model.
+- may declare auxiliary objectives (``auxiliary_objectives``: name, parameters, rate,
+  steps per batch, loss), e.g. a variational network fitted beside the main loss; the
+  trainer builds, checkpoints and steps their optimisers, and the main optimiser
+  never sees their parameters;
+- may act at epoch start (``on_epoch_start``). The trainer knows nothing else about a
+  model.
 
 After training, ``prepare_inference(graph)`` caches the representations, and
 ``recommend`` / ``similar_items`` answer queries in batches, in the style of ``implicit``.
@@ -21,7 +22,6 @@ After training, ``prepare_inference(graph)`` caches the representations, and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -34,6 +34,7 @@ from searec.csr import csr_rows_positions, users_per_batch
 from searec.data.dataset import Dataset
 from searec.errors import ConfigError
 from searec.graphs import InteractionGraph
+from searec.optim import AuxiliaryObjective
 from searec.schema import StrictModel
 from searec.topk import topk_stable
 
@@ -100,11 +101,6 @@ class Recommender(nn.Module):
         return lines[0] if lines else ""
 
     @classmethod
-    def separates(cls, params: StrictModel) -> bool:
-        """Whether a model built with ``params`` has SEA's separation component."""
-        return False
-
-    @classmethod
     def check_dataset(cls, dataset: Dataset) -> None:
         if len(dataset.modalities) < cls.min_modalities:
             raise ConfigError(
@@ -126,18 +122,10 @@ class Recommender(nn.Module):
     ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def main_parameters(self) -> Iterator[nn.Parameter]:
-        """Parameters the trainer's optimiser updates (auxiliary nets excluded)."""
-        return self.parameters()
-
-    def auxiliary_step(self) -> dict[str, float]:
-        """Optional extra optimisation after each main step (e.g. a variational network
-        trained on what the last ``loss`` call produced); returns logged values."""
-        return {}
-
-    def use_fused_adam(self, fused: bool) -> None:
-        """Optional: build any optimiser the model owns for ``auxiliary_step`` with
-        (or without) the fused Adam kernel, as the trainer does its own."""
+    def auxiliary_objectives(self) -> list[AuxiliaryObjective]:
+        """Objectives fitted beside the main loss, each with its own optimiser (none by
+        default). Called once by the trainer, after the model is on its device."""
+        return []
 
     def on_epoch_start(self, epoch: int, rng: np.random.Generator) -> None:
         """Optional per-epoch action (e.g. resampling a pruned graph)."""

@@ -38,12 +38,12 @@ from searec.models.base import register
 from searec.models.multimodal import (
     KnnGraphParams,
     MultimodalRecommender,
-    PluginParams,
+    SeparableParams,
 )
 from searec.schema import StrictModel
 
 
-class FREEDOMParams(PluginParams, KnnGraphParams):
+class FREEDOMParams(SeparableParams, KnnGraphParams):
     embedding_dim: int = Field(64, gt=0, description="User/item ID embedding size.")
     n_ui_layers: int = Field(2, ge=0, description="User-item propagation layers (mean).")
     n_mm_layers: int = Field(1, ge=0, description="Item-item kNN propagation layers.")
@@ -77,7 +77,7 @@ class FREEDOM(MultimodalRecommender):
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  item_graph: sp.spmatrix, train: sp.csr_matrix, params: FREEDOMParams) -> None:
-        super().__init__(n_users, n_items, features, params if self.separates(params) else None)
+        super().__init__(n_users, n_items, features, params.separation)
         self.params = params
         self.train_matrix = train
         d = params.embedding_dim
@@ -117,8 +117,8 @@ class FREEDOM(MultimodalRecommender):
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
         return self._propagate(graph.norm_adj)
 
-    def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
-             neg: torch.Tensor) -> dict[str, torch.Tensor]:
+    def ranking_loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
+                     neg: torch.Tensor) -> dict[str, torch.Tensor]:
         adj = self._train_adj if self._train_adj is not None else graph.norm_adj
         user_rep, item_rep = self._propagate(adj)
         rank = bpr_indexed_loss(user_rep, item_rep, users, pos, neg)
@@ -129,6 +129,4 @@ class FREEDOM(MultimodalRecommender):
             z = self.modality_proj[m](x)
             parts[f"bpr_{m}"] = bpr_indexed_loss(user_rep, z, users, pos, neg)
             total = total + self.params.modality_weight * parts[f"bpr_{m}"]
-        sep = self.separation_losses(p, pos, neg)
-        total = total + sep.pop("separation", 0.0)
-        return {"loss": total, **parts, **sep}
+        return {"loss": total, **parts}

@@ -1,36 +1,74 @@
 """Shared base of models that read item modality features, with optional SEA separation.
 
 A backbone that derives from :class:`MultimodalRecommender` gets its modality features
-as buffers, and, when ``separate`` is on, the SEA :class:`~searec.separation.Separation`
-component: ``modality_inputs()`` then returns p_m = Linear(f_m) (split into generic and
-unique parts) instead of the raw features, ``separation_losses`` adds alignment and
-distancing, and CLUB's q networks are trained after each step. The component itself is
-used unchanged by every backbone.
+as buffers and, when its ``separation`` section is set, SEA's
+:class:`~searec.separation.Separation` component, used unchanged by every backbone:
+
+- ``modality_inputs()`` (or, for a first linear layer, ``item_inputs()[m].through(layer)``)
+  returns p_m = Linear(f_m), split into generic and unique parts, instead of f_m;
+- ``loss`` is a template: it calls the backbone's ``ranking_loss`` and adds the
+  separation terms (alignment, distancing) on the p_m that ranking loss used, or on
+  p_m of the batch's items;
+- the component's auxiliary objectives (CLUB's q) are declared to the trainer.
+
+So a new backbone writes ``ranking_loss`` over ``modality_inputs()`` and gets separation
+for free.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
-from searec.graphs import SparseOperator, register_operator, registered_operator
+from searec.graphs import InteractionGraph, SparseOperator, register_operator, registered_operator
 from searec.models.base import Recommender
+from searec.optim import AuxiliaryObjective
 from searec.schema import StrictModel
-from searec.separation import Separation, SeparationParams
+from searec.separation import ModalitySplit, Separation, SeparationParams
+
+_SECTION_HINT = ("model.separation is a section: {} (or --separation sea) for its defaults, "
+                 "keys such as model.separation.alignment=infonce, or null for none")
 
 
-class PluginParams(SeparationParams):
-    """A backbone's parameters include the separation component's, used when
-    ``separation`` is true."""
+def _separation_section(value: Any, required: bool) -> Any:
+    """Refuse the old boolean switch (and, where required, null) with a clear message."""
+    if isinstance(value, bool):
+        raise ValueError(_SECTION_HINT)
+    if value is None and required:
+        raise ValueError("this model always separates; it needs the section (use {} for "
+                         "its defaults)")
+    return value
 
-    separation: bool = Field(False, description="Add SEA's separation (split, alignment, "
-                             "distancing) to this backbone's modality representations.")
+
+class SeparableParams(StrictModel):
+    """Parameters of a backbone that can take SEA's separation (off unless given)."""
+
+    separation: SeparationParams | None = Field(
+        None, description="SEA's separation (split, alignment, distancing) on this "
+        "backbone's modality representations; null: off. See model.separation.* below.")
+
+    @field_validator("separation", mode="before")
+    @classmethod
+    def _section(cls, v: Any) -> Any:
+        return _separation_section(v, required=False)
+
+
+class SeparatedParams(StrictModel):
+    """Parameters of a model that always separates (SEA)."""
+
+    separation: SeparationParams = Field(
+        default_factory=SeparationParams, description="SEA's separation (split, "
+        "alignment, distancing); required. See model.separation.* below.")
+
+    @field_validator("separation", mode="before")
+    @classmethod
+    def _section(cls, v: Any) -> Any:
+        return _separation_section(v, required=True)
 
 
 class KnnGraphParams(StrictModel):
@@ -44,6 +82,27 @@ class KnnGraphParams(StrictModel):
         "exact", description="exact: cosine kNN by blockwise matmul (time grows with "
         "items^2). hnsw: approximate, with a faiss HNSW index (needs searec[ann]); for "
         "catalogues of hundreds of thousands of items (docs/performance.md).")
+
+
+class ModalityInput:
+    """One modality's item input as a backbone's first linear layer reads it.
+
+    ``through(layer)`` is layer(f_m) without separation, else layer(p_m) with
+    p_m = split(f_m); where p_m itself is not needed, that is folded into one linear map
+    of f_m when cheaper (:meth:`~searec.separation.ModalitySplit.project_through`)."""
+
+    def __init__(self, features: torch.Tensor, split: ModalitySplit | None = None,
+                 projected: torch.Tensor | None = None) -> None:
+        self.features = features
+        self.split = split
+        self.projected = projected
+
+    def through(self, layer: nn.Linear) -> torch.Tensor:
+        if self.projected is not None:
+            return layer(self.projected)
+        if self.split is not None:
+            return self.split.project_through(layer, self.features)
+        return layer(self.features)
 
 
 class MultimodalRecommender(Recommender):
@@ -60,11 +119,8 @@ class MultimodalRecommender(Recommender):
             Separation({m: f.shape[1] for m, f in features.items()}, separation)
             if separation is not None else None
         )
-
-    @classmethod
-    def separates(cls, params: StrictModel) -> bool:
-        # SEA always separates (no switch); plug-in backbones when ``separation`` is on.
-        return isinstance(params, SeparationParams) and getattr(params, "separation", True)
+        # p_m over every item, when this step's ranking loss computed it (else None)
+        self._projected: dict[str, torch.Tensor] | None = None
 
     def set_item_graph(self, graph: sp.spmatrix) -> None:
         """Keep the item-item graph as buffers (moved by ``.to``, not saved: it is rebuilt)."""
@@ -86,22 +142,45 @@ class MultimodalRecommender(Recommender):
     def modality_inputs(self) -> dict[str, torch.Tensor]:
         """p_m (separated) or the raw features f_m, for every item."""
         feats = self.raw_features()
-        return self.separation.project(feats) if self.separation is not None else feats
+        if self.separation is None:
+            return feats
+        p = self.separation.project(feats)
+        if torch.is_grad_enabled():  # kept for this step's separation losses only
+            self._projected = p
+        return p
 
-    def modality_layer(
-        self, layers: Mapping[str, nn.Linear]
-    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
-        """(layer_m(input_m) for every item, the inputs p_m over every item or None).
+    def item_inputs(self) -> dict[str, ModalityInput]:
+        """Every modality's input for a first linear layer (see :class:`ModalityInput`).
 
-        When the MI losses see only the batch's items, p_m is not needed for every item:
-        the separation folds layer_m into its projection where that is cheaper
-        (:meth:`~searec.separation.ModalitySplit.project_through`) and ``p`` is None.
-        """
+        p_m over every item is computed only when the separation losses look at every
+        item (``mi_items: all``); otherwise it is folded into the layer."""
+        feats = self.raw_features()
         sep = self.separation
-        if sep is None or sep.params.mi_items == "all":
+        if sep is None:
+            return {m: ModalityInput(f) for m, f in feats.items()}
+        if sep.params.mi_items == "all":
             p = self.modality_inputs()
-            return {m: layers[m](x) for m, x in p.items()}, p
-        return sep.project_through(layers, self.raw_features()), None
+            return {m: ModalityInput(feats[m], projected=p[m]) for m in self.names}
+        return {m: ModalityInput(feats[m], split=sep.split[m])  # type: ignore[arg-type]
+                for m in self.names}
+
+    # ---------------------------------------------------------------- training
+    def ranking_loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
+                     neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The backbone's own loss parts; ``"loss"`` is their weighted total."""
+        raise NotImplementedError
+
+    def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
+             neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The backbone's ranking loss plus, with separation, the separation terms."""
+        self._projected = None
+        parts = self.ranking_loss(graph, users, pos, neg)
+        if self.separation is None:
+            return parts
+        sep = self.separation_losses(self._projected, pos, neg)
+        self._projected = None
+        total = parts["loss"] + sep.pop("separation")
+        return {"loss": total, **{k: v for k, v in parts.items() if k != "loss"}, **sep}
 
     def separation_losses(
         self, p: dict[str, torch.Tensor] | None, pos: torch.Tensor, neg: torch.Tensor
@@ -127,18 +206,8 @@ class MultimodalRecommender(Recommender):
             p = {m: x[items] for m, x in p.items()}
         return self.separation.losses(p)
 
-    def main_parameters(self) -> Iterator[nn.Parameter]:
-        if self.separation is None:
-            return self.parameters()
-        q_ids = {id(q) for q in self.separation.q_parameters()}
-        return (q for q in self.parameters() if id(q) not in q_ids)
-
-    def auxiliary_step(self) -> dict[str, float]:
-        return self.separation.update_q() if self.separation is not None else {}
-
-    def use_fused_adam(self, fused: bool) -> None:
-        if self.separation is not None:
-            self.separation.distancing.use_fused_adam(fused)
+    def auxiliary_objectives(self) -> list[AuxiliaryObjective]:
+        return self.separation.objectives() if self.separation is not None else []
 
     def diagnostics(self) -> dict[str, float]:
         """Gaussian MI between the separated parts (see searec.separation.diagnostics)."""

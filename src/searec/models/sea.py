@@ -33,12 +33,16 @@ from searec.graphs import (
 )
 from searec.losses import bpr_indexed_loss
 from searec.models.base import register
-from searec.models.multimodal import KnnGraphParams, MultimodalRecommender
+from searec.models.multimodal import (
+    KnnGraphParams,
+    ModalityInput,
+    MultimodalRecommender,
+    SeparatedParams,
+)
 from searec.schema import StrictModel
-from searec.separation import SeparationParams
 
 
-class SEAParams(SeparationParams, KnnGraphParams):
+class SEAParams(SeparatedParams, KnnGraphParams):
     embedding_dim: int = Field(
         128, gt=0, description="Per-modality user/item embedding size (the authors' code: "
         "64; 128 ranked better on TikTok, docs/performance.md; set 64 to compare with "
@@ -56,10 +60,7 @@ class SEAParams(SeparationParams, KnnGraphParams):
 
 
 class ModalityGraphEncoder(nn.Module):
-    """Item input -> Linear -> leaky_relu -> Linear; free user vectors; normalise; propagate.
-
-    ``forward`` takes the first Linear's output (``mlp[0]``), which the model computes:
-    with separation it folds into one linear map of the raw features."""
+    """Item input -> Linear -> leaky_relu -> Linear; free user vectors; normalise; propagate."""
 
     def __init__(self, n_users: int, in_dim: int, hidden: int, out: int, n_layers: int) -> None:
         super().__init__()
@@ -67,8 +68,8 @@ class ModalityGraphEncoder(nn.Module):
         self.user_pref = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_users, out)))
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, out))
 
-    def forward(self, first_layer: torch.Tensor, adj: SparseOperator) -> torch.Tensor:
-        items = self.mlp[2](self.mlp[1](first_layer))
+    def forward(self, item_input: ModalityInput, adj: SparseOperator) -> torch.Tensor:
+        items = self.mlp[2](self.mlp[1](item_input.through(self.mlp[0])))
         x = F.normalize(torch.cat([self.user_pref, items]), dim=1)
         return propagated_sum(adj, x, self.n_layers)
 
@@ -83,7 +84,7 @@ class SEA(MultimodalRecommender):
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  item_graph: sp.spmatrix, params: SEAParams) -> None:
-        super().__init__(n_users, n_items, features, separation=params)
+        super().__init__(n_users, n_items, features, separation=params.separation)
         self.params = params
         self.set_item_graph(item_graph)
         dims = self.modality_dims()
@@ -104,43 +105,38 @@ class SEA(MultimodalRecommender):
                                 params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graph, params)
 
-    def _encode(
-        self, graph: InteractionGraph
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor] | None]:
-        first, p = self.modality_layer({m: enc.mlp[0] for m, enc in self.encoders.items()})
+    def _encode(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = self.item_inputs()
         users, items = [], []
         for j, m in enumerate(self.names):
             if self.params.recompute and torch.is_grad_enabled():
-                user_out, item_out = checkpoint(self._modality, j, m, first[m], graph.norm_adj,
+                user_out, item_out = checkpoint(self._modality, j, m, inputs[m], graph.norm_adj,
                                                 use_reentrant=False)
             else:
-                user_out, item_out = self._modality(j, m, first[m], graph.norm_adj)
+                user_out, item_out = self._modality(j, m, inputs[m], graph.norm_adj)
             users.append(user_out)
             items.append(item_out)
         user_rep = torch.cat(users, dim=1)
         item_rep = torch.cat(items, dim=1)
         if self.params.knn_layers:
             item_rep = item_rep + propagate(self.item_graph, item_rep, self.params.knn_layers)[-1]
-        return user_rep, item_rep, p
+        return user_rep, item_rep
 
-    def _modality(self, j: int, m: str, first: torch.Tensor,
+    def _modality(self, j: int, m: str, item_input: ModalityInput,
                   adj: SparseOperator) -> tuple[torch.Tensor, torch.Tensor]:
         """Modality m's weighted user part and item part of the representations."""
         # split, not two slices: its backward writes one gradient, where each slice's
         # would be zero-padded to all nodes and then summed
-        user_out, item_out = self.encoders[m](first, adj).split([self.n_users, self.n_items])
+        user_out, item_out = self.encoders[m](item_input, adj).split([self.n_users, self.n_items])
         return self.user_modality_weight[:, j : j + 1] * user_out, item_out
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        user_rep, item_rep, _ = self._encode(graph)
-        return user_rep, item_rep
+        return self._encode(graph)
 
-    def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
-             neg: torch.Tensor) -> dict[str, torch.Tensor]:
-        user_rep, item_rep, p = self._encode(graph)
+    def ranking_loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
+                     neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        user_rep, item_rep = self._encode(graph)
         rank = bpr_indexed_loss(user_rep, item_rep, users, pos, neg)
         if self.params.bpr_log2:
             rank = rank / math.log(2.0)
-        sep = self.separation_losses(p, pos, neg)
-        total = rank + sep.pop("separation")
-        return {"loss": total, "bpr": rank, **sep}
+        return {"loss": rank, "bpr": rank}

@@ -18,11 +18,11 @@ from searec.data.dataset import Dataset
 from searec.graphs import InteractionGraph
 from searec.losses import bpr_dot_loss, l2_penalty
 from searec.models.base import register
-from searec.models.multimodal import MultimodalRecommender, PluginParams
+from searec.models.multimodal import MultimodalRecommender, SeparableParams
 from searec.schema import StrictModel
 
 
-class VBPRParams(PluginParams):
+class VBPRParams(SeparableParams):
     embedding_dim: int = Field(64, gt=0, description="Size of the ID part and of the "
                                "content part of item embeddings (users get both).")
     reg_weight: float = Field(1e-4, ge=0, description="L2 weight on batch embeddings.")
@@ -37,7 +37,7 @@ class VBPR(MultimodalRecommender):
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  params: VBPRParams) -> None:
-        super().__init__(n_users, n_items, features, params if self.separates(params) else None)
+        super().__init__(n_users, n_items, features, params.separation)
         d = params.embedding_dim
         self.reg_weight = params.reg_weight
         self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_users, 2 * d)))
@@ -52,21 +52,15 @@ class VBPR(MultimodalRecommender):
         assert isinstance(params, VBPRParams)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, params)
 
-    def _encode(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.modality_inputs()
         items = torch.cat([self.item_emb, self.content(torch.cat(list(p.values()), dim=1))], 1)
-        return self.user_emb, items, p
+        return self.user_emb, items
 
-    def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        users, items, _ = self._encode()
-        return users, items
-
-    def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
-             neg: torch.Tensor) -> dict[str, torch.Tensor]:
-        user_rep, item_rep, p = self._encode()
+    def ranking_loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
+                     neg: torch.Tensor) -> dict[str, torch.Tensor]:
+        user_rep, item_rep = self(graph)
         u, ip, ineg = user_rep[users], item_rep[pos], item_rep[neg]
         rank = bpr_dot_loss(u, ip, ineg)
         reg = self.reg_weight * l2_penalty(u, ip, ineg)
-        sep = self.separation_losses(p, pos, neg)
-        total = rank + reg + sep.pop("separation", 0.0)
-        return {"loss": total, "bpr": rank, "reg": reg, **sep}
+        return {"loss": rank + reg, "bpr": rank, "reg": reg}

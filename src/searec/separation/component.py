@@ -5,22 +5,31 @@ modality's projected representation p_m (what the backbone consumes) and, from t
 generic and unique parts of p_m, the separation losses:
 
     separation = align_weight * alignment + distance_weight * mean_m distance_m
+
+Its parameters are the nested config section ``model.separation`` (:class:`SeparationParams`);
+alignment and distancing estimators are looked up by name in their registries
+(:mod:`searec.separation.alignment`, :mod:`searec.separation.distancing`).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
 from typing import Literal
 
 import torch
 from pydantic import Field
 from torch import nn
 
+from searec.errors import ConfigError
+from searec.optim import AuxiliaryObjective
 from searec.schema import StrictModel
-from searec.separation.alignment import Alignment
-from searec.separation.distancing import Distancing
+from searec.separation.alignment import Alignment, alignment_registry
+from searec.separation.distancing import Distancing, VariationalSettings, distancing_registry
 from searec.separation.split import ModalitySplit
+
+
+def _choices(names: dict[str, object]) -> str:
+    return ", ".join([*sorted(names), "none"])
 
 
 class SeparationParams(StrictModel):
@@ -30,10 +39,17 @@ class SeparationParams(StrictModel):
     proj_dim: int | None = Field(
         None, gt=1, description="Width of p_m = Linear(f_m). None: the modality's feature "
         "width (the reference's d_m x d_m layer).")
-    alignment: Literal["solosim", "infonce", "none"] = Field(
-        "solosim", description="MI lower bound aligning generic parts across modalities.")
-    distancing: Literal["club", "l1out", "neg_l2", "none"] = Field(
-        "club", description="MI upper bound (or proxy) separating generic from unique.")
+    alignment: str = Field(
+        "solosim", description="MI lower bound aligning generic parts across modalities: "
+        f"a registered alignment estimator ({_choices(alignment_registry())}).")
+    distancing: str = Field(
+        "club", description="MI upper bound (or proxy) separating generic from unique: a "
+        f"registered distancing estimator ({_choices(distancing_registry())}).")
+    pair_order: list[str] | None = Field(
+        None, description="Modality order that forms the pairs (a, b): a anchors a "
+        "one-direction alignment (solosim's softmax runs over b's items) and the "
+        "reference's shared q models q(b | a). None: the dataset's modality order. The "
+        "authors' code: [text, image].")
     align_weight: float = Field(0.012, ge=0, description="Weight of the alignment loss "
                                 "(reference alpha).")
     distance_weight: float = Field(0.006, ge=0, description="Weight of the distancing loss "
@@ -79,11 +95,16 @@ class Separation(nn.Module):
             warnings.warn(f"only one modality ({', '.join(self.names)}): alignment across "
                           "modalities is off", stacklevel=2)
             method = "none"
+        order = params.pair_order
+        if order is not None and sorted(order) != sorted(self.names):
+            raise ConfigError(f"config key 'model.separation.pair_order': must name each "
+                              f"modality {self.names} once, got {order}")
         self.alignment = Alignment(generic, method, params.temperature, params.align_hidden,
-                                   params.align_out)
+                                   params.align_out, order)
+        settings = VariationalSettings(params.q_hidden, params.q_steps, params.q_lr,
+                                       params.q_pairs, tuple(order) if order else None)
         self.distancing = Distancing(generic, unique, params.distancing, params.distance_dim,
-                                     params.q_hidden, params.q_steps, params.q_lr,
-                                     params.q_pairs)
+                                     settings)
 
     def out_dims(self) -> dict[str, int]:
         return {m: s.proj.out_features for m, s in self.split.items()}  # type: ignore[union-attr]
@@ -91,12 +112,6 @@ class Separation(nn.Module):
     def project(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """p_m = Linear(f_m) for every modality."""
         return {m: self.split[m](f) for m, f in features.items()}
-
-    def project_through(self, layers: Mapping[str, nn.Linear],
-                        features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """layer_m(p_m) for every modality, folded into one map of f_m where cheaper."""
-        return {m: self.split[m].project_through(layers[m], f)  # type: ignore[operator]
-                for m, f in features.items()}
 
     def losses(self, p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Alignment and distancing terms on representations p_m (rows = the same items)."""
@@ -117,10 +132,6 @@ class Separation(nn.Module):
         out["separation"] = total
         return out
 
-    def q_parameters(self) -> list[nn.Parameter]:
-        """CLUB's variational networks: trained by :meth:`update_q`, never by the model."""
-        q = self.distancing.q
-        return [] if q is None else list(q.parameters())
-
-    def update_q(self) -> dict[str, float]:
-        return self.distancing.update_q()
+    def objectives(self) -> list[AuxiliaryObjective]:
+        """What the component fits beside the model's loss (e.g. CLUB's q)."""
+        return self.distancing.objectives()

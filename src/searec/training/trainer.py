@@ -22,19 +22,33 @@ from tqdm.auto import tqdm
 
 from searec.data.dataset import Dataset
 from searec.data.sampling import NegativeSampler, bpr_batches
-from searec.errors import NonFiniteLossError
+from searec.errors import NonFiniteLossError, RunDirError
 from searec.evaluation import evaluate_ranking
 from searec.evaluation.evaluator import EvalConfig
 from searec.evaluation.metrics import parse_metric
 from searec.graphs import InteractionGraph
 from searec.io import atomic_path, rows_to_csv, write_text
 from searec.models.base import Recommender
-from searec.optim import adam, load_adam_state
+from searec.optim import AuxiliaryObjective, adam, fit_auxiliary, load_adam_state
 from searec.schema import StrictModel
 from searec.training import distributed
 
 LAST = "last.pt"
 BEST = "best.pt"
+# Version of what best.pt / last.pt hold. 2: optimisers of auxiliary objectives beside the
+# main one (format 1, before 0.2, kept CLUB's q optimiser inside the model's state).
+CHECKPOINT_FORMAT = 2
+
+
+def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A checkpoint this version can read; an older format is a clear error."""
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    found = ckpt.get("format", 1) if isinstance(ckpt, dict) else None
+    if found != CHECKPOINT_FORMAT:
+        raise RunDirError(f"{path}: checkpoint format {found}, written by an earlier searec; "
+                          f"this version reads format {CHECKPOINT_FORMAT} only. Train the run "
+                          "again")
+    return ckpt
 
 
 class TrainConfig(StrictModel):
@@ -91,6 +105,14 @@ class TrainConfig(StrictModel):
     def _known_metric(cls, v: str) -> str:
         parse_metric(v)
         return v
+
+
+def main_parameters(model: Recommender, objectives: list[AuxiliaryObjective]
+                    ) -> list[torch.nn.Parameter]:
+    """The model's parameters that its main optimiser updates: all but those of its
+    auxiliary objectives."""
+    auxiliary = {id(p) for o in objectives for p in o.parameters}
+    return [p for p in model.parameters() if id(p) not in auxiliary]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -172,12 +194,20 @@ class Trainer:
         self.state = TrainState()
         # a TrainConfig built in Python leaves lr None ("the model's rate"); resolve it here too
         lr = train_cfg.lr if train_cfg.lr is not None else type(model).default_lr
+        # Every optimiser lives here: the main one, and one per auxiliary objective the
+        # model declares (their parameters are not the main optimiser's).
+        self.objectives = self.model.auxiliary_objectives() if model.trainable else []
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"auxiliary objective names must be distinct, got {names}")
         self.optimizer = (
-            adam(model.main_parameters(), lr=lr, weight_decay=train_cfg.weight_decay,
-                 fused=train_cfg.fused_adam)
+            adam(main_parameters(self.model, self.objectives), lr=lr,
+                 weight_decay=train_cfg.weight_decay, fused=train_cfg.fused_adam)
             if model.trainable else None
         )
-        self.model.use_fused_adam(train_cfg.fused_adam)
+        self.auxiliary_optimizers = {
+            o.name: adam(o.parameters, lr=o.lr, fused=train_cfg.fused_adam)
+            for o in self.objectives}
         self.scheduler = (
             torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimizer, mode="max", factor=train_cfg.lr_factor,
@@ -200,8 +230,11 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         self._save(LAST, {
+            "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "auxiliary": {name: opt.state_dict()
+                          for name, opt in self.auxiliary_optimizers.items()},
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
@@ -209,10 +242,15 @@ class Trainer:
         })
 
     def load_checkpoint(self, path: str | Path) -> None:
-        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        ckpt = read_checkpoint(path, self.device)
         self.model.load_state_dict(ckpt["model"])
         if self.optimizer is not None and ckpt["optimizer"] is not None:
             load_adam_state(self.optimizer, ckpt["optimizer"])
+        for name, opt in self.auxiliary_optimizers.items():
+            if name not in ckpt["auxiliary"]:
+                raise RunDirError(f"{path}: no optimiser state for the auxiliary objective "
+                                  f"{name!r}; was the run started with another config?")
+            load_adam_state(opt, ckpt["auxiliary"][name])
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["torch_rng"])
@@ -250,9 +288,13 @@ class Trainer:
             self._check_finite(name, float(value.detach()), epoch)
         parts["loss"].backward()
         self.optimizer.step()
-        logged = self.model.auxiliary_step()
-        for name, value in logged.items():
-            self._check_finite(name, value, epoch)
+        logged = {}
+        for objective in self.objectives:
+            value = fit_auxiliary(objective, self.auxiliary_optimizers[objective.name],
+                                  distributed.average_gradients)  # a no-op outside torchrun
+            if value is not None:
+                self._check_finite(objective.name, value, epoch)
+                logged[objective.name] = value
         return parts, logged
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
@@ -292,7 +334,8 @@ class Trainer:
                 st.eval_seconds += time.perf_counter() - t0
                 st.best_epoch, st.best_score = 0, valid[metric]
                 st.history.append({"epoch": 0, **{f"valid_{k}": v for k, v in valid.items()}})
-                self._save(BEST, {"model": self.model.state_dict(), "epoch": 0})
+                self._save(BEST, {"format": CHECKPOINT_FORMAT,
+                                  "model": self.model.state_dict(), "epoch": 0})
                 self.write_history()
             return st
         while st.epoch < self.cfg.epochs and not st.stopped_early:
@@ -318,7 +361,8 @@ class Trainer:
                 improved = score > st.best_score
                 if improved:
                     st.best_score, st.best_epoch, st.bad_evals = score, epoch, 0
-                    self._save(BEST, {"model": self.model.state_dict(), "epoch": epoch,
+                    self._save(BEST, {"format": CHECKPOINT_FORMAT,
+                                      "model": self.model.state_dict(), "epoch": epoch,
                                       "valid": valid})
                 else:
                     st.bad_evals += 1
@@ -338,7 +382,7 @@ class Trainer:
     def final_metrics(self, test: bool = True) -> dict[str, Any]:
         """Load best.pt, evaluate valid (and test, unless ``test=False``: model selection
         must never see it) once, return the metrics.json content."""
-        best = torch.load(self.run_dir / BEST, map_location=self.device, weights_only=False)
+        best = read_checkpoint(self.run_dir / BEST, self.device)
         self.model.load_state_dict(best["model"])
         t0 = time.perf_counter()
         valid = self.evaluate("valid")

@@ -1,0 +1,28 @@
+"""Solosim: the reference's one-direction contrastive loss (SEA's Solosimloss).
+
+For each anchor item i, -log softmax_j(cos(z_a,i, z_b,j) / tau)[i]: the softmax runs over
+the other modality's items. Its InfoNCE bound is log(n) - loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from searec.separation.alignment.base import AlignmentEstimator, register_alignment
+
+
+def solosim_loss(za: torch.Tensor, zb: torch.Tensor, temperature: float) -> torch.Tensor:
+    """One-direction contrastive loss; ``za`` anchors, positives on the diagonal."""
+    logits = F.normalize(za, dim=1) @ F.normalize(zb, dim=1).T / temperature
+    return -torch.diagonal(F.log_softmax(logits, dim=1)).mean()
+
+
+@register_alignment
+class Solosim(AlignmentEstimator):
+    """One direction: ``za`` anchors, the softmax runs over ``zb``'s items."""
+
+    name = "solosim"
+
+    def forward(self, za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
+        return solosim_loss(za, zb, self.temperature)

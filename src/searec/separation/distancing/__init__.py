@@ -1,0 +1,76 @@
+"""Distancing within a modality: minimise an upper bound (or a proxy) on
+I(generic_m; unique_m).
+
+Each estimator is one module of this package, registered by name (``club``, ``l1out``,
+``neg_l2``); :class:`Distancing` maps every modality's generic and unique parts to a
+common width with its own two linear transforms and applies the chosen estimator.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from searec.optim import AuxiliaryObjective
+from searec.separation.distancing import club, l1out, negative_l2  # noqa: F401  (registration)
+from searec.separation.distancing.base import (
+    DistancingEstimator,
+    VariationalSettings,
+    distancing_registry,
+    register_distancing,
+)
+from searec.separation.distancing.club import club_sample_bound
+from searec.separation.distancing.l1out import L1OUT_MAX, l1out_bound
+from searec.separation.distancing.negative_l2 import neg_l2
+from searec.separation.distancing.variational import (
+    GaussianQ,
+    VariationalEstimator,
+    pairwise_log_density,
+    q_nll,
+)
+
+
+class Distancing(nn.Module):
+    """Per modality: transform generic and unique parts to ``dim`` and push them apart
+    with the registered estimator ``method`` (``"none"``: off)."""
+
+    def __init__(self, generic_dims: dict[str, int], unique_dims: dict[str, int],
+                 method: str = "club", dim: int = 32,
+                 settings: VariationalSettings | None = None) -> None:
+        super().__init__()
+        registry = distancing_registry()
+        if method != "none" and method not in registry:
+            raise ValueError(f"distancing must be one of {(*sorted(registry), 'none')}, "
+                             f"got {method!r}")
+        self.method = method
+        self.names = list(generic_dims)
+        active = method != "none"
+        self.generic_tf = nn.ModuleDict(
+            {m: nn.Linear(d, dim) for m, d in generic_dims.items()} if active else {})
+        self.unique_tf = nn.ModuleDict(
+            {m: nn.Linear(d, dim) for m, d in unique_dims.items()} if active else {})
+        self.estimator: DistancingEstimator | None = (
+            registry[method](self.names, dim, settings) if active else None)
+
+    @property
+    def active(self) -> bool:
+        return self.estimator is not None
+
+    def forward(
+        self, generic: dict[str, torch.Tensor], unique: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Per-modality distancing losses."""
+        if self.estimator is None:
+            return {}
+        a = {m: self.generic_tf[m](generic[m]) for m in self.names}
+        b = {m: self.unique_tf[m](unique[m]) for m in self.names}
+        return self.estimator(a, b)
+
+    def objectives(self) -> list[AuxiliaryObjective]:
+        return self.estimator.objectives() if self.estimator is not None else []
+
+
+__all__ = ["L1OUT_MAX", "Distancing", "DistancingEstimator", "GaussianQ",
+           "VariationalEstimator", "VariationalSettings", "club_sample_bound",
+           "distancing_registry", "l1out_bound", "neg_l2", "pairwise_log_density", "q_nll",
+           "register_distancing"]
