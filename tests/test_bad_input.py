@@ -1,12 +1,14 @@
 """Bad input through the command line: exit status 2, one clear line naming the file /
 line / key, no traceback, and no run folder left behind."""
 
+import math
 import os
 
 import numpy as np
 import pytest
 
 from searec.cli import main
+from searec.io import read_csv_rows
 from tests.test_loader import BAD_FEATURES, BAD_INTER
 
 SMALL = ["train.progress=false", "train.epochs=1"]
@@ -41,15 +43,26 @@ def test_bad_feature_file(make_folder, tmp_path, capsys, case):
     _assert_clean_failure(capsys, out, expected)
 
 
-def test_zero_norm_feature_rows_for_knn(make_folder, tmp_path, capsys):
-    feats = np.ones((4, 3), np.float32)
-    feats[1] = 0.0
-    folder = make_folder(feats={"image": feats})
+@pytest.mark.parametrize("model", ["sea", "freedom", "vbpr"])
+def test_items_without_features_in_a_modality_are_accepted(make_folder, tmp_path, capsys,
+                                                            model):
+    """A missing image (an all-zero row) passes data check and trains without NaN: data
+    check and train run the same dataset checks."""
+    rng = np.random.default_rng(0)
+    image = rng.random((4, 3)).astype(np.float32)
+    image[1] = 0.0
+    folder = make_folder(feats={"image": image, "text": rng.random((4, 5)).astype(np.float32)})
+    assert main(["data", "check", str(folder)]) == 0
+    assert "image 1 (all-zero rows)" in capsys.readouterr().out
     out = tmp_path / "run"
-    args = ["train", "--model", "sea", "--data", str(folder), "--out", str(out), *SMALL,
-            f"cache_dir={tmp_path / 'cache'}", "train.valid_metric=recall@2", "eval.topk=[2]"]
-    assert main(args) == 2
-    _assert_clean_failure(capsys, out, "image_feat.npy", "all-zero features (first: item 1)")
+    args = ["train", "--model", model, "--data", str(folder), "--out", str(out), *SMALL,
+            f"cache_dir={tmp_path / 'cache'}", "train.valid_metric=recall@2", "eval.topk=[2]",
+            "train.epochs=2"]
+    if model != "sea":
+        args.append("--separation=sea")
+    assert main(args) == 0, capsys.readouterr().err
+    rows = read_csv_rows(out / "history.csv")
+    assert all(math.isfinite(float(v)) for r in rows for k, v in r.items() if v != "")
 
 
 @pytest.mark.parametrize(

@@ -86,3 +86,32 @@ def test_reference_documents_every_model():
     for key in ("train.patience", "data.cold_users", "eval.topk", "model = lightgcn",
                 "model.n_layers"):
         assert key in doc
+
+
+def test_docs_config_md_is_the_generated_reference():
+    """docs/config.md is `searec config docs`; regenerate it when a key changes."""
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+    assert doc.read_text().strip() == config_reference().strip(), \
+        "run: searec config docs > docs/config.md"
+
+
+@pytest.mark.parametrize(("override", "suggested"), [
+    ("model.lr=0.1", "'train.lr'"),                       # another section's key
+    ("train.q_steps=3", "'model.separation.q_steps'"),    # a nested section's key
+    ("train.patiense=3", "'train.patience'"),             # a typo in the same section
+    ("model.separation.q_step=3", "'model.separation.q_steps'"),
+])
+def test_mistyped_keys_suggest_across_sections(override, suggested):
+    with pytest.raises(ConfigError, match="did you mean") as err:
+        load_config(None, [override])
+    assert suggested in str(err.value)
+
+
+def test_old_flat_separation_keys_name_their_new_place():
+    with pytest.raises(ConfigError, match=r"'model\.q_steps' moved to 'model\.separation"
+                                          r"\.q_steps'"):
+        load_config(None, ["model.q_steps=5"])
+    cfg = load_config(None, ["model.separation.q_steps=7"])
+    assert cfg.model_params["separation"]["q_steps"] == 7

@@ -3,11 +3,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from searec.errors import DataError
 from searec.graphs import (
     InteractionGraph,
     bipartite_adjacency,
     cached_knn_graph,
+    hnsw_knn_graph,
     knn_graph,
     sym_normalize,
 )
@@ -58,11 +58,28 @@ def test_knn_ties_go_to_lower_id_and_exclude_self():
     assert list(g[0].indices) == [1, 2]
 
 
-def test_knn_rejects_zero_rows():
-    x = np.ones((4, 3), np.float32)
-    x[2] = 0
-    with pytest.raises(DataError, match="1 items have all-zero features"):
-        knn_graph(x, 2, name="image_feat.npy")
+@pytest.mark.parametrize("method", ["exact", "hnsw"])
+def test_items_without_features_have_no_cosine_neighbours(method):
+    """An all-zero row (a missing image) has no direction: its kNN row is empty, nobody
+    has it as a neighbour, and the normalised graph stays finite."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((30, 4)).astype(np.float32)
+    x[[2, 17]] = 0
+    build = knn_graph if method == "exact" else hnsw_knn_graph
+    g = build(x, 5)
+    assert g[2].nnz == 0 and g[17].nnz == 0
+    assert not np.isin(g.indices, [2, 17]).any()
+    others = np.setdiff1d(np.arange(30), [2, 17])
+    assert (np.diff(g.indptr)[others] == 5).all()
+    norm = sym_normalize(g)
+    assert np.isfinite(norm.data).all()
+    # the rest of the graph is what it would be without those items
+    kept = build(x[others], 5)
+    np.testing.assert_array_equal(g[others][:, others].toarray(), kept.toarray())
+    # fewer items with features than k: each row keeps the ones there are
+    sparse = np.zeros((6, 3), np.float32)
+    sparse[[0, 1]] = [[1, 0, 0], [0, 1, 0]]
+    assert knn_graph(sparse, 4)[0].nnz == 2
 
 
 def test_knn_cache_is_keyed_by_content(tmp_path):

@@ -7,7 +7,8 @@ from searec.config import Config, load_config
 from searec.data import Dataset, load_mmrec, make_synthetic, save_mmrec
 from searec.data.load import load_dataset
 from searec.models import create_model, get_model_class, registry
-from searec.runs import load_run, train
+from searec.recommend import recommend, write_recommendations
+from searec.runs import load_run, resume, train
 from searec.training import evaluate_model
 
 __all__ = [
@@ -21,7 +22,10 @@ __all__ = [
     "load_mmrec",
     "load_run",
     "make_synthetic",
+    "recommend",
     "registry",
+    "resume",
     "save_mmrec",
     "train",
+    "write_recommendations",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,7 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from searec.runs import format_metrics, resume, train
+    from searec.runs import default_run_dir, format_metrics, resume, train
     from searec.training import distributed
 
     if args.resume:
@@ -71,11 +70,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.out is None and distributed.world().world_size > 1:
             raise SearecError("under torchrun, pass --out: every process must name the same "
                               "run folder")
-        if args.out is None:
-            data = Path(cfg.data.path).name if cfg.data.path else "synthetic"
-            out = Path("runs") / f"{cfg.model.name}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
-        else:
-            out = Path(args.out)
+        out = default_run_dir(cfg) if args.out is None else Path(args.out)
         metrics = train(cfg, out, overwrite=args.overwrite, log=_log)
     if not distributed.is_main():
         return 0  # rank 0 reports
@@ -87,21 +82,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from searec.data.load import DataConfig, load_dataset
+    from searec.data.load import DataConfig, check_dataset
 
-    # Load keeping cold users so they can be counted, then apply the requested policy.
-    policy = "error" if args.cold_users == "error" else "keep"
-    cfg = DataConfig(path=str(args.dir), name=args.name, modalities=args.modalities,
-                     cold_users=policy)
-    ds = load_dataset(cfg)
-    cold = ds.cold_users()
-    if args.cold_users == "drop":
-        ds = ds.without_users_in_eval(cold)
-    st = ds.stats()
+    st = check_dataset(DataConfig(path=str(args.dir), name=args.name,
+                                  modalities=args.modalities, cold_users=args.cold_users))
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
     mods = ", ".join(f"{m} ({d}-d)" for m, d in st["modalities"].items()) or "none"
+    missing = ", ".join(f"{m} {n:,}" for m, n in st["items_without_features"].items() if n)
     rows = [
         ("dataset", f"{st['name']} ({args.dir})"),
         ("users", f"{st['users']:,}"),
@@ -111,10 +100,11 @@ def cmd_data_check(args: argparse.Namespace) -> int:
         ("density", f"{st['density']:.5f}"),
         ("users in valid / test", f"{st['valid_users']:,} / {st['test_users']:,}"),
         ("cold users (valid/test, no train)",
-         f"{len(cold):,}" + {"drop": " (left out of evaluation)", "keep": " (scored)"}.get(
+         f"{st['cold_users']:,}" + {"drop": " (left out of evaluation)", "keep": " (scored)"}.get(
              args.cold_users, "")),
         ("items without train interactions", f"{st['items_without_train']:,}"),
         ("modalities", mods),
+        ("items without features", f"{missing} (all-zero rows)" if missing else "none"),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
@@ -160,26 +150,13 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
 def _finish_prepare(  # type: ignore[no-untyped-def]
     args: argparse.Namespace, frame, item_texts, source: Path, item_column: str = "item_id"
 ) -> int:
-    from searec.data.prepare import (
-        SplitRatios,
-        prepare_interactions,
-        summary_lines,
-        write_prepared,
-    )
+    from searec.data.prepare import SplitRatios, prepare_folder, summary_lines
 
-    if args.out.exists() and not args.out.is_dir():
-        raise SearecError(f"{args.out}: exists and is not a folder")
-    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
-        raise SearecError(f"{args.out}: folder exists and is not empty; pass --overwrite")
-    if args.min_rating is not None:
-        if "rating" not in frame.columns:
-            raise SearecError("--min-rating needs ratings in the input (--rating-col)")
-        frame = frame[frame["rating"] >= args.min_rating]
-    prepared = prepare_interactions(
-        frame, k_core=args.k_core, k_item=args.k_core_items, split=SplitRatios.parse(args.split),
+    prepared = prepare_folder(
+        frame, args.out, name=args.name, min_rating=args.min_rating, overwrite=args.overwrite,
+        k_core=args.k_core, k_item=args.k_core_items, split=SplitRatios.parse(args.split),
         order=args.order, seed=args.seed, item_texts=item_texts, source=str(source),
         item_column=item_column)
-    write_prepared(prepared, args.out, args.name)
     for line in summary_lines(prepared):
         print(line)
     if prepared.item_text is not None:
@@ -213,136 +190,54 @@ def cmd_prepare_csv(args: argparse.Namespace) -> int:
     return _finish_prepare(args, frame, texts, args.interactions)
 
 
-def _dataset_item_map(folder: Path):  # type: ignore[no-untyped-def]
-    from searec.data.idmap import ITEM_MAP_FILE
-    from searec.data.mmrec import load_mmrec
-    from searec.errors import DataError
-
-    ds = load_mmrec(folder)
-    if ds.item_map is None:
-        raise DataError(folder / ITEM_MAP_FILE, "not found; the dataset has no original item "
-                        "ids to align to (prepare it with `searec prepare`)")
-    return ds
-
-
 def cmd_features_text(args: argparse.Namespace) -> int:
-    from searec.data.prepare import one_line
-    from searec.data.tables import integer_column, read_item_texts, read_table
-    from searec.errors import DataError
-    from searec.features import encode_texts
-    from searec.io import atomic_path
+    from searec.data.mmrec import write_features
+    from searec.features import encode_texts, read_item_texts_for
 
-    if args.dataset:
-        ds = _dataset_item_map(args.dataset)
-        by_id = read_item_texts(args.items, args.item_id_col, args.text_cols.split(","))
-        texts = [by_id.get(i, "") for i in ds.item_map.originals]
-    else:
-        frame = read_table(args.items)
-        if "itemID" not in frame.columns or "text" not in frame.columns:
-            raise DataError(args.items, "expected columns itemID and text (as in a prepared "
-                            "folder's item_text.tsv); for another table pass --dataset DIR "
-                            "--item-id-col COL --text-cols COL,COL", 1)
-        index = integer_column(args.items, frame, "itemID")
-        if not np.array_equal(index, np.arange(len(index))):
-            raise DataError(args.items, "itemID must run 0, 1, 2, ... in order (row i = item i)")
-        texts = [one_line(t) for t in frame["text"].fillna("")]
+    texts = read_item_texts_for(args.items, args.dataset, args.item_id_col,
+                                args.text_cols.split(","))
     empty = sum(1 for t in texts if not t)
     feats = encode_texts(texts, args.model, args.batch_size, args.device,
                          progress=not args.quiet)
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, feats)
+    write_features(args.out, feats)
     print(f"wrote {args.out}: {feats.shape[0]:,} items x {feats.shape[1]} ({empty:,} with "
           "empty text)")
     return 0
 
 
 def cmd_features_align(args: argparse.Namespace) -> int:
-    from searec.data.mmrec import FEATURE_SUFFIX
-    from searec.features import align_vectors, read_vectors
-    from searec.io import atomic_path, write_text
+    from searec.features import align_to_dataset
 
-    ds = _dataset_item_map(args.dataset)
-    names, vecs = read_vectors(args.vectors, args.ids, args.id_col, args.dim)
-    feats, imputed, unused = align_vectors(names, vecs, ds.item_map, args.missing,
-                                           args.vectors)
-    out = args.dataset / f"{args.modality}{FEATURE_SUFFIX}"
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, feats)
-    print(f"wrote {out}: {feats.shape[0]:,} items x {feats.shape[1]}; {unused:,} vectors "
-          "for items not in the dataset ignored")
-    if len(imputed):
-        listing = args.dataset / f"{args.modality}_missing_items.txt"
-        write_text(listing, "\n".join(str(x) for x in ds.item_map.originals[imputed]) + "\n")
-        print(f"imputed {len(imputed):,} items without a vector ({args.missing}); their ids "
-              f"are in {listing}")
+    done = align_to_dataset(args.vectors, args.dataset, args.modality, args.ids, args.id_col,
+                            args.dim, args.missing)
+    print(f"wrote {done.path}: {done.shape[0]:,} items x {done.shape[1]}; {done.unused:,} "
+          "vectors for items not in the dataset ignored")
+    if done.imputed:
+        print(f"imputed {len(done.imputed):,} items without a vector ({args.missing}); their "
+              f"ids are in {done.listing}")
     return 0
 
 
-def _read_user_ids(path: Path, dataset, index_ids: bool) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """User indices from a file of ids, one per line: original ids when the dataset has an
-    id map (unless ``index_ids``), else indices. A first line naming a column is skipped."""
-    from searec.errors import DataError
-
-    try:
-        tokens = [t.strip() for t in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read user list ({exc})") from None
-    first = 1
-    if tokens and tokens[0] in ("user", "userID", "user_id"):
-        tokens, first = tokens[1:], 2
-    lines = [(n + first, t) for n, t in enumerate(tokens) if t]
-    if not lines:
-        raise DataError(path, "no user ids in the file")
-    if dataset.user_map is not None and not index_ids:
-        try:
-            return dataset.user_map.to_index([t for _, t in lines])
-        except KeyError:
-            known = set(dataset.user_map.originals)
-            lineno, tok = next((n, t) for n, t in lines if t not in known)
-            raise DataError(path, f"user {tok!r} is not in the dataset (ids are the original "
-                            "user ids of u_id_mapping.csv; --index-ids takes indices)",
-                            lineno) from None
-    users = []
-    for lineno, tok in lines:
-        if not tok.isdigit() or int(tok) >= dataset.n_users:
-            raise DataError(path, f"expected a user index in 0..{dataset.n_users - 1}, got "
-                            f"{tok!r}", lineno)
-        users.append(int(tok))
-    return np.asarray(users, dtype=np.int64)
-
-
 def cmd_recommend(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from searec.io import atomic_path
+    from searec.recommend import (
+        check_output_format,
+        read_user_ids,
+        recommendation_frame,
+        write_recommendations,
+    )
     from searec.runs import load_run
 
-    out = Path(args.out)
-    if out.suffix not in (".csv", ".tsv", ".parquet"):
-        raise SearecError(f"{out}: unknown output format; use .csv, .tsv or .parquet")
+    out = check_output_format(args.out)
     if args.k < 1:
         raise SearecError(f"--k must be at least 1, got {args.k}")
     _, dataset, model = load_run(args.run)
-    users = (_read_user_ids(args.users, dataset, args.index_ids) if args.users
+    users = (read_user_ids(args.users, dataset, args.index_ids) if args.users
              else np.arange(dataset.n_users))
-    exclude = None if args.include_seen else dataset.train
-    ids, scores = model.recommend(users, k=args.k, user_items=exclude)
-    k = ids.shape[1]
-    user_col, item_col = np.repeat(users, k), ids.ravel()
-    originals = (not args.index_ids and dataset.user_map is not None
-                 and dataset.item_map is not None)
-    if originals:
-        user_col = dataset.user_map.to_original(user_col)
-        item_col = dataset.item_map.to_original(item_col)
-    user_name, item_name = ("user_id", "item_id") if originals else ("userID", "itemID")
-    frame = pd.DataFrame({user_name: user_col, "rank": np.tile(np.arange(1, k + 1), len(users)),
-                          item_name: item_col, "score": scores.ravel()})
-    with atomic_path(out) as tmp:
-        if out.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, sep="," if out.suffix == ".csv" else "\t", index=False,
-                         float_format="%.6g")
+    frame = recommendation_frame(model, dataset, users, args.k, args.include_seen,
+                                 args.index_ids)
+    write_recommendations(frame, out)
+    k = int(frame["rank"].max()) if len(frame) else 0
+    originals = "user_id" in frame.columns
     print(f"wrote {len(frame):,} recommendations ({len(users):,} users x top {k}"
           f"{', original ids' if originals else ''}) to {out}")
     return 0

@@ -195,10 +195,11 @@ def config_reference() -> str:
             ann = field.annotation
             nested = _section_type(ann)
             if nested is SeparationParams:  # documented once, below the models
-                default = "(required)" if field.is_required() else \
-                    "{}" if field.default is None and field.default_factory else field.default
-                cells = [f"`{prefix}{name}`", "section or null", f"`{default}`",
-                         field.description or ""]
+                default = "{} (its defaults)" if field.default_factory else field.default
+                cells = [f"`{prefix}{name}`", "section" + (" or null" if field.default is None
+                                                          and not field.default_factory
+                                                          else ""),
+                         f"`{default}`", field.description or ""]
                 rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
                 continue
             if nested is not None and nested is not ModelConfig:

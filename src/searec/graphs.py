@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from searec.errors import ConfigError, DataError
+from searec.errors import ConfigError
 from searec.io import atomic_path
 from searec.topk import topk_stable
 
@@ -218,15 +218,15 @@ def propagated_mean(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> torc
 # ------------------------------------------------------------------------------ kNN
 
 
-def _unit_rows(features: np.ndarray, name: str) -> torch.Tensor:
-    """Rows scaled to unit length (cosine = inner product); all-zero rows are an error."""
+def _unit_rows(features: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """(rows scaled to unit length, so cosine = inner product; which rows have features).
+
+    An all-zero row (an item without this modality, e.g. a missing image) has no direction:
+    it stays zero and is left out of the kNN graph (no neighbours, nobody's neighbour)."""
     feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
     norms = feats.norm(dim=1)
-    zero = torch.nonzero(norms == 0).ravel()
-    if len(zero):
-        raise DataError(name, f"{len(zero)} items have all-zero features (first: item "
-                        f"{int(zero[0])}); cosine kNN needs non-zero rows")
-    return feats / norms[:, None]
+    present = norms > 0
+    return feats / torch.where(present, norms, 1.0)[:, None], present.numpy()
 
 
 def _check_k(n: int, k: int, include_self: bool) -> None:
@@ -245,7 +245,6 @@ def knn_graph(
     k: int,
     block_size: int = 2048,
     include_self: bool = True,
-    name: str = "features",
 ) -> sp.csr_matrix:
     """Binary item-item kNN graph by cosine similarity, computed blockwise (sparse, n x k).
 
@@ -255,22 +254,28 @@ def knn_graph(
     """
     n = features.shape[0]
     _check_k(n, k, include_self)
-    feats = _unit_rows(features, name)
+    feats, present = _unit_rows(features)
+    absent = torch.from_numpy(~present)
     cols = np.empty((n, k), dtype=np.int64)
+    found = np.empty((n, k), dtype=bool)
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
         sim = feats[start:stop] @ feats.T
         if not include_self:
             sim[torch.arange(stop - start), torch.arange(start, stop)] = -torch.inf
-        cols[start:stop] = topk_stable(sim, k)[1].numpy()
-    return _binary_graph(np.repeat(np.arange(n), k), cols.ravel(), n)
+        sim[:, absent] = -torch.inf  # an item without features is nobody's neighbour
+        vals, idx = topk_stable(sim, k)
+        cols[start:stop] = idx.numpy()
+        found[start:stop] = torch.isfinite(vals).numpy()
+    found &= present[:, None]  # ... and has none itself
+    rows = np.repeat(np.arange(n), k).reshape(n, k)
+    return _binary_graph(rows[found], cols[found], n)
 
 
 def hnsw_knn_graph(
     features: np.ndarray,
     k: int,
     include_self: bool = True,
-    name: str = "features",
     m: int = 16,
     ef_construction: int = 40,
     ef_search: int = 64,
@@ -290,23 +295,26 @@ def hnsw_knn_graph(
                           "pip install 'searec[ann]' (or faiss-cpu / faiss-gpu)") from exc
     n = features.shape[0]
     _check_k(n, k, include_self)
-    feats = _unit_rows(features, name).numpy()
+    unit, present = _unit_rows(features)
+    items = np.flatnonzero(present)  # items without features stay out of the index
+    feats = np.ascontiguousarray(unit.numpy()[items])
+    n_in = len(items)
     faiss.omp_set_num_threads(torch.get_num_threads())  # honour train.threads
     index = faiss.IndexHNSWFlat(feats.shape[1], m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = ef_construction
     index.add(feats)
     index.hnsw.efSearch = max(ef_search, k + 1)
     wanted = k - 1 if include_self else k  # neighbours other than the item itself
-    _, ids = index.search(feats, min(wanted + 1, n))
+    _, ids = index.search(feats, max(1, min(wanted + 1, n_in)))
     # faiss returns neighbours best first, -1 where it found too few; drop self and -1.
-    found = (ids >= 0) & (ids != np.arange(n)[:, None])
+    found = (ids >= 0) & (ids != np.arange(n_in)[:, None])
     keep = found & (np.cumsum(found, axis=1) <= wanted)
     rows = np.nonzero(keep)[0]
     cols = ids[keep]
     if include_self:
-        rows = np.concatenate([rows, np.arange(n)])
-        cols = np.concatenate([cols, np.arange(n)])
-    return _binary_graph(rows, cols.astype(np.int64), n)
+        rows = np.concatenate([rows, np.arange(n_in)])
+        cols = np.concatenate([cols, np.arange(n_in)])
+    return _binary_graph(items[rows], items[cols.astype(np.int64)], n)
 
 
 def cache_dir(explicit: str | Path | None = None) -> Path:
@@ -350,7 +358,6 @@ def cached_knn_graph(
     k: int,
     cache: str | Path | None = None,
     include_self: bool = True,
-    name: str = "features",
     method: str = "exact",
 ) -> sp.csr_matrix:
     """:func:`knn_graph` (or :func:`hnsw_knn_graph` for ``method="hnsw"``), loaded from /
@@ -361,7 +368,7 @@ def cached_knn_graph(
             return sp.load_npz(path).tocsr()
         except (OSError, ValueError):
             path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never trusted
-    graph = KNN_METHODS[method][0](features, k, include_self=include_self, name=name)
+    graph = KNN_METHODS[method][0](features, k, include_self=include_self)
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             sp.save_npz(fh, graph)
@@ -391,7 +398,6 @@ def mixed_knn_graph(
     k = min(k, n_items)
     mix = sp.csr_matrix((n_items, n_items), dtype=np.float32)
     for m in names:
-        graph = cached_knn_graph(modalities[m], k, cache_dir, name=f"{m}_feat.npy",
-                                 method=method)
+        graph = cached_knn_graph(modalities[m], k, cache_dir, method=method)
         mix = mix + (weights[m] / total) * sym_normalize(graph)
     return mix.tocsr()

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from searec.errors import SearecError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -31,6 +33,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def check_output_dir(out: str | Path, overwrite: bool = False, what: str = "folder",
+                     hint: str = "pass --overwrite to replace it",
+                     error: type[Exception] = SearecError) -> Path:
+    """Refuse an output folder that cannot be used, without touching anything: a file in
+    its place, a non-empty folder (unless ``overwrite``), an unwritable parent."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise error(f"{out}: exists and is not a directory")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise error(f"{out}: {what} exists and is not empty; {hint}")
+    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise error(f"{out}: cannot create the {what} ({parent} is a file)")
+    if not os.access(parent, os.W_OK):
+        raise error(f"{out}: cannot create the {what} ({parent} is not writable)")
+    return out
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[Any]], None], mode: str = "w") -> None:

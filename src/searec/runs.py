@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from searec.data.dataset import Dataset
 from searec.data.load import load_dataset
 from searec.errors import ConfigError, RunDirError
 from searec.graphs import InteractionGraph
-from searec.io import write_json, write_text
+from searec.io import check_output_dir, write_json, write_text
 from searec.models import create_model
 from searec.models.base import Recommender
 from searec.training import distributed
@@ -36,17 +37,14 @@ from searec.training.trainer import (
 
 def check_run_dir(out: str | Path, overwrite: bool = False) -> None:
     """Refuse a run folder that cannot be used, without touching anything."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"{out}: exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise RunDirError(f"{out}: run directory exists and is not empty; pass --overwrite "
-                          "to replace it or --resume to continue it")
-    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise RunDirError(f"{out}: cannot create the run directory ({parent} is a file)")
-    if not os.access(parent, os.W_OK):
-        raise RunDirError(f"{out}: cannot create the run directory ({parent} is not writable)")
+    check_output_dir(out, overwrite, "run directory", "pass --overwrite to replace it or "
+                     "--resume to continue it", RunDirError)
+
+
+def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
+    """runs/<model>-<dataset folder or synthetic>-<local time>, for a run given no folder."""
+    data = Path(cfg.data.path).name if cfg.data.path else "synthetic"
+    return Path(root) / f"{cfg.model.name}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def check_eval_config(

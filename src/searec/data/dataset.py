@@ -105,4 +105,7 @@ class Dataset:
             "cold_users": len(self.cold_users()),
             "items_without_train": int((np.diff(self.train.tocsc().indptr) == 0).sum()),
             "modalities": {n: int(f.shape[1]) for n, f in self.modalities.items()},
+            # all-zero rows: items without that modality (no cosine kNN neighbours there)
+            "items_without_features": {n: int((~f.any(axis=1)).sum())
+                                       for n, f in self.modalities.items()},
         }

@@ -8,7 +8,7 @@ that training relies on (a user with no negative item to sample, the cold-user p
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -74,3 +74,17 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         if cfg.cold_users == "drop":
             dataset = dataset.without_users_in_eval(cold)
     return dataset
+
+
+def check_dataset(cfg: DataConfig) -> dict[str, Any]:
+    """Every check that training runs on the dataset ``cfg`` names (:func:`load_dataset`),
+    then its statistics, with ``cold_users`` counted whatever the policy: what
+    ``searec data check`` reports."""
+    # load keeping cold users so they can be counted, then apply the requested policy
+    keep = "error" if cfg.cold_users == "error" else "keep"
+    dataset = load_dataset(cfg.model_copy(update={"cold_users": keep}))
+    cold = dataset.cold_users()
+    if cfg.cold_users == "drop":
+        dataset = dataset.without_users_in_eval(cold)
+    return {**dataset.stats(), "cold_users": len(cold), "cold_user_policy": cfg.cold_users}
+

@@ -295,3 +295,24 @@ def save_mmrec(dataset: Dataset, folder: str | Path, name: str | None = None) ->
     if dataset.item_map is not None:
         dataset.item_map.save(folder / ITEM_MAP_FILE, "itemID")
     return folder
+
+
+def write_features(path: str | Path, features: np.ndarray) -> Path:
+    """Write one modality's item features (row i = item i) as .npy, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(features, dtype=np.float32))
+    return path
+
+
+def load_with_item_map(folder: str | Path) -> Dataset:
+    """A prepared folder's dataset, which must carry original item ids (for aligning
+    features to it)."""
+    from searec.data.idmap import ITEM_MAP_FILE
+
+    folder = Path(folder)
+    dataset = load_mmrec(folder)
+    if dataset.item_map is None:
+        raise DataError(folder / ITEM_MAP_FILE, "not found; the dataset has no original item "
+                        "ids to align to (prepare it with `searec prepare`)")
+    return dataset

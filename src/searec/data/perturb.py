@@ -8,7 +8,8 @@ Each :class:`Perturbation` changes one modality of a loaded dataset:
   mapped through a fixed random Gaussian matrix when the widths differ;
 - ``drop``: a seeded ``fraction`` of the items lose the modality, as when images or texts
   are missing: they get the mean feature vector (``fill=mean``, what MMRec's preprocessing
-  imputes) or zeros (``fill=zero``; cosine kNN graphs refuse all-zero rows);
+  imputes) or zeros (``fill=zero``: such items have no neighbours in that modality's
+  cosine kNN graph);
 - ``scale``: the features are multiplied by ``factor``.
 """
 
@@ -38,8 +39,8 @@ class Perturbation(StrictModel):
     fraction: float = Field(0.5, gt=0, le=1, description="drop: share of items affected.")
     fill: Literal["mean", "zero"] = Field("mean", description="drop: value given to them: the "
                                           "mean feature vector (as MMRec imputes missing "
-                                          "features) or zeros (cosine kNN graphs refuse zero "
-                                          "rows).")
+                                          "features) or zeros (as a missing image: no "
+                                          "neighbours in that modality's kNN graph).")
     factor: float = Field(10.0, gt=0, description="scale: the multiplier.")
     seed: int = Field(0, description="Seed of the noise, the items dropped, the linear map.")
 

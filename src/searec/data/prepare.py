@@ -28,7 +28,7 @@ import pandas as pd
 from searec.data.idmap import ITEM_MAP_FILE, USER_MAP_FILE, IdMap
 from searec.data.tables import one_line
 from searec.errors import DataError
-from searec.io import atomic_path, write_json
+from searec.io import atomic_path, check_output_dir, write_json
 
 ITEM_TEXT_FILE = "item_text.tsv"
 SplitOrder = Literal["random", "time"]
@@ -202,6 +202,29 @@ def prepare_interactions(
         report.params["items_without_text"] = int(sum(1 for t in texts if not t))
     return Prepared(table.reset_index(drop=True), IdMap(users.astype(object), "user_id"),
                     IdMap(items.astype(object), item_column), texts, report)
+
+
+def prepare_folder(
+    frame: pd.DataFrame,
+    out: str | Path,
+    *,
+    name: str | None = None,
+    min_rating: float | None = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> Prepared:
+    """Raw interactions -> an MMRec folder at ``out``: checks the folder first (nothing is
+    written if it cannot be used), drops ratings below ``min_rating``, then
+    :func:`prepare_interactions` with ``options`` and :func:`write_prepared`."""
+    out = check_output_dir(out, overwrite, "folder")
+    if min_rating is not None:
+        if "rating" not in frame.columns:
+            raise DataError(options.get("source", "interactions"), "a minimum rating needs "
+                            "ratings in the input (--rating-col)")
+        frame = frame[frame["rating"] >= min_rating]
+    prepared = prepare_interactions(frame, **options)
+    write_prepared(prepared, out, name)
+    return prepared
 
 
 def write_prepared(prepared: Prepared, folder: Path, name: str | None = None) -> Path:

@@ -9,6 +9,7 @@ float32 values per record).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -16,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from searec.data.idmap import IdMap
+from searec.data.mmrec import FEATURE_SUFFIX, load_with_item_map, write_features
 from searec.data.tables import numeric_column, read_table
 from searec.errors import DataError
+from searec.io import write_text
 
 MissingPolicy = Literal["error", "mean", "zero"]
 
@@ -118,3 +121,35 @@ def align_vectors(
     if len(absent):
         out[absent] = out[present].mean(axis=0) if missing == "mean" else 0.0
     return out, absent, unused
+
+
+@dataclass
+class AlignedFeatures:
+    """What :func:`align_to_dataset` wrote."""
+
+    path: Path  # DIR/<modality>_feat.npy
+    shape: tuple[int, int]
+    unused: int  # vectors of items not in the dataset
+    imputed: list[str]  # original ids of dataset items without a vector
+    listing: Path | None  # DIR/<modality>_missing_items.txt, when any were imputed
+
+
+def align_to_dataset(
+    vectors: str | Path, dataset: str | Path, modality: str, ids: str | Path | None = None,
+    id_col: str | None = None, dim: int = 4096, missing: MissingPolicy = "error",
+) -> AlignedFeatures:
+    """Vectors keyed by original item id -> DATASET/<modality>_feat.npy (row i = item i),
+    imputing (``missing`` mean|zero) and listing the items without a vector."""
+    folder = Path(dataset)
+    ds = load_with_item_map(folder)
+    assert ds.item_map is not None
+    names, vecs = read_vectors(Path(vectors), None if ids is None else Path(ids), id_col, dim)
+    feats, imputed, unused = align_vectors(names, vecs, ds.item_map, missing, vectors)
+    out = write_features(folder / f"{modality}{FEATURE_SUFFIX}", feats)
+    listing = None
+    originals = [str(x) for x in ds.item_map.originals[imputed]]
+    if originals:
+        listing = folder / f"{modality}_missing_items.txt"
+        write_text(listing, "\n".join(originals) + "\n")
+    return AlignedFeatures(out, (int(feats.shape[0]), int(feats.shape[1])), unused,
+                           originals, listing)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from searec.errors import SearecError
+from searec.data.mmrec import load_with_item_map
+from searec.data.tables import integer_column, one_line, read_item_texts, read_table
+from searec.errors import DataError, SearecError
 
 INSTALL_HINT = "install the text extra: pip install 'searec[text]'"
 
@@ -63,3 +65,27 @@ def encode_texts(
                 part, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
             bar.update(len(part))
     return out
+
+
+def read_item_texts_for(
+    items: str | Path, dataset: str | Path | None = None, item_id_col: str = "item",
+    text_cols: Sequence[str] = ("text",),
+) -> list[str]:
+    """One text per item, row i = item i: a prepared folder's item_text.tsv as it is
+    (``dataset`` None), or any item table aligned to a prepared ``dataset`` by original
+    item id (its ``text_cols`` joined; items absent from the table get "")."""
+    items = Path(items)
+    if dataset is not None:
+        ds = load_with_item_map(dataset)
+        assert ds.item_map is not None
+        by_id = read_item_texts(items, item_id_col, list(text_cols))
+        return [by_id.get(i, "") for i in ds.item_map.originals]
+    frame = read_table(items)
+    if "itemID" not in frame.columns or "text" not in frame.columns:
+        raise DataError(items, "expected columns itemID and text (as in a prepared "
+                        "folder's item_text.tsv); for another table pass --dataset DIR "
+                        "--item-id-col COL --text-cols COL,COL", 1)
+    index = integer_column(items, frame, "itemID")
+    if not np.array_equal(index, np.arange(len(index))):
+        raise DataError(items, "itemID must run 0, 1, 2, ... in order (row i = item i)")
+    return [one_line(t) for t in frame["text"].fillna("")]
