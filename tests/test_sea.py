@@ -153,3 +153,22 @@ def test_recompute_gives_the_same_loss_and_gradients(tiny, tmp_path):
     assert grads_a.keys() == grads_b.keys() and any("user_pref" in n for n in grads_a)
     for name, grad in grads_a.items():
         torch.testing.assert_close(grads_b[name], grad, msg=name)
+
+
+def test_reference_preset_on_one_modality_is_a_config_error(make_folder, tmp_path, capsys):
+    """The reference's shared q is fitted to pairs across modalities: with one modality the
+    preset stops with a config error that says what to change (it used to fail with an
+    AttributeError at the first batch)."""
+    from searec.cli import main
+
+    rng = np.random.default_rng(0)
+    folder = make_folder(feats={"image": rng.random((4, 3)).astype(np.float32)})
+    out = tmp_path / "run"
+    args = ["train", "--config", "preset:reference", "--data", str(folder), "--out", str(out),
+            "model.knn_weights={image: 1.0}", "train.progress=false", "train.epochs=1",
+            "train.valid_metric=recall@2", "eval.topk=[2]", f"cache_dir={tmp_path / 'c'}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "config key 'model.separation.q_pairs'" in err and "q_pairs=within" in err, err
+    assert not out.exists()
+    assert main([*args, "model.separation.q_pairs=within"]) == 0

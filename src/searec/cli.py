@@ -306,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="searec", description="Multimodal recommendation with separate learning (SEA).")
     parser.add_argument("--version", action="version", version=f"searec {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE|MODULE",
+                        help="import a .py file or module first, for the models, MI "
+                        "estimators or table formats it registers (docs/extending.md); "
+                        "repeatable")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train and evaluate a model, writing a run folder")
@@ -457,6 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from searec.plugins import load_plugins
+
+        load_plugins(args.plugin)
         return int(args.func(args))
     except SearecError as exc:
         if args.debug:

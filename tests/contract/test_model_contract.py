@@ -1,5 +1,7 @@
 """The contract every registered model must meet (one suite, run for each model)."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +147,35 @@ def test_state_dict_roundtrip_gives_identical_scores(built, tiny, tmp_path):
     other.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=False))
     other.prepare_inference(graph)
     torch.testing.assert_close(other.score_users(torch.arange(tiny.n_users)), before)
+
+
+CHECKS = [test_forward_shapes, test_loss_parts_are_finite_and_reach_parameters,
+          test_auxiliary_objectives_fit_only_their_own_parameters,
+          test_training_steps_reduce_loss, test_recommend_excludes_seen_items_and_is_batched,
+          test_recommend_scores_match_full_scores, test_similar_items_excludes_self,
+          test_state_dict_roundtrip_gives_identical_scores]
+
+
+def check_model(name: str, params: dict, dataset, tmp_path) -> None:
+    """The whole suite on one registered model (docs/extending.md's worked example)."""
+    for check in CHECKS:
+        seed_everything(0)
+        model = create_model(name, dataset, params, cache_dir=str(tmp_path))
+        model.contract_params = params
+        built = (name, model, InteractionGraph.from_train(dataset.train))
+        kwargs = {"tmp_path": tmp_path} if "tmp_path" in check.__code__.co_varnames else {}
+        with contextlib.suppress(pytest.skip.Exception):  # e.g. no auxiliary objective
+            check(built, dataset, **kwargs)
+
+
+def test_check_model_fails_a_broken_model(tiny, tmp_path, monkeypatch):
+    """The suite can fail: a model whose recommendations include training items is caught."""
+    from searec.models import get_model_class
+    from searec.models.base import Recommender
+
+    def ignores_seen_items(self, users, k=10, user_items=None, batch_size=4096):
+        return Recommender.recommend(self, users, k, None, batch_size)
+
+    monkeypatch.setattr(get_model_class("bpr"), "recommend", ignores_seen_items)
+    with pytest.raises(AssertionError):
+        check_model("bpr", {}, tiny, tmp_path)

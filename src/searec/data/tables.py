@@ -3,6 +3,7 @@ the column and the row."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,25 +19,76 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+TableReader = Callable[[Path, str | None], pd.DataFrame]
+_FORMATS: dict[str, TableReader] = {}
+
+
+def register_table_format(*suffixes: str) -> Callable[[TableReader], TableReader]:
+    """Decorator: read files ending in ``suffixes`` (e.g. ".dat") with this function.
+
+    A reader takes (path, separator or None) and returns every column as text (ids stay
+    exactly as written) with empty cells as NaN; :func:`read_table` turns its parsing
+    errors into a :class:`DataError` that names the file."""
+
+    def add(reader: TableReader) -> TableReader:
+        for suffix in suffixes:
+            if not suffix.startswith(".") or suffix.lower() in _FORMATS:
+                raise ValueError(f"table format {suffix!r}: expected a new '.suffix'")
+            _FORMATS[suffix.lower()] = reader
+        return reader
+
+    return add
+
+
+def table_formats() -> list[str]:
+    return sorted(_FORMATS)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(str).where(frame.notna())
+
+
+@register_table_format(".parquet")
+def _read_parquet(path: Path, sep: str | None) -> pd.DataFrame:
+    return _as_text(pd.read_parquet(path))
+
+
+@register_table_format(".jsonl", ".json")
+def _read_json_lines(path: Path, sep: str | None) -> pd.DataFrame:
+    return _as_text(pd.read_json(path, lines=True, dtype=False))
+
+
+def read_delimited(path: Path, sep: str | None) -> pd.DataFrame:
+    """A delimited text table with a header; ``sep`` None: from the file extension."""
+    if sep is None:
+        sep = SEPARATORS[_suffix(path)]
+    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                       skipinitialspace=True)
+
+
+register_table_format(*SEPARATORS)(read_delimited)
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return Path(path.stem).suffix.lower() if suffix == ".gz" else suffix
+
+
 def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
-    """Every column as text (ids stay exactly as written), empty cells as NaN."""
+    """Every column as text (ids stay exactly as written), empty cells as NaN. The format
+    comes from the extension (``.gz`` looks through); an unknown one is read as delimited
+    text when ``sep`` is given."""
     if not path.is_file():
         raise DataError(path, "file not found")
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        suffix = Path(path.stem).suffix.lower()
-    try:
-        if suffix in (".parquet", ".jsonl", ".json"):
-            frame = (pd.read_parquet(path) if suffix == ".parquet"
-                     else pd.read_json(path, lines=True, dtype=False))
-            return frame.astype(str).where(frame.notna())
+    suffix = _suffix(path)
+    reader = _FORMATS.get(suffix)
+    if reader is None:
         if sep is None:
-            if suffix not in SEPARATORS:
-                raise DataError(path, f"unknown table format {suffix!r}; use .csv, .tsv, "
-                                ".parquet or .jsonl, or pass --sep")
-            sep = SEPARATORS[suffix]
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
-                           na_values=[""], skipinitialspace=True)
+            raise DataError(path, f"unknown table format {suffix!r}; use one of "
+                            f"{', '.join(table_formats())}, or pass --sep")
+        reader = read_delimited
+    try:
+        return reader(path, sep)
     except DataError:
         raise
     except ImportError as exc:

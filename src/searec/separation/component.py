@@ -96,7 +96,7 @@ class Separation(nn.Module):
                           "modalities is off", stacklevel=2)
             method = "none"
         order = params.pair_order
-        if order is not None and sorted(order) != sorted(self.names):
+        if order is not None and len(self.names) > 1 and sorted(order) != sorted(self.names):
             raise ConfigError(f"config key 'model.separation.pair_order': must name each "
                               f"modality {self.names} once, got {order}")
         self.alignment = Alignment(generic, method, params.temperature, params.align_hidden,

@@ -40,7 +40,10 @@ class ProjectionHead(nn.Module):
 
 def ordered_pairs(names: list[str], order: list[str] | None = None) -> list[tuple[str, str]]:
     """Every unordered pair of modalities once, as (a, b) with a before b in ``order``
-    (default: ``names``' own order). In a pair, a is the anchor of a one-direction loss."""
+    (default: ``names``' own order). In a pair, a is the anchor of a one-direction loss.
+    One modality has no pairs (whatever ``order`` says)."""
+    if len(names) < 2:
+        return []
     order = list(names) if order is None else list(order)
     if sorted(order) != sorted(names):
         raise ValueError(f"pair order {order} must name each modality {names} once")
