@@ -92,3 +92,6 @@ def test_separation_flag_on_the_command_line():
         load_config(None, ["model.name=vbpr", "model.separation=true"])
     with pytest.raises(ConfigError, match=r"moved to .model\.separation\.q_steps."):
         load_config(None, ["model.name=vbpr", "model.q_steps=3"])
+    assert load_config(None, ["model.name=vbpr"]).model_params["separation"] is None
+    with pytest.raises(ConfigError, match="this model always separates"):
+        load_config(None, ["model.name=sea", "model.separation=null"])

@@ -40,9 +40,10 @@ def plugin(tmp_path, monkeypatch):
     from searec.separation.alignment import base as alignment_base
     from searec.separation.distancing import base as distancing_base
 
-    for module, attr in ((base, "_REGISTRY"), (alignment_base, "_REGISTRY"),
-                         (distancing_base, "_REGISTRY"), (tables, "_FORMATS")):
+    for module, attr in ((base, "_REGISTRY"), (tables, "_FORMATS")):
         monkeypatch.setattr(module, attr, dict(getattr(module, attr)))
+    for registry in (alignment_base.ALIGNMENTS, distancing_base.DISTANCINGS):
+        monkeypatch.setattr(registry, "classes", registry.copy())
 
     def write(name: str) -> Path:
         path = tmp_path / name

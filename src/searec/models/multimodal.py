@@ -17,7 +17,7 @@ for free.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,6 +48,7 @@ def _separation_section(value: Any, required: bool) -> Any:
 class SeparableParams(StrictModel):
     """Parameters of a backbone that can take SEA's separation (off unless given)."""
 
+    separation_required: ClassVar[bool] = False
     separation: SeparationParams | None = Field(
         None, description="SEA's separation (split, alignment, distancing) on this "
         "backbone's modality representations; null: off. See model.separation.* below.")
@@ -55,20 +56,16 @@ class SeparableParams(StrictModel):
     @field_validator("separation", mode="before")
     @classmethod
     def _section(cls, v: Any) -> Any:
-        return _separation_section(v, required=False)
+        return _separation_section(v, required=cls.separation_required)
 
 
-class SeparatedParams(StrictModel):
+class SeparatedParams(SeparableParams):
     """Parameters of a model that always separates (SEA)."""
 
-    separation: SeparationParams = Field(
+    separation_required: ClassVar[bool] = True
+    separation: SeparationParams = Field(  # type: ignore[assignment]
         default_factory=SeparationParams, description="SEA's separation (split, "
         "alignment, distancing); required. See model.separation.* below.")
-
-    @field_validator("separation", mode="before")
-    @classmethod
-    def _section(cls, v: Any) -> Any:
-        return _separation_section(v, required=True)
 
 
 class KnnGraphParams(StrictModel):

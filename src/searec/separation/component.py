@@ -23,13 +23,9 @@ from torch import nn
 from searec.errors import ConfigError
 from searec.optim import AuxiliaryObjective
 from searec.schema import StrictModel
-from searec.separation.alignment import Alignment, alignment_registry
-from searec.separation.distancing import Distancing, VariationalSettings, distancing_registry
+from searec.separation.alignment import ALIGNMENTS, Alignment
+from searec.separation.distancing import DISTANCINGS, Distancing, VariationalSettings
 from searec.separation.split import ModalitySplit
-
-
-def _choices(names: dict[str, object]) -> str:
-    return ", ".join([*sorted(names), "none"])
 
 
 class SeparationParams(StrictModel):
@@ -41,10 +37,10 @@ class SeparationParams(StrictModel):
         "width (the reference's d_m x d_m layer).")
     alignment: str = Field(
         "solosim", description="MI lower bound aligning generic parts across modalities: "
-        f"a registered alignment estimator ({_choices(alignment_registry())}).")
+        f"a registered alignment estimator ({ALIGNMENTS.choices()}).")
     distancing: str = Field(
         "club", description="MI upper bound (or proxy) separating generic from unique: a "
-        f"registered distancing estimator ({_choices(distancing_registry())}).")
+        f"registered distancing estimator ({DISTANCINGS.choices()}).")
     pair_order: list[str] | None = Field(
         None, description="Modality order that forms the pairs (a, b): a anchors a "
         "one-direction alignment (solosim's softmax runs over b's items) and the "

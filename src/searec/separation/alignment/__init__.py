@@ -15,6 +15,7 @@ from torch import nn
 
 from searec.separation.alignment import infonce, solosim  # noqa: F401  (registration)
 from searec.separation.alignment.base import (
+    ALIGNMENTS,
     AlignmentEstimator,
     alignment_registry,
     register_alignment,
@@ -62,10 +63,7 @@ class Alignment(nn.Module):
                  temperature: float = 0.2, hidden: int = 64, out: int = 32,
                  order: list[str] | None = None) -> None:
         super().__init__()
-        registry = alignment_registry()
-        if method != "none" and method not in registry:
-            raise ValueError(f"alignment must be one of {(*sorted(registry), 'none')}, "
-                             f"got {method!r}")
+        estimator = None if method == "none" else ALIGNMENTS.get(method)
         self.method = method
         self.names = list(generic_dims)
         self.pairs = ordered_pairs(self.names, order)
@@ -74,7 +72,7 @@ class Alignment(nn.Module):
             {m: ProjectionHead(d, hidden, out) for m, d in generic_dims.items()} if active else {}
         )
         self.estimator: AlignmentEstimator | None = (
-            registry[method](temperature) if active else None)
+            estimator(temperature) if estimator is not None and active else None)
 
     @property
     def active(self) -> bool:
@@ -88,5 +86,5 @@ class Alignment(nn.Module):
         return torch.stack(terms).mean()
 
 
-__all__ = ["Alignment", "AlignmentEstimator", "ProjectionHead", "alignment_registry",
+__all__ = ["ALIGNMENTS", "Alignment", "AlignmentEstimator", "ProjectionHead", "alignment_registry",
            "infonce_loss", "ordered_pairs", "register_alignment", "solosim_loss"]

@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-_REGISTRY: dict[str, type[AlignmentEstimator]] = {}
+from searec.separation.registry import EstimatorRegistry
 
 
 class AlignmentEstimator(nn.Module):
@@ -37,13 +37,10 @@ class AlignmentEstimator(nn.Module):
         return math.log(len(za)) - self(za, zb)
 
 
-def register_alignment(cls: type[AlignmentEstimator]) -> type[AlignmentEstimator]:
-    """Class decorator: make an alignment estimator available as ``alignment: <name>``."""
-    if cls.name in _REGISTRY or cls.name == "none":
-        raise ValueError(f"alignment estimator name {cls.name!r} is taken")
-    _REGISTRY[cls.name] = cls
-    return cls
+ALIGNMENTS: EstimatorRegistry[AlignmentEstimator] = EstimatorRegistry("alignment")
+# Class decorator: make an alignment estimator available as ``alignment: <name>``.
+register_alignment = ALIGNMENTS.register
 
 
 def alignment_registry() -> dict[str, type[AlignmentEstimator]]:
-    return dict(_REGISTRY)
+    return ALIGNMENTS.copy()

@@ -14,6 +14,7 @@ from torch import nn
 from searec.optim import AuxiliaryObjective
 from searec.separation.distancing import club, l1out, negative_l2  # noqa: F401  (registration)
 from searec.separation.distancing.base import (
+    DISTANCINGS,
     DistancingEstimator,
     VariationalSettings,
     distancing_registry,
@@ -38,10 +39,7 @@ class Distancing(nn.Module):
                  method: str = "club", dim: int = 32,
                  settings: VariationalSettings | None = None) -> None:
         super().__init__()
-        registry = distancing_registry()
-        if method != "none" and method not in registry:
-            raise ValueError(f"distancing must be one of {(*sorted(registry), 'none')}, "
-                             f"got {method!r}")
+        estimator = None if method == "none" else DISTANCINGS.get(method)
         self.method = method
         self.names = list(generic_dims)
         active = method != "none"
@@ -50,7 +48,7 @@ class Distancing(nn.Module):
         self.unique_tf = nn.ModuleDict(
             {m: nn.Linear(d, dim) for m, d in unique_dims.items()} if active else {})
         self.estimator: DistancingEstimator | None = (
-            registry[method](self.names, dim, settings) if active else None)
+            estimator(self.names, dim, settings) if estimator is not None else None)
 
     @property
     def active(self) -> bool:
@@ -70,7 +68,7 @@ class Distancing(nn.Module):
         return self.estimator.objectives() if self.estimator is not None else []
 
 
-__all__ = ["L1OUT_MAX", "Distancing", "DistancingEstimator", "GaussianQ",
+__all__ = ["DISTANCINGS", "L1OUT_MAX", "Distancing", "DistancingEstimator", "GaussianQ",
            "VariationalEstimator", "VariationalSettings", "club_sample_bound",
            "distancing_registry", "l1out_bound", "neg_l2", "pairwise_log_density", "q_nll",
            "register_distancing"]

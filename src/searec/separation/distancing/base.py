@@ -18,8 +18,7 @@ import torch
 from torch import nn
 
 from searec.optim import AuxiliaryObjective
-
-_REGISTRY: dict[str, type[DistancingEstimator]] = {}
+from searec.separation.registry import EstimatorRegistry
 
 
 @dataclass(frozen=True)
@@ -60,13 +59,10 @@ class DistancingEstimator(nn.Module):
         return []
 
 
-def register_distancing(cls: type[DistancingEstimator]) -> type[DistancingEstimator]:
-    """Class decorator: make a distancing estimator available as ``distancing: <name>``."""
-    if cls.name in _REGISTRY or cls.name == "none":
-        raise ValueError(f"distancing estimator name {cls.name!r} is taken")
-    _REGISTRY[cls.name] = cls
-    return cls
+DISTANCINGS: EstimatorRegistry[DistancingEstimator] = EstimatorRegistry("distancing")
+# Class decorator: make a distancing estimator available as ``distancing: <name>``.
+register_distancing = DISTANCINGS.register
 
 
 def distancing_registry() -> dict[str, type[DistancingEstimator]]:
-    return dict(_REGISTRY)
+    return DISTANCINGS.copy()

@@ -39,12 +39,13 @@ class CLUB(VariationalEstimator):
     """CLUB-sample upper bound with a fitted Gaussian q, clamped at 0."""
 
     name = "club"
+    estimate = staticmethod(club_sample_bound)
 
     def bounds(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                ) -> dict[str, torch.Tensor]:
-        if self.settings.pairs == "within":  # every modality's copy of q in one product
-            stacked = club_sample_bound(self.q, torch.stack([x[m] for m in self.names]),
-                                        torch.stack([y[m] for m in self.names]))
-            return dict(zip(self.names, stacked.unbind(), strict=True))
-        return {m: club_sample_bound(self.q, x[m], y[m], copy=self.q_copy(m))
-                for m in self.names}
+        if self.settings.pairs != "within":
+            return super().bounds(x, y)
+        # every modality's copy of q in one batched product (one permutation for all)
+        stacked = club_sample_bound(self.q, torch.stack([x[m] for m in self.names]),
+                                    torch.stack([y[m] for m in self.names]))
+        return dict(zip(self.names, stacked.unbind(), strict=True))

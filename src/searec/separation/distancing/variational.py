@@ -11,6 +11,8 @@ does (for parity runs only: the bound is then not the bound).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -128,9 +130,13 @@ class VariationalEstimator(DistancingEstimator):
         self._pending = {m: (x[m].detach(), y[m].detach()) for m in self.names}
         return self.bounds(x, y)
 
+    # (q, x, y, copy=...) -> the estimate of I(x; y) with q held fixed (no grad to q)
+    estimate: ClassVar[Callable[..., torch.Tensor]]
+
     def bounds(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                ) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        return {m: type(self).estimate(self.q, x[m], y[m], copy=self.q_copy(m))
+                for m in self.names}
 
     def training_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """What q is fitted to: each modality's (x_m, y_m), or in reference mode the
