@@ -9,7 +9,7 @@ import pytest
 
 from searec.cli import main
 from searec.io import read_csv_rows
-from tests.test_loader import BAD_FEATURES, BAD_INTER
+from tests.data.test_mmrec import BAD_FEATURES, BAD_INTER
 
 SMALL = ["train.progress=false", "train.epochs=1"]
 

@@ -8,7 +8,7 @@ from searec.config import DataConfig
 from searec.data.load import load_dataset
 from searec.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def need(name: str) -> Path:
