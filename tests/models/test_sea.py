@@ -155,6 +155,7 @@ def test_recompute_gives_the_same_loss_and_gradients(tiny, tmp_path):
         torch.testing.assert_close(grads_b[name], grad, msg=name)
 
 
+@pytest.mark.filterwarnings("ignore:only one modality")
 def test_reference_preset_on_one_modality_is_a_config_error(make_folder, tmp_path, capsys):
     """The reference's shared q is fitted to pairs across modalities: with one modality the
     preset stops with a config error that says what to change (it used to fail with an
