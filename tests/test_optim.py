@@ -88,7 +88,8 @@ def test_checkpoints_of_an_earlier_format_are_a_clear_error(tmp_path):
     from searec.training.trainer import CHECKPOINT_FORMAT, read_checkpoint
 
     torch.save({"model": {}, "optimizer": None}, tmp_path / "old.pt")  # format 1: no key
-    with pytest.raises(RunDirError, match="checkpoint format 1, written by an earlier"):
+    with pytest.raises(RunDirError, match=r"checkpoint format 1, written by an earlier "
+                                          r"searec \(0\.1\)"):
         read_checkpoint(tmp_path / "old.pt")
     torch.save({"format": CHECKPOINT_FORMAT, "model": {}}, tmp_path / "new.pt")
     assert read_checkpoint(tmp_path / "new.pt")["format"] == CHECKPOINT_FORMAT

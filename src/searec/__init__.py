@@ -1,7 +1,7 @@
 """searec: multimodal recommendation with SEA (separate learning of generic and unique
 modality representations), with baselines, full-ranking evaluation and a CLI."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from searec.config import Config, load_config
 from searec.data import Dataset, load_mmrec, make_synthetic, save_mmrec

@@ -149,10 +149,10 @@ def build_config(
 ) -> Config:
     """Validate a nested dict into a Config, resolving model parameters and defaults."""
     tree = dict(tree or {})
-    model_name = (tree.get("model") or {}).get("name", "sea") \
-        if isinstance(tree.get("model"), Mapping) else "sea"
+    section = tree.get("model")
+    name = section.get("name", "sea") if isinstance(section, Mapping) else "sea"
     # a typo in any section may have meant a key of another: suggest across all of them
-    every_key = known_keys(Config) + model_keys(model_name)
+    every_key = known_keys(Config) + model_keys(name if isinstance(name, str) else "sea")
     cfg = validate(Config, tree, source, known=every_key)
     name, params, default_lr = resolve_model_section(cfg.model.name, cfg.model_params, source,
                                                      known=every_key)

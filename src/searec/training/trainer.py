@@ -35,8 +35,8 @@ from searec.training import distributed
 
 LAST = "last.pt"
 BEST = "best.pt"
-# Version of what best.pt / last.pt hold. 2: optimisers of auxiliary objectives beside the
-# main one (format 1, before 0.2, kept CLUB's q optimiser inside the model's state).
+# Version of what best.pt / last.pt hold. 2 (searec 0.2): the optimisers of auxiliary
+# objectives beside the main one; 1 (searec 0.1) kept CLUB's q optimiser in the model's state.
 CHECKPOINT_FORMAT = 2
 
 
@@ -45,7 +45,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     ckpt = torch.load(path, map_location=device, weights_only=False)
     found = ckpt.get("format", 1) if isinstance(ckpt, dict) else None
     if found != CHECKPOINT_FORMAT:
-        raise RunDirError(f"{path}: checkpoint format {found}, written by an earlier searec; "
+        raise RunDirError(f"{path}: checkpoint format {found}, written by an earlier searec (0.1); "
                           f"this version reads format {CHECKPOINT_FORMAT} only. Train the run "
                           "again")
     return ckpt
@@ -60,8 +60,9 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay.")
     fused_adam: bool = Field(
         True, description="Update all parameters in one fused Adam kernel per step (also "
-        "CLUB's q optimiser); false: torch's default per-tensor Adam, as the authors' code. "
-        "Same algorithm, different rounding in the last bits (docs/performance.md).")
+        "in the optimisers of auxiliary objectives such as CLUB's q); false: torch's "
+        "default per-tensor Adam, as the authors' code. Same algorithm, different rounding "
+        "in the last bits (docs/performance.md).")
     patience: int = Field(
         20, gt=0, description="Stop after this many evaluations without improvement."
     )
@@ -69,7 +70,7 @@ class TrainConfig(StrictModel):
         "constant", description="constant: train.lr throughout. plateau: multiply the "
         "learning rate by lr_factor once more than lr_patience evaluations in a row have not "
         "improved valid_metric, then count afresh (torch's ReduceLROnPlateau); never below "
-        "min_lr. Auxiliary optimisers (CLUB's q, model.q_lr) keep their rate.")
+        "min_lr. Auxiliary optimisers (CLUB's q, model.separation.q_lr) keep their rate.")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="plateau: the factor per decay.")
     lr_patience: int = Field(
         5, ge=0, description="plateau: evaluations without improvement tolerated before a "
