@@ -116,3 +116,22 @@ def test_variant_naming_another_model_drops_base_model_keys(tmp_path):
     assert runs["lightgcn"].model.name == "lightgcn"
     assert runs["lightgcn"].model.model_dump()["n_layers"] == 1
     assert runs["lightgcn"].train.epochs == 2  # other sections are still inherited
+
+
+def test_every_shipped_experiment_file_validates():
+    """experiments/*.yaml use the current keys: each plans (grid) or checks (search)
+    without training anything."""
+    from pathlib import Path
+
+    from searec.experiments.grid import load_spec, plan
+    from searec.experiments.search import check_space, load_search
+
+    files = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
+    assert files
+    for path in files:
+        if "space" in yaml.safe_load(path.read_text()):
+            spec, root = load_search(path)
+            check_space(spec, root, path)
+        else:
+            spec, root = load_spec(path)
+            assert plan(spec, root, Path("unused"))
