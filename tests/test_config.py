@@ -115,3 +115,12 @@ def test_old_flat_separation_keys_name_their_new_place():
         load_config(None, ["model.q_steps=5"])
     cfg = load_config(None, ["model.separation.q_steps=7"])
     assert cfg.model_params["separation"]["q_steps"] == 7
+
+
+def test_numbers_in_scientific_notation_are_numbers(tmp_path):
+    """YAML 1.1 reads 1e-4 as a string; searec reads it as the float a user meant."""
+    assert parse_overrides(["train.lr=1e-4", "a.b=2E3", "a.c=1.5e-3", "a.d=1e", "a.e=x1e3"]) == {
+        "train": {"lr": 1e-4}, "a": {"b": 2000.0, "c": 1.5e-3, "d": "1e", "e": "x1e3"}}
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  lr: 3e-4\n")
+    assert load_config(f).train.lr == 3e-4

@@ -11,6 +11,7 @@ the key, say what was expected and, for typos, suggest the closest known key of 
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -69,6 +70,21 @@ class Config(StrictModel):
 # ---------------------------------------------------------------- loading and overrides
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with 1.2's numbers: ``1e-4`` is a float (YAML 1.1, PyYAML's default, reads it as
+    a string, which a float key then refuses)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."))
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
 def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     node = tree
@@ -88,7 +104,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=0.001")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = _load_yaml(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
         _set_dotted(tree, key.strip(), value)
@@ -122,7 +138,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     try:
-        tree = yaml.safe_load(text)
+        tree = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""

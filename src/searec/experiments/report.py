@@ -70,6 +70,7 @@ def run_report(run_dir: Path) -> Path:
                   "Gaussian MI between generic and unique parts of each modality (solid) and "
                   "between modalities' generic / unique parts (dashed), on a fixed item "
                   "sample at every evaluation.", "", "![MI](figures/separation_mi.png)"]
+    lines += _term_section(history, epochs, metrics, figs)
     diag = diagnose_run(run_dir)
     if diag is not None:
         lines += ["", "## Generic and unique item representations (best checkpoint)", "",
@@ -83,6 +84,42 @@ def run_report(run_dir: Path) -> Path:
     out = run_dir / "report.md"
     write_text(out, "\n".join(lines) + "\n")
     return out
+
+
+def _term_section(history: list[dict[str, str]], epochs: list[int], metrics: dict,
+                  figs: Path) -> list[str]:
+    """What each separately measured loss term did per epoch: its share of the gradient,
+    how often its bound was clamped, how well a fitted q fits; and the inert ones."""
+    panels = {
+        "share of the gradient on shared parameters": "term_grad_share_",
+        "share of steps with the bound clamped at 0": "term_clamped_",
+        "q's NLL minus a diagonal Gaussian's (nats; < 0: q uses the generic part)":
+            "term_q_nll_excess_",
+    }
+    columns = {title: (prefix, [c for c in history[0] if c.startswith(prefix)])
+               for title, prefix in panels.items()}
+    shown = {title: pc for title, pc in columns.items() if pc[1]}
+    lines: list[str] = []
+    if shown and len(epochs) > 1:
+        fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.2),
+                                 squeeze=False)
+        for ax, (title, (prefix, cols)) in zip(axes[0], shown.items(), strict=True):
+            for col in cols:
+                ax.plot(epochs, _floats(history, col), label=col[len(prefix):])
+            ax.set_title(title, fontsize=8)
+            ax.set_xlabel("epoch")
+            ax.legend(fontsize=7)
+        save_figure(fig, figs / "loss_terms.png")
+        lines += ["", "## What each loss term did", "",
+                  "Per epoch: each measured term's share of the gradient on the parameters it "
+                  "shares with the rest of the loss (one batch), the share of steps in which "
+                  "its bound was clamped at 0 (no gradient), and how well CLUB's q fits.", "",
+                  "![loss terms](figures/loss_terms.png)"]
+    inert = metrics.get("inert_terms") or []
+    if inert:
+        lines += ["", "Inert terms:", "", "| term | why | try |", "|---|---|---|",
+                  *[f"| {t['term']} | {t['why']} | {t.get('try', '')} |" for t in inert]]
+    return lines
 
 
 def experiment_report(exp_dir: Path) -> Path:

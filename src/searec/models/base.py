@@ -127,6 +127,22 @@ class Recommender(nn.Module):
         default). Called once by the trainer, after the model is on its device."""
         return []
 
+    def loss_terms(self) -> dict[str, torch.Tensor]:
+        """Optional: terms of the last ``loss`` call whose activity the trainer measures
+        (name -> the term as it entered ``"loss"``, weight included)."""
+        return {}
+
+    def step_stats(self) -> dict[str, torch.Tensor]:
+        """Optional facts about the last ``loss`` call, logged per epoch as their mean
+        (history.csv ``term_<name>``); ``clamped_<part>`` is 1 when that loss part's bound
+        was clamped. Detached scalars."""
+        return {}
+
+    def term_hint(self, term: str, kind: str) -> str:
+        """Optional: what to try when loss term ``term`` turns out inert (``kind``:
+        ``small_gradient`` or ``clamped``)."""
+        return ""
+
     def on_epoch_start(self, epoch: int, rng: np.random.Generator) -> None:
         """Optional per-epoch action (e.g. resampling a pruned graph)."""
 

@@ -206,6 +206,21 @@ class MultimodalRecommender(Recommender):
     def auxiliary_objectives(self) -> list[AuxiliaryObjective]:
         return self.separation.objectives() if self.separation is not None else []
 
+    def loss_terms(self) -> dict[str, torch.Tensor]:
+        return dict(self.separation.last_terms) if self.separation is not None else {}
+
+    def step_stats(self) -> dict[str, torch.Tensor]:
+        return self.separation.step_stats() if self.separation is not None else {}
+
+    def term_hint(self, term: str, kind: str) -> str:
+        if kind == "clamped":
+            return ("standardise the features, give q more width or steps "
+                    "(model.separation.q_hidden, q_steps), or use another estimator "
+                    "(model.separation.distancing=l1out or neg_l2)")
+        if term in ("align", "distance"):
+            return f"raise model.separation.{term}_weight"
+        return ""
+
     def diagnostics(self) -> dict[str, float]:
         """Gaussian MI between the separated parts (see searec.separation.diagnostics)."""
         if self.separation is None:

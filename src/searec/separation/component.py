@@ -101,6 +101,8 @@ class Separation(nn.Module):
                                        params.q_pairs, tuple(order) if order else None)
         self.distancing = Distancing(generic, unique, params.distancing, params.distance_dim,
                                      settings)
+        # the weighted terms of the last losses() call, as they entered the total
+        self.last_terms: dict[str, torch.Tensor] = {}
 
     def out_dims(self) -> dict[str, int]:
         return {m: s.proj.out_features for m, s in self.split.items()}  # type: ignore[union-attr]
@@ -115,18 +117,26 @@ class Separation(nn.Module):
         for m, x in p.items():
             generic[m], unique[m] = self.split[m].parts(x)  # type: ignore[operator]
         out: dict[str, torch.Tensor] = {}
+        weighted: dict[str, torch.Tensor] = {}
         total = next(iter(p.values())).new_zeros(())
         if self.alignment.active:
             out["align"] = self.alignment(generic)
-            total = total + self.params.align_weight * out["align"]
+            weighted["align"] = self.params.align_weight * out["align"]
+            total = total + weighted["align"]
         if self.distancing.active:
             per = self.distancing(generic, unique)
             for m, v in per.items():
                 out[f"distance_{m}"] = v
             out["distance"] = torch.stack(list(per.values())).mean()
-            total = total + self.params.distance_weight * out["distance"]
+            weighted["distance"] = self.params.distance_weight * out["distance"]
+            total = total + weighted["distance"]
         out["separation"] = total
+        self.last_terms = weighted
         return out
+
+    def step_stats(self) -> dict[str, torch.Tensor]:
+        """Facts about the last :meth:`losses` call (e.g. whether a bound was clamped)."""
+        return self.distancing.step_stats()
 
     def objectives(self) -> list[AuxiliaryObjective]:
         """What the component fits beside the model's loss (e.g. CLUB's q)."""

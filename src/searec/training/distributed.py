@@ -91,6 +91,16 @@ def average_gradients(params: list[nn.Parameter]) -> None:
             p.grad.div_(info.world_size)
 
 
+def average_tensors(tensors: list[torch.Tensor]) -> None:
+    """All-reduce and average tensors in place (same shapes, same order on every rank)."""
+    info = world()
+    if info.world_size == 1:
+        return
+    for t in tensors:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        t.div_(info.world_size)
+
+
 def mean_across_ranks(values: dict[str, float]) -> dict[str, float]:
     """The mean of each value over ranks (same keys on every rank), for logging."""
     info = world()

@@ -87,6 +87,11 @@ class TrainConfig(StrictModel):
         None, gt=0, description="torch CPU threads. None: torch's default."
     )
     progress: bool = Field(True, description="Show a progress bar per epoch.")
+    term_diagnostics: bool = Field(
+        True, description="Once per epoch, on its first batch, measure each separately "
+        "measured loss term's share of the gradient on the parameters it shares with the "
+        "rest of the loss (history.csv term_grad_share_*; one extra backward pass through "
+        "each term's own part of the graph).")
     cpu_memory: Literal["reuse", "release"] = Field(
         "reuse", description="reuse: keep freed CPU memory in the process for the next "
         "step's tensors instead of returning it to the OS (glibc); CPU epochs 1.2-2.1x "
@@ -106,6 +111,35 @@ class TrainConfig(StrictModel):
     def _known_metric(cls, v: str) -> str:
         parse_metric(v)
         return v
+
+
+# A loss term is called inert when, averaged over the epochs, it gave less than this share
+# of the gradient on the parameters it shares with the rest of the loss ...
+INERT_GRAD_SHARE = 0.01
+# ... or when its bound was clamped (no gradient at all) in more than this share of steps.
+INERT_CLAMPED = 0.9
+
+
+def inert_terms(history: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The loss terms that did next to nothing in a run, from its history rows
+    (``term_grad_share_<term>``, ``term_clamped_<part>``): [{term, kind, why}], kind
+    ``small_gradient`` or ``clamped``."""
+    columns = dict.fromkeys(k for row in history for k in row)
+    found = []
+    for col in columns:
+        values = [float(r[col]) for r in history if r.get(col) not in (None, "")]
+        if not values:
+            continue
+        mean = sum(values) / len(values)
+        if col.startswith("term_grad_share_") and mean < INERT_GRAD_SHARE:
+            found.append({"term": col[len("term_grad_share_"):], "kind": "small_gradient",
+                          "why": f"{mean:.2%} of the gradient on the parameters it shares "
+                                 "with the rest of the loss"})
+        elif col.startswith("term_clamped_") and mean > INERT_CLAMPED:
+            found.append({"term": col[len("term_clamped_"):], "kind": "clamped",
+                          "why": f"its bound was clamped at 0 (no gradient) in {mean:.0%} "
+                                 "of steps"})
+    return found
 
 
 def main_parameters(model: Recommender, objectives: list[AuxiliaryObjective]
@@ -193,6 +227,7 @@ class Trainer:
         # stop training (hyper-parameter search prunes trials this way)
         self.on_eval = on_eval
         self.state = TrainState()
+        self.last_term_stats: dict[str, float] = {}
         # a TrainConfig built in Python leaves lr None ("the model's rate"); resolve it here too
         lr = train_cfg.lr if train_cfg.lr is not None else type(model).default_lr
         # Every optimiser lives here: the main one, and one per auxiliary objective the
@@ -275,9 +310,14 @@ class Trainer:
                 f"last good checkpoint is {self.run_dir / LAST} (try a lower train.lr or "
                 "smaller loss weights)")
 
-    def train_step(self, batch: tuple[np.ndarray, np.ndarray, np.ndarray],
-                   epoch: int) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-        """One optimisation step on (users, pos, neg): the loss parts and the auxiliary logs."""
+    def train_step(self, batch: tuple[np.ndarray, np.ndarray, np.ndarray], epoch: int,
+                   measure_terms: bool = False
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """One optimisation step on (users, pos, neg): the loss parts and the auxiliary logs.
+
+        The model's step facts (``step_stats``) are left in ``self.last_term_stats``, with,
+        when ``measure_terms``, each measured loss term's share of the gradient on the
+        parameters it shares with the rest of the loss (``grad_share_<term>``)."""
         assert self.optimizer is not None and self.loss_module is not None
         users, pos, neg = (torch.from_numpy(a).to(self.device) for a in batch)
         # Before the forward pass: last step's gradients (as large as the parameters)
@@ -287,7 +327,12 @@ class Trainer:
         # Name the term that diverged, not just the total it poisoned.
         for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
             self._check_finite(name, float(value.detach()), epoch)
+        terms = self.model.loss_terms() if measure_terms else {}
+        term_grads = self._term_gradients(terms)
         parts["loss"].backward()
+        stats = {k: float(v) for k, v in self.model.step_stats().items()}
+        stats.update(self._gradient_shares(term_grads))
+        self.last_term_stats = stats
         self.optimizer.step()
         logged = {}
         for objective in self.objectives:
@@ -298,6 +343,47 @@ class Trainer:
                 logged[objective.name] = value
         return parts, logged
 
+    def _main_params(self) -> list[torch.nn.Parameter]:
+        assert self.optimizer is not None
+        return [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    def _term_gradients(self, terms: dict[str, torch.Tensor]
+                        ) -> dict[str, tuple[torch.Tensor | None, ...]]:
+        """Each term's own gradient on the main parameters (before the main backward,
+        which then frees the graph). Only the terms' own subgraphs are traversed."""
+        params = self._main_params()
+        grads = {name: torch.autograd.grad(t, params, retain_graph=True, allow_unused=True)
+                 for name, t in terms.items() if t.requires_grad}
+        # under torchrun the main gradients are averaged over ranks; average these too
+        distributed.average_tensors([g for gs in grads.values() for g in gs if g is not None])
+        return grads
+
+    def _gradient_shares(self, term_grads: dict[str, tuple[torch.Tensor | None, ...]]
+                         ) -> dict[str, float]:
+        """||g_term|| / (||g_term|| + ||g_rest||) on the parameters a term shares with the
+        rest of the loss, g_rest being the total gradient minus every measured term's."""
+        if not term_grads:
+            return {}
+        params = self._main_params()
+        rest = []
+        for i, p in enumerate(params):
+            g = None if p.grad is None else p.grad.detach().clone()
+            for grads in term_grads.values():
+                if g is not None and grads[i] is not None:
+                    g -= grads[i]
+            rest.append(g)
+        shares = {}
+        for name, grads in term_grads.items():
+            own = other = 0.0
+            for g_term, g_rest in zip(grads, rest, strict=True):
+                if g_term is None or g_rest is None or not bool(g_rest.any()):
+                    continue  # not shared with the rest of the loss
+                own += float(g_term.double().pow(2).sum())
+                other += float(g_rest.double().pow(2).sum())
+            total = math.sqrt(own) + math.sqrt(other)
+            shares[f"grad_share_{name}"] = math.sqrt(own) / total if total > 0 else 0.0
+        return shares
+
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         assert self.sampler is not None
         self.model.train()
@@ -305,6 +391,8 @@ class Trainer:
         self.model.on_epoch_start(epoch, rng)
         n_batches = math.ceil(len(self.users) / self.cfg.batch_size)
         sums: dict[str, float] = {}
+        term_sums: dict[str, float] = {}
+        term_counts: dict[str, int] = {}
         done = 0
         batches = bpr_batches(self.users, self.items, self.sampler, self.cfg.batch_size, rng)
         bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}", leave=False,
@@ -313,16 +401,24 @@ class Trainer:
             share = distributed.shard(batch, self.dist)  # this rank's part of the batch
             if share is None:
                 continue
-            parts, logged = self.train_step(share, epoch)
+            # one batch per epoch measures how much gradient each loss term gives
+            parts, logged = self.train_step(share, epoch, measure_terms=done == 0 and
+                                            self.cfg.term_diagnostics)
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             for name, value in logged.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
+            for name, value in self.last_term_stats.items():  # means over the steps that
+                term_sums[name] = term_sums.get(name, 0.0) + value  # reported each fact
+                term_counts[name] = term_counts.get(name, 0) + 1
             done += 1
             bar.set_postfix(loss=f"{float(parts['loss'].detach()):.4f}", refresh=False)
         bar.close()
         means = distributed.mean_across_ranks({k: v / max(done, 1) for k, v in sums.items()})
-        return {f"loss_{k}" if k != "loss" else "loss": v for k, v in means.items()}
+        out = {f"loss_{k}" if k != "loss" else "loss": v for k, v in means.items()}
+        terms = {k: v / term_counts[k] for k, v in term_sums.items()}
+        out.update({f"term_{k}": v for k, v in distributed.mean_across_ranks(terms).items()})
+        return out
 
     def fit(self) -> TrainState:
         """Train until max epochs or early stop; keeps best.pt and last.pt up to date."""
@@ -392,6 +488,11 @@ class Trainer:
         out: dict[str, Any] = {"valid": {k: v for k, v in valid.items() if k != "users"}}
         if test_m is not None:
             out["test"] = {k: v for k, v in test_m.items() if k != "users"}
+        inert = [{**t, "try": self.model.term_hint(t["term"], t["kind"])}
+                 for t in inert_terms(self.state.history)]
+        for t in inert:
+            self.log(f"warning: loss term {t['term']!r} was inert: {t['why']}"
+                     + (f"; try: {t['try']}" if t["try"] else ""))
         return {
             **out,
             "valid_users": int(valid["users"]),
@@ -401,4 +502,5 @@ class Trainer:
             "stopped_early": self.state.stopped_early,
             "train_seconds": round(self.state.train_seconds, 3),
             "eval_seconds": round(self.state.eval_seconds, 3),
+            **({"inert_terms": inert} if inert else {}),
         }

@@ -67,6 +67,13 @@ class Distancing(nn.Module):
     def objectives(self) -> list[AuxiliaryObjective]:
         return self.estimator.objectives() if self.estimator is not None else []
 
+    def step_stats(self) -> dict[str, torch.Tensor]:
+        """The estimator's facts about the last step; ``clamped_<m>`` becomes
+        ``clamped_distance_<m>``, naming the loss part that was clamped."""
+        stats = self.estimator.step_stats() if self.estimator is not None else {}
+        return {(f"clamped_distance_{k[8:]}" if k.startswith("clamped_") else k): v
+                for k, v in stats.items()}
+
 
 __all__ = ["DISTANCINGS", "L1OUT_MAX", "Distancing", "DistancingEstimator", "GaussianQ",
            "VariationalEstimator", "VariationalSettings", "club_sample_bound",

@@ -58,6 +58,12 @@ class DistancingEstimator(nn.Module):
         """The estimator's own fitting steps (none by default)."""
         return []
 
+    def step_stats(self) -> dict[str, torch.Tensor]:
+        """Optional facts about the last call, logged per epoch (as their mean over steps):
+        e.g. ``clamped_<m>`` (1 when the bound was clamped) or how well a fitted network
+        fits. Detached scalars."""
+        return {}
+
 
 DISTANCINGS: EstimatorRegistry[DistancingEstimator] = EstimatorRegistry("distancing")
 # Class decorator: make a distancing estimator available as ``distancing: <name>``.

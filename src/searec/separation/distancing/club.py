@@ -47,5 +47,5 @@ class CLUB(VariationalEstimator):
             return super().bounds(x, y)
         # every modality's copy of q in one batched product (one permutation for all)
         stacked = club_sample_bound(self.q, torch.stack([x[m] for m in self.names]),
-                                    torch.stack([y[m] for m in self.names]))
+                                    torch.stack([y[m] for m in self.names]), clamp=False)
         return dict(zip(self.names, stacked.unbind(), strict=True))

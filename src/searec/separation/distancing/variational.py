@@ -120,6 +120,7 @@ class VariationalEstimator(DistancingEstimator):
         self.pair_order = ordered_pairs(self.names, list(s.order) if s.order else None)
         self.q = GaussianQ(dim, dim, s.hidden, len(self.names) if s.pairs == "within" else 1)
         self._pending: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._stats: dict[str, torch.Tensor] = {}
 
     def q_copy(self, modality: str) -> int:
         """Which copy of q scores ``modality``."""
@@ -128,15 +129,34 @@ class VariationalEstimator(DistancingEstimator):
     def forward(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                 ) -> dict[str, torch.Tensor]:
         self._pending = {m: (x[m].detach(), y[m].detach()) for m in self.names}
-        return self.bounds(x, y)
+        raw = self.bounds(x, y)
+        with torch.no_grad():
+            self._stats = {f"clamped_{m}": (b < 0).float() for m, b in raw.items()}
+            self._stats.update({f"q_nll_excess_{m}": self.q_nll_excess(m) for m in self.names})
+        return {m: b.clamp(min=0.0) for m, b in raw.items()}  # MI is not negative
 
-    # (q, x, y, copy=...) -> the estimate of I(x; y) with q held fixed (no grad to q)
+    # (q, x, y, copy=..., clamp=False) -> the estimate of I(x; y) with q held fixed
     estimate: ClassVar[Callable[..., torch.Tensor]]
 
     def bounds(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                ) -> dict[str, torch.Tensor]:
-        return {m: type(self).estimate(self.q, x[m], y[m], copy=self.q_copy(m))
+        """The unclamped estimate per modality."""
+        return {m: type(self).estimate(self.q, x[m], y[m], copy=self.q_copy(m), clamp=False)
                 for m in self.names}
+
+    @torch.no_grad()
+    def q_nll_excess(self, modality: str) -> torch.Tensor:
+        """How well q fits this step's pairs of ``modality``: q's NLL of y given x minus the
+        NLL of a diagonal Gaussian fitted to y alone (nats per item). Below 0: q explains y
+        from x; 0 or above: q does no better than ignoring x (its bound is then noise)."""
+        x, y = self._pending[modality]
+        nll_q = q_nll(self.q, x, y, copy=self.q_copy(modality))
+        var = y.var(dim=0, unbiased=False).clamp_min(1e-12)
+        nll_gaussian = 0.5 * (var.log() + 1.0).sum()  # same constant dropped as in q_nll
+        return nll_q - nll_gaussian
+
+    def step_stats(self) -> dict[str, torch.Tensor]:
+        return dict(self._stats)
 
     def training_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """What q is fitted to: each modality's (x_m, y_m), or in reference mode the
