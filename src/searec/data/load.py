@@ -1,24 +1,46 @@
 """Dataset policies: what ``data:`` in a config names, loaded and checked.
 
 :func:`load_dataset` is the one way a config's dataset is made: the MMRec folder (or the
-embedded synthetic data), the modality selection, feature perturbations, and every check
-that training relies on (a user with no negative item to sample, the cold-user policy).
+embedded synthetic data), the modality selection, feature perturbations, feature scaling
+(``data.feature_norm``), and every check that training relies on (a user with no negative
+item to sample, the cold-user policy).
 ``searec data check`` calls the same function, so the two never disagree.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from searec.data.dataset import Dataset
 from searec.data.mmrec import load_mmrec
 from searec.data.perturb import Perturbation, apply_perturbations
 from searec.data.synthetic import SyntheticConfig, make_synthetic
-from searec.errors import DataError
+from searec.errors import ConfigError, DataError
 from searec.schema import StrictModel
+
+FEATURE_NORMS = ("none", "l2", "standardize")
+
+
+def normalize_features(x: np.ndarray, method: str) -> np.ndarray:
+    """``x`` scaled by ``method`` (see ``data.feature_norm``), as float32; all-zero rows
+    (items without this modality) stay zero, and constant columns stay constant."""
+    x = np.asarray(x, dtype=np.float32)
+    if method == "none":
+        return x
+    present = x.any(axis=1)
+    out = np.zeros_like(x)
+    if method == "l2":
+        norms = np.linalg.norm(x[present].astype(np.float64), axis=1, keepdims=True)
+        out[present] = x[present] / norms
+        return out
+    rows = x[present].astype(np.float64)
+    std = rows.std(axis=0)
+    out[present] = (rows - rows.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return out
 
 
 class DataConfig(StrictModel):
@@ -44,6 +66,21 @@ class DataConfig(StrictModel):
         default_factory=list,
         description="Feature perturbations applied in order after loading (see "
         "docs/experiments.md, robustness): e.g. [{kind: noise, modality: image}].")
+    feature_norm: str | dict[str, str] = Field(
+        "none", description="Per-modality feature scaling after perturbations: none; l2 "
+        "(every item's row to unit length); standardize (every column to mean 0, std 1 "
+        "over the items that have the modality). One method for all modalities, or "
+        "modality -> method (unnamed modalities: none). All-zero rows (items without the "
+        "modality) stay zero.")
+
+    @field_validator("feature_norm", mode="before")
+    @classmethod
+    def _known_norm(cls, v: Any) -> Any:
+        methods = list(v.values()) if isinstance(v, dict) else [v]
+        if not methods or any(m not in FEATURE_NORMS for m in methods):
+            raise ValueError(f"expected one of {', '.join(FEATURE_NORMS)}, or a mapping "
+                             "modality -> one of them")
+        return v
 
 
 def load_dataset(cfg: DataConfig) -> Dataset:
@@ -59,6 +96,7 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     else:
         dataset = load_mmrec(cfg.path, cfg.name, cfg.modalities)
     dataset = apply_perturbations(dataset, cfg.perturb)
+    dataset = _normalize(dataset, cfg.feature_norm)
     full = np.flatnonzero(np.diff(dataset.train.indptr) >= dataset.n_items)
     if len(full):
         raise DataError(dataset.source or dataset.name, f"user {full[0]} has a training "
@@ -74,6 +112,20 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         if cfg.cold_users == "drop":
             dataset = dataset.without_users_in_eval(cold)
     return dataset
+
+
+def _normalize(dataset: Dataset, norm: str | dict[str, str]) -> Dataset:
+    methods = ({m: norm for m in dataset.modalities} if isinstance(norm, str)
+               else {m: norm.get(m, "none") for m in dataset.modalities})
+    if isinstance(norm, dict):
+        unknown = sorted(set(norm) - set(dataset.modalities))
+        if unknown:
+            raise ConfigError(f"config key 'data.feature_norm': no modality {unknown[0]!r}; "
+                              f"the dataset has {sorted(dataset.modalities)}")
+    if all(v == "none" for v in methods.values()):
+        return dataset
+    return replace(dataset, modalities={m: normalize_features(f, methods[m])
+                                        for m, f in dataset.modalities.items()})
 
 
 def check_dataset(cfg: DataConfig) -> dict[str, Any]:
