@@ -265,13 +265,22 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from searec.experiments.diagnose import PROJECTION_PNG, diagnose_run
+    from searec.separation.heldout import HeldoutSettings
 
-    result = diagnose_run(args.run, args.items)
+    heldout = None if args.no_heldout else HeldoutSettings(folds=args.folds, steps=args.steps)
+    result = diagnose_run(args.run, args.items, heldout)
     if result is None:
         raise SearecError(f"{args.run}: its model has no separation component (diagnostics "
                           "are for sea and backbones trained with --separation sea)")
+    if "heldout_mi" in result:
+        print(f"held-out MI (nats; mean +- std over {args.folds} folds, fresh critics)")
+        print(f"{'':<28} {'infonce (lower)':>18} {'nwj (lower)':>18} {'club (upper)':>18}")
+        for key, est in result["heldout_mi"].items():
+            print(f"{key:<28} " + " ".join(f"{est[n]['mean']:>10.3f} +- {est[n]['std']:5.3f}"
+                                            for n in ("infonce", "nwj", "club")))
+    print("linear-Gaussian MI (nats; an index of linear dependence, not the MI)")
     for key, value in result["gaussian_mi_at_best"].items():
-        print(f"{key:<36} {value:8.3f} nats")
+        print(f"{key:<36} {value:8.3f}")
     print(f"wrote {args.run / 'diagnostics.json'} and {args.run / 'figures' / PROJECTION_PNG}")
     return 0
 
@@ -446,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "projection plot, for a trained run with separation")
     p.add_argument("run", type=Path, metavar="RUN_DIR")
     p.add_argument("--items", type=int, default=1000, help="items in the plot (default 1000)")
+    p.add_argument("--no-heldout", action="store_true",
+                   help="skip the held-out MI estimates (fresh critics; a minute or more)")
+    p.add_argument("--folds", type=int, default=3, help="held-out MI: folds (default 3)")
+    p.add_argument("--steps", type=int, default=400,
+                   help="held-out MI: critic updates per fold (default 400)")
     p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("report", help="Markdown report with plots for a run or experiment")

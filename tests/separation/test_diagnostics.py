@@ -97,15 +97,23 @@ def test_sea_logs_separation_mi_and_diagnose_plots(tmp_path: Path, capsys) -> No
     cols = [c for c in rows[0] if c.startswith("diag_mi_")]
     assert "diag_mi_generic_unique_image" in cols and "diag_mi_generic_image_text" in cols
     assert all(float(r[c]) >= 0 for r in rows for c in cols)
-    assert main(["diagnose", str(run)]) == 0
+    assert main(["diagnose", str(run), "--folds", "2", "--steps", "30"]) == 0
+    assert "held-out MI" in capsys.readouterr().out
     diag = json.loads((run / "diagnostics.json").read_text())
     assert set(diag["gaussian_mi_at_best"]) == {c[5:] for c in cols}
+    held = diag["heldout_mi"]
+    assert set(held) == {"generic_unique_image", "generic_unique_text", "generic_unique_audio",
+                         "generic_image_text", "generic_image_audio", "generic_text_audio"}
+    assert all(len(e["folds"]) == 2 and math.isfinite(e["mean"])
+               for estimates in held.values() for e in estimates.values())
     assert diag["panels"] == ["alignment", "distancing image", "distancing text",
                               "distancing audio"]
     assert (run / "figures" / "separation_projection.png").stat().st_size > 5000
     assert main(["report", str(run)]) == 0
     report = (run / "report.md").read_text()
     assert "separation_mi.png" in report and "separation_projection.png" in report
+    assert "Held-out MI" in report  # the report keeps (and shows) diagnose's estimates
+    assert "heldout_mi" in json.loads((run / "diagnostics.json").read_text())
     capsys.readouterr()
     lg = tmp_path / "lg"
     assert main(["train", "--model", "lightgcn", "--out", str(lg), *small[:4]]) == 0

@@ -71,8 +71,7 @@ def make_synthetic(cfg: SyntheticConfig | None = None, **overrides: object) -> D
     n_u, n_i = cfg.n_users, cfg.n_items
     names = list(cfg.modalities)
 
-    generic = rng.standard_normal((n_i, cfg.generic_dim))
-    unique = {m: rng.standard_normal((n_i, cfg.unique_dim)) for m in names}
+    generic, unique = _planted(cfg, rng)
     id_only = rng.standard_normal((n_i, cfg.id_dim))
     item_latent = np.concatenate([generic, *unique.values(), id_only], axis=1)
     user_latent = rng.standard_normal((n_u, item_latent.shape[1]))
@@ -108,6 +107,27 @@ def make_synthetic(cfg: SyntheticConfig | None = None, **overrides: object) -> D
         train=splits[0], valid=splits[1], test=splits[2],
         modalities=feats, source=None,
     )
+
+
+def _planted(cfg: SyntheticConfig, rng: np.random.Generator
+             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The first draws of the latent generator: generic and per-modality unique factors."""
+    generic = rng.standard_normal((cfg.n_items, cfg.generic_dim))
+    unique = {m: rng.standard_normal((cfg.n_items, cfg.unique_dim)) for m in cfg.modalities}
+    return generic, unique
+
+
+def planted_factors(cfg: SyntheticConfig | None = None, **overrides: object
+                    ) -> dict[str, np.ndarray]:
+    """The latent generator's planted item factors, for checking what a model recovered:
+    ``generic`` (n_items, generic_dim) and ``unique_<m>`` (n_items, unique_dim) per modality
+    (the same draws :func:`make_synthetic` makes with this config)."""
+    base = (cfg or SyntheticConfig()).model_dump()
+    cfg = SyntheticConfig.model_validate({**base, **overrides})
+    if cfg.generator != "latent":
+        raise ValueError("planted factors are defined for generator='latent'")
+    generic, unique = _planted(cfg, np.random.default_rng(cfg.seed))
+    return {"generic": generic, **{f"unique_{m}": u for m, u in unique.items()}}
 
 
 def _features(

@@ -1,24 +1,29 @@
 """How separated are the parts? Estimates that do not depend on the trained estimators.
 
 The losses themselves are bounds computed by networks trained alongside the model (CLUB's
-q, the contrastive heads), so they can look good while q is poor. The diagnostics here use
-a fixed estimator instead: the Gaussian (linear) mutual information
+q, the contrastive heads), so they can look good while q is poor. Two kinds of estimate
+here: held-out MI from fresh critics (:func:`heldout_separation_mi`, used by
+``searec diagnose``), and, cheap enough for every evaluation, the linear-Gaussian
+mutual information
 
     I(X; Y) = 1/2 (log det S_x + log det S_y - log det S_xy)
 
-from sample covariances, exact for jointly Gaussian variables and, in general, the MI
-that linear dependence alone carries. They are logged at every evaluation (``diag_*``
-columns of history.csv) and by ``searec diagnose``.
+from sample covariances, exact for jointly Gaussian variables and otherwise only the MI
+that linear dependence carries: it grows without bound as the two parts become nearly
+collinear, so read it as a linear-dependence index, not as the MI. It is logged at every
+evaluation (``diag_mi_*`` columns of history.csv) and by ``searec diagnose``.
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import torch
 
 from searec.separation.component import Separation
+from searec.separation.heldout import HeldoutSettings, heldout_mi
 
 
 def gaussian_mi(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-4) -> float:
@@ -72,6 +77,22 @@ def separation_diagnostics(
     for a, b in itertools.combinations(generic, 2):
         out[f"mi_generic_{a}_{b}"] = gaussian_mi(generic[a], generic[b])
         out[f"mi_unique_{a}_{b}"] = gaussian_mi(unique[a], unique[b])
+    return out
+
+
+def heldout_separation_mi(
+    separation: Separation, features: dict[str, torch.Tensor], max_items: int = 4096,
+    settings: HeldoutSettings | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Held-out MI (fresh critics, k folds; see :mod:`searec.separation.heldout`) of
+    generic vs unique within each modality and of the generic parts of each pair."""
+    items = sample_items(next(iter(features.values())).shape[0], max_items)
+    generic, unique = separation_parts(
+        separation, {m: f[items.to(f.device)] for m, f in features.items()})
+    out = {f"generic_unique_{m}": heldout_mi(generic[m].cpu(), unique[m].cpu(), settings)
+           for m in generic}
+    for a, b in itertools.combinations(generic, 2):
+        out[f"generic_{a}_{b}"] = heldout_mi(generic[a].cpu(), generic[b].cpu(), settings)
     return out
 
 
