@@ -135,3 +135,27 @@ def test_inert_rules():
     found = {(t["term"], t["kind"]) for t in inert_terms(history)}
     assert found == {("distance", "small_gradient"), ("distance_a", "clamped")}
     assert inert_terms([{"loss": 1.0}]) == []
+
+
+def test_standardised_inputs_let_q_fit_parts_of_small_variance():
+    """Parts with per-dimension variance ~0.01 (what the transforms give on TikTok at
+    start): the tanh-bounded q cannot fit them (excess above 0, bound clamped); with
+    q_standardize it can (excess below 0, bound above 0)."""
+    club = distancing_registry()["club"]
+    torch.manual_seed(0)
+    x = 0.1 * torch.randn(1024, 4)
+    y = x + 0.03 * torch.randn(1024, 4)
+    result = {}
+    for standardize in (False, True):
+        torch.manual_seed(1)
+        est = club(["m"], 4, VariationalSettings(hidden=16, steps=1, lr=1e-2,
+                                                 standardize=standardize))
+        (objective,) = est.objectives()
+        opt = torch.optim.Adam(objective.parameters, lr=objective.lr)
+        for _ in range(300):
+            est({"m": x}, {"m": y})
+            fit_auxiliary(objective, opt)
+        bound = est({"m": x}, {"m": y})["m"]
+        result[standardize] = (float(est.step_stats()["q_nll_excess_m"]), float(bound))
+    assert result[False][0] > 0  # q fits worse than a Gaussian ignoring x
+    assert result[True][0] < -1.0 and result[True][1] > 0.5

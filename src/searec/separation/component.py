@@ -64,6 +64,11 @@ class SeparationParams(StrictModel):
         "within", description="within: one q per modality trained on its (generic, unique) "
         "pairs. reference: one shared q trained on cross-modal pairs (the authors' code; "
         "for parity runs only).")
+    q_standardize: bool = Field(
+        False, description="Standardise both parts (batch statistics, held constant) "
+        "before CLUB's / L1Out's q: q's tanh-bounded log-variance can only fit variances in "
+        "[e^-1, e], and the parts it is given start far below (about 0.01 to 0.13 per "
+        "dimension on TikTok). The reference: false.")
     mi_items: Literal["all", "batch"] = Field(
         "batch", description="Items the MI losses see each step: batch (the batch's positive "
         "and negative items) or all (reference).")
@@ -98,7 +103,8 @@ class Separation(nn.Module):
         self.alignment = Alignment(generic, method, params.temperature, params.align_hidden,
                                    params.align_out, order)
         settings = VariationalSettings(params.q_hidden, params.q_steps, params.q_lr,
-                                       params.q_pairs, tuple(order) if order else None)
+                                       params.q_pairs, tuple(order) if order else None,
+                                       params.q_standardize)
         self.distancing = Distancing(generic, unique, params.distancing, params.distance_dim,
                                      settings)
         # the weighted terms of the last losses() call, as they entered the total

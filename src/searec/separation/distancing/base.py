@@ -30,6 +30,7 @@ class VariationalSettings:
     lr: float = 1e-4  # q's Adam rate
     pairs: Literal["within", "reference"] = "within"  # what q is fitted to
     order: tuple[str, ...] | None = None  # reference pairs (a, b): q models q(b | a)
+    standardize: bool = False  # q sees both parts scaled by their batch statistics
 
 
 class DistancingEstimator(nn.Module):

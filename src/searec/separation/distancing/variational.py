@@ -104,6 +104,15 @@ def q_nll(q: GaussianQ, x: torch.Tensor, y: torch.Tensor,
     return -gaussian_log_ratio_terms(mu, logvar, y).mean(dim=-1)
 
 
+def _standardized(t: torch.Tensor) -> torch.Tensor:
+    """Columns to mean 0, std 1 with the batch's statistics held constant (gradient flows
+    through ``t``, not through the statistics): q's log-variance is tanh-bounded, so it
+    can only fit variances in [e^-1, e]."""
+    mean = t.detach().mean(dim=0, keepdim=True)
+    std = t.detach().std(dim=0, keepdim=True).clamp_min(1e-6) if len(t) > 1 else 1.0
+    return (t - mean) / std
+
+
 class VariationalEstimator(DistancingEstimator):
     """Base of estimators built on a fitted q(y | x): keeps q, remembers each step's pairs
     and declares q's fitting step (``q_nll``)."""
@@ -128,6 +137,8 @@ class VariationalEstimator(DistancingEstimator):
 
     def forward(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                 ) -> dict[str, torch.Tensor]:
+        if self.settings.standardize:
+            x, y = ({m: _standardized(t[m]) for m in self.names} for t in (x, y))
         self._pending = {m: (x[m].detach(), y[m].detach()) for m in self.names}
         raw = self.bounds(x, y)
         with torch.no_grad():
