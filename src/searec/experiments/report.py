@@ -59,12 +59,8 @@ def run_report(run_dir: Path) -> Path:
     diag_cols = [c for c in history[0] if c.startswith("diag_mi_")]
     if diag_cols and len(epochs) > 1:
         fig, ax = plt.subplots(figsize=(6.5, 3.5))
-        for col in diag_cols:
-            style = "-" if "generic_unique" in col else "--"
-            ax.plot(epochs, _floats(history, col), style, label=col[8:])
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("Gaussian MI (nats)")
-        ax.legend(fontsize=7)
+        _plot_columns(ax, epochs, history, diag_cols, "diag_mi_", dashed="generic_unique")
+        ax.set_ylabel("linear-Gaussian index (nats)")
         save_figure(fig, figs / "separation_mi.png")
         lines += ["", "## Separation over training", "",
                   "Linear-Gaussian MI between generic and unique parts of each modality "
@@ -98,6 +94,17 @@ def run_report(run_dir: Path) -> Path:
     return out
 
 
+def _plot_columns(ax: plt.Axes, epochs: list[int], history: list[dict[str, str]],
+                  cols: list[str], prefix: str, dashed: str | None = None) -> None:
+    """One line per history column over epochs, labelled without ``prefix``; columns
+    without ``dashed`` in their name are drawn dashed when it is given."""
+    for col in cols:
+        style = "--" if dashed is not None and dashed not in col else "-"
+        ax.plot(epochs, _floats(history, col), style, label=col[len(prefix):])
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=7)
+
+
 def _term_section(history: list[dict[str, str]], epochs: list[int], metrics: dict,
                   figs: Path) -> list[str]:
     """What each separately measured loss term did per epoch: its share of the gradient,
@@ -116,11 +123,8 @@ def _term_section(history: list[dict[str, str]], epochs: list[int], metrics: dic
         fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.2),
                                  squeeze=False)
         for ax, (title, (prefix, cols)) in zip(axes[0], shown.items(), strict=True):
-            for col in cols:
-                ax.plot(epochs, _floats(history, col), label=col[len(prefix):])
+            _plot_columns(ax, epochs, history, cols, prefix)
             ax.set_title(title, fontsize=8)
-            ax.set_xlabel("epoch")
-            ax.legend(fontsize=7)
         save_figure(fig, figs / "loss_terms.png")
         lines += ["", "## What each loss term did", "",
                   "Per epoch: each measured term's share of the gradient on the parameters it "
