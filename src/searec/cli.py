@@ -278,6 +278,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         for key, est in result["heldout_mi"].items():
             print(f"{key:<28} " + " ".join(f"{est[n]['mean']:>10.3f} +- {est[n]['std']:5.3f}"
                                             for n in ("infonce", "nwj", "club")))
+    if "planted_recovery" in result:
+        print("planted factors recovered (held-out R^2 of a linear probe)")
+        for key, value in result["planted_recovery"].items():
+            print(f"{key:<36} {value:8.3f}")
     print("linear-Gaussian MI (nats; an index of linear dependence, not the MI)")
     for key, value in result["gaussian_mi_at_best"].items():
         print(f"{key:<36} {value:8.3f}")

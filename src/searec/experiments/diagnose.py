@@ -18,6 +18,7 @@ from searec.experiments.plots import plt, save_figure
 from searec.io import write_json
 from searec.separation.diagnostics import (
     heldout_separation_mi,
+    planted_recovery,
     projection_panels,
     separation_diagnostics,
 )
@@ -60,6 +61,13 @@ def diagnose_run(run_dir: str | Path, max_items: int = 1000,
         save_figure(fig, run_dir / "figures" / PROJECTION_PNG)
     result: dict[str, Any] = {"gaussian_mi_at_best": mi, "panels": list(panels),
                               "items_plotted": max_items}
+    if cfg.data.path is None and cfg.data.synthetic.generator == "latent" \
+            and not cfg.data.perturb and cfg.data.feature_norm == "none":
+        # the embedded synthetic data: how well the parts recover the planted factors
+        from searec.data.synthetic import planted_factors
+
+        result["planted_recovery"] = planted_recovery(
+            separation, features, planted_factors(cfg.data.synthetic))
     if heldout is not None:
         result["heldout_mi"] = heldout_separation_mi(separation, features, settings=heldout)
         result["heldout_settings"] = asdict(heldout)
