@@ -106,6 +106,10 @@ def test_sea_logs_separation_mi_and_diagnose_plots(tmp_path: Path, capsys) -> No
                          "generic_image_text", "generic_image_audio", "generic_text_audio"}
     assert all(len(e["folds"]) == 2 and math.isfinite(e["mean"])
                for estimates in held.values() for e in estimates.values())
+    recovery = diag["planted_recovery"]  # the embedded synthetic data has planted factors
+    assert {"generic_image_to_generic", "unique_audio_to_unique",
+            "generic_text_to_unique"} <= set(recovery)
+    assert all(-1.0 < v <= 1.0 for v in recovery.values())
     assert diag["panels"] == ["alignment", "distancing image", "distancing text",
                               "distancing audio"]
     assert (run / "figures" / "separation_projection.png").stat().st_size > 5000
@@ -119,3 +123,14 @@ def test_sea_logs_separation_mi_and_diagnose_plots(tmp_path: Path, capsys) -> No
     assert main(["train", "--model", "lightgcn", "--out", str(lg), *small[:4]]) == 0
     assert main(["diagnose", str(lg)]) == 2
     assert "no separation component" in capsys.readouterr().err
+
+
+def test_probe_r2_hand_checked():
+    from searec.separation.diagnostics import probe_r2
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 5))
+    assert probe_r2(x, x @ rng.standard_normal((5, 3))) > 0.99  # a linear function of x
+    assert abs(probe_r2(x, rng.standard_normal((600, 3)))) < 0.05  # independent of x
+    noisy = x[:, :2] + rng.standard_normal((600, 2))  # half its variance is x's
+    assert probe_r2(x, noisy) == pytest.approx(0.5, abs=0.06)
