@@ -28,7 +28,7 @@ from searec.errors import ConfigError
 from searec.evaluation.evaluator import EvalConfig
 from searec.evaluation.metrics import parse_metric
 from searec.models import model_keys, registry, resolve_model_section
-from searec.schema import StrictModel, _section_type, known_keys, validate
+from searec.schema import StrictModel, known_keys, section_type, validate
 from searec.separation import SeparationParams
 from searec.training.trainer import TrainConfig
 
@@ -206,17 +206,18 @@ def config_reference() -> str:
     """Markdown table of every config key: type, default, description."""
     rows = ["| key | type | default | description |", "|---|---|---|---|"]
 
+    def row(*cells: str) -> None:
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, field in model.model_fields.items():
             ann = field.annotation
-            nested = _section_type(ann)
+            nested = section_type(ann)
             if nested is SeparationParams:  # documented once, below the models
                 default = "{} (its defaults)" if field.default_factory else field.default
-                cells = [f"`{prefix}{name}`", "section" + (" or null" if field.default is None
-                                                          and not field.default_factory
-                                                          else ""),
-                         f"`{default}`", field.description or ""]
-                rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+                nullable = field.default is None and not field.default_factory
+                row(f"`{prefix}{name}`", "section" + (" or null" if nullable else ""),
+                    f"`{default}`", field.description or "")
                 continue
             if nested is not None and nested is not ModelConfig:
                 walk(nested, prefix + name + ".")
@@ -225,15 +226,13 @@ def config_reference() -> str:
                        else field.get_default(call_default_factory=True))
             item = typing.get_args(ann)[0] if typing.get_origin(ann) is list else None
             if isinstance(item, type) and issubclass(item, BaseModel):
-                cells = [f"`{prefix}{name}`", f"list of {item.__name__}", f"`{default}`",
-                         field.description or ""]
-                rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+                row(f"`{prefix}{name}`", f"list of {item.__name__}", f"`{default}`",
+                    field.description or "")
                 walk(item, f"{prefix}{name}[].")
                 continue
             tname = str(ann).replace("typing.", "") if "[" in str(ann) or "|" in str(ann) \
                 else getattr(ann, "__name__", str(ann))
-            cells = [f"`{prefix}{name}`", tname, f"`{default}`", field.description or ""]
-            rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+            row(f"`{prefix}{name}`", tname, f"`{default}`", field.description or "")
 
     walk(Config, "")
     for mname, cls in sorted(registry().items()):

@@ -26,7 +26,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
 
 
-def _section_type(annotation: Any) -> type[BaseModel] | None:
+def section_type(annotation: Any) -> type[BaseModel] | None:
     """The config section a field holds (``X`` or ``X | None``), else None."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -41,7 +41,7 @@ def known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
         keys.append(prefix + name)
-        nested = _section_type(field.annotation)
+        nested = section_type(field.annotation)
         if nested is not None:
             keys.extend(known_keys(nested, prefix + name + "."))
     return keys

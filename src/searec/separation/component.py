@@ -20,7 +20,6 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from searec.errors import ConfigError
 from searec.optim import AuxiliaryObjective
 from searec.schema import StrictModel
 from searec.separation.alignment import ALIGNMENTS, Alignment
@@ -96,10 +95,7 @@ class Separation(nn.Module):
             warnings.warn(f"only one modality ({', '.join(self.names)}): alignment across "
                           "modalities is off", stacklevel=2)
             method = "none"
-        order = params.pair_order
-        if order is not None and len(self.names) > 1 and sorted(order) != sorted(self.names):
-            raise ConfigError(f"config key 'model.separation.pair_order': must name each "
-                              f"modality {self.names} once, got {order}")
+        order = params.pair_order  # checked where the pairs are formed (ordered_pairs)
         self.alignment = Alignment(generic, method, params.temperature, params.align_hidden,
                                    params.align_out, order)
         settings = VariationalSettings(params.q_hidden, params.q_steps, params.q_lr,

@@ -142,23 +142,21 @@ def heldout_mi(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray,
         raise ValueError(f"unknown estimators {sorted(unknown)}; known: {ESTIMATORS}")
     order = np.random.default_rng(s.seed).permutation(len(x))
     folds = np.array_split(order, s.folds)
-    out: dict[str, dict[str, Any]] = {}
+    values: dict[str, list[float]] = {name: [] for name in estimators}
     state = torch.get_rng_state()
     try:
-        for name in estimators:
-            values = []
-            for k, held in enumerate(folds):
-                fit = np.concatenate([f for j, f in enumerate(folds) if j != k])
+        for k, held in enumerate(folds):
+            fit = np.concatenate([f for j, f in enumerate(folds) if j != k])
+            xs, ys = _standardizer(x[fit]), _standardizer(y[fit])
+            parts = xs(x[fit]), ys(y[fit]), xs(x[held]), ys(y[held])
+            for name in estimators:  # each critic starts from the same seed per fold
                 gen = torch.Generator().manual_seed(s.seed * 1000 + k)
                 torch.manual_seed(s.seed * 1000 + k)  # critics' initial weights
-                xs, ys = _standardizer(x[fit]), _standardizer(y[fit])
-                values.append(_ESTIMATE[name](xs(x[fit]), ys(y[fit]), xs(x[held]),
-                                              ys(y[held]), s, gen))
-            out[name] = {"mean": float(np.mean(values)), "std": float(np.std(values)),
-                         "folds": values}
+                values[name].append(_ESTIMATE[name](*parts, s, gen))
     finally:
         torch.set_rng_state(state)  # a diagnostic never moves the run's random stream
-    return out
+    return {name: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v}
+            for name, v in values.items()}
 
 
 def _standardizer(fit: torch.Tensor) -> Any:

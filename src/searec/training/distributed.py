@@ -82,13 +82,7 @@ def shard(batch: tuple[np.ndarray, ...], info: DistInfo) -> tuple[np.ndarray, ..
 
 def average_gradients(params: list[nn.Parameter]) -> None:
     """All-reduce and average the gradients of parameters trained outside DDP."""
-    info = world()
-    if info.world_size == 1:
-        return
-    for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            p.grad.div_(info.world_size)
+    average_tensors([p.grad for p in params if p.grad is not None])
 
 
 def average_tensors(tensors: list[torch.Tensor]) -> None:

@@ -236,8 +236,10 @@ class Trainer:
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"auxiliary objective names must be distinct, got {names}")
+        # what the main optimiser updates (and what term diagnostics measure gradients on)
+        self.main_params = main_parameters(self.model, self.objectives)
         self.optimizer = (
-            adam(main_parameters(self.model, self.objectives), lr=lr,
+            adam(self.main_params, lr=lr,
                  weight_decay=train_cfg.weight_decay, fused=train_cfg.fused_adam)
             if model.trainable else None
         )
@@ -343,16 +345,12 @@ class Trainer:
                 logged[objective.name] = value
         return parts, logged
 
-    def _main_params(self) -> list[torch.nn.Parameter]:
-        assert self.optimizer is not None
-        return [p for g in self.optimizer.param_groups for p in g["params"]]
-
     def _term_gradients(self, terms: dict[str, torch.Tensor]
                         ) -> dict[str, tuple[torch.Tensor | None, ...]]:
         """Each term's own gradient on the main parameters (before the main backward,
         which then frees the graph). Only the terms' own subgraphs are traversed."""
-        params = self._main_params()
-        grads = {name: torch.autograd.grad(t, params, retain_graph=True, allow_unused=True)
+        grads = {name: torch.autograd.grad(t, self.main_params, retain_graph=True,
+                                           allow_unused=True)
                  for name, t in terms.items() if t.requires_grad}
         # under torchrun the main gradients are averaged over ranks; average these too
         distributed.average_tensors([g for gs in grads.values() for g in gs if g is not None])
@@ -364,9 +362,8 @@ class Trainer:
         rest of the loss, g_rest being the total gradient minus every measured term's."""
         if not term_grads:
             return {}
-        params = self._main_params()
         rest = []
-        for i, p in enumerate(params):
+        for i, p in enumerate(self.main_params):
             g = None if p.grad is None else p.grad.detach().clone()
             for grads in term_grads.values():
                 if g is not None and grads[i] is not None:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from searec.errors import ConfigError
 from searec.separation.alignment import infonce, solosim  # noqa: F401  (registration)
 from searec.separation.alignment.base import (
     ALIGNMENTS,
@@ -47,7 +48,8 @@ def ordered_pairs(names: list[str], order: list[str] | None = None) -> list[tupl
         return []
     order = list(names) if order is None else list(order)
     if sorted(order) != sorted(names):
-        raise ValueError(f"pair order {order} must name each modality {names} once")
+        raise ConfigError(f"config key 'model.separation.pair_order': must name each "
+                          f"modality {list(names)} once, got {order}")
     return list(itertools.combinations(order, 2))
 
 
