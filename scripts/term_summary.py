@@ -13,24 +13,16 @@ import json
 import sys
 from pathlib import Path
 
-from searec.io import read_csv_rows
+from searec.experiments.grid import separation_summary
 
 
 def summary(run: Path) -> dict[str, float | str]:
     metrics = json.loads((run / "metrics.json").read_text())
-    rows = [r for r in read_csv_rows(run / "history.csv")
-            if int(r["epoch"]) <= metrics["best_epoch"]]
     out: dict[str, float | str] = {"run": str(run), "valid_recall@20":
                                    metrics["valid"]["recall@20"],
                                    "test_recall@20": metrics["test"]["recall@20"]}
-    for col in (c for c in rows[0] if c.startswith("term_")):
-        values = [float(r[col]) for r in rows if r.get(col) not in (None, "")]
-        out[col[5:]] = sum(values) / len(values)
-    diag = run / "diagnostics.json"
-    if diag.is_file():
-        for key, est in json.loads(diag.read_text()).get("heldout_mi", {}).items():
-            for name, value in est.items():
-                out[f"heldout_{name}_{key}"] = value["mean"]
+    for key, value in separation_summary(run, metrics["best_epoch"]).items():
+        out[key[5:] if key.startswith("term_") else key] = value
     return out
 
 

@@ -247,7 +247,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from searec.experiments import run_experiment
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
-    run_experiment(args.file, out, log=_log)
+    run_experiment(args.file, out, log=_log, jobs=args.jobs)
     print((out / "summary.md").read_text(), end="")
     print(f"per-run results: {out / 'results.csv'}; summary: {out / 'summary.csv'}")
     return 0
@@ -267,7 +267,12 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from searec.experiments.diagnose import PROJECTION_PNG, diagnose_run
     from searec.separation.heldout import HeldoutSettings
 
-    heldout = None if args.no_heldout else HeldoutSettings(folds=args.folds, steps=args.steps)
+    for flag, value, least in (("--folds", args.folds, 2), ("--steps", args.steps, 1),
+                               ("--batch", args.batch, 2)):
+        if value < least:
+            raise SearecError(f"{flag} must be at least {least}, got {value}")
+    heldout = None if args.no_heldout else HeldoutSettings(folds=args.folds, steps=args.steps,
+                                                           batch=args.batch)
     result = diagnose_run(args.run, args.items, heldout)
     if result is None:
         raise SearecError(f"{args.run}: its model has no separation component (diagnostics "
@@ -446,6 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "x seeds), resumable, with a multi-seed summary and paired tests")
     p.add_argument("file", type=Path, help="experiment YAML (see docs/experiments.md)")
     p.add_argument("--out", metavar="DIR", help="experiment folder (default: runs/<file stem>)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs at a time, each in its own process logging to seed<N>.log "
+                   "beside its folder (default 1; set train.threads so that N x threads "
+                   "fits the cores)")
     p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("search", help="hyper-parameter search with Optuna on the validation "
@@ -464,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=3, help="held-out MI: folds (default 3)")
     p.add_argument("--steps", type=int, default=400,
                    help="held-out MI: critic updates per fold (default 400)")
+    p.add_argument("--batch", type=int, default=256,
+                   help="held-out MI: items per critic update and K of the InfoNCE batches, "
+                   "whose bound cannot exceed log K (default 256: 5.55 nats)")
     p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("report", help="Markdown report with plots for a run or experiment")

@@ -97,9 +97,12 @@ def test_sea_logs_separation_mi_and_diagnose_plots(tmp_path: Path, capsys) -> No
     cols = [c for c in rows[0] if c.startswith("diag_mi_")]
     assert "diag_mi_generic_unique_image" in cols and "diag_mi_generic_image_text" in cols
     assert all(float(r[c]) >= 0 for r in rows for c in cols)
-    assert main(["diagnose", str(run), "--folds", "2", "--steps", "30"]) == 0
+    assert main(["diagnose", str(run), "--folds", "2", "--steps", "30", "--batch", "32"]) == 0
     assert "held-out MI" in capsys.readouterr().out
     diag = json.loads((run / "diagnostics.json").read_text())
+    assert diag["heldout_settings"]["batch"] == 32
+    assert main(["diagnose", str(run), "--batch", "1"]) == 2
+    assert "--batch must be at least 2, got 1" in capsys.readouterr().err
     assert set(diag["gaussian_mi_at_best"]) == {c[5:] for c in cols}
     held = diag["heldout_mi"]
     assert set(held) == {"generic_unique_image", "generic_unique_text", "generic_unique_audio",
@@ -123,6 +126,20 @@ def test_sea_logs_separation_mi_and_diagnose_plots(tmp_path: Path, capsys) -> No
     assert main(["train", "--model", "lightgcn", "--out", str(lg), *small[:4]]) == 0
     assert main(["diagnose", str(lg)]) == 2
     assert "no separation component" in capsys.readouterr().err
+
+
+def test_diagnose_a_run_whose_distancing_compares_the_parts_as_they_are(tmp_path: Path):
+    """hsic has no distancing transforms: diagnose measures and plots without them."""
+    run = tmp_path / "hsic"
+    assert main(["train", "--out", str(run), "data.synthetic.n_users=120",
+                 "data.synthetic.n_items=80", "train.epochs=2", "train.progress=false",
+                 "model.separation.distancing=hsic"]) == 0
+    rows = read_csv_rows(run / "history.csv")
+    assert all(0.0 <= float(r["loss_distance"]) <= 1.0 for r in rows)
+    assert main(["diagnose", str(run), "--folds", "2", "--steps", "25"]) == 0
+    diag = json.loads((run / "diagnostics.json").read_text())
+    assert diag["panels"] == ["alignment"]
+    assert math.isfinite(diag["heldout_mi"]["generic_unique_text"]["infonce"]["mean"])
 
 
 def test_probe_r2_hand_checked():

@@ -14,18 +14,25 @@ The file declares datasets, model variants, seeds, a base config and a baseline:
     seeds: [1, 2, 3]
     baseline: lightgcn           # every variant is compared with it, seed by seed
     metrics: [recall@20, ndcg@20]   # optional; default: every test metric
+    diagnose: {folds: 3, steps: 400, batch: 256}   # optional: held-out MI of every run
+                                                   # with separation (searec diagnose)
 
 Runs go to OUT/runs/<dataset>/<variant>/seed<N>/ (ordinary run folders). A run with a
-metrics.json is skipped; one with a checkpoint is resumed; the rest are trained. Then
-OUT/results.csv (one row per run) and OUT/summary.csv / summary.md (mean, std over seeds,
-paired tests against the baseline) are written.
+metrics.json is skipped; one with a checkpoint is resumed; the rest are trained, ``jobs``
+at a time (separate processes, each logging to ``seed<N>.log`` beside its folder). Then
+OUT/results.csv (one row per run, with the means of its term diagnostics up to the best
+epoch and its held-out MI) and OUT/summary.csv / summary.md (mean, std over seeds, paired
+tests against the baseline, for the metrics and for those diagnostics) are written.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +41,19 @@ from pydantic import Field
 from searec.config import build_config, deep_merge, read_yaml
 from searec.errors import ConfigError
 from searec.evaluation.stats import mean_std, paired_test
-from searec.io import rows_to_csv, write_text
+from searec.io import read_csv_rows, rows_to_csv, write_text
 from searec.runs import resume, train
 from searec.schema import StrictModel, validate
+from searec.separation.heldout import HeldoutSettings
 from searec.training.trainer import BEST, LAST
+
+
+class DiagnoseSpec(StrictModel):
+    """Held-out MI at each run's best checkpoint (``searec diagnose`` settings)."""
+
+    folds: int = Field(3, ge=2)
+    steps: int = Field(400, ge=1)
+    batch: int = Field(256, ge=2)
 
 
 class ExperimentSpec(StrictModel):
@@ -47,6 +63,7 @@ class ExperimentSpec(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3])
     baseline: str | None = None
     metrics: list[str] | None = None
+    diagnose: DiagnoseSpec | None = None
 
 
 def load_spec(path: str | Path) -> tuple[ExperimentSpec, Path]:
@@ -88,27 +105,104 @@ def plan(spec: ExperimentSpec, root: Path, out: Path) -> list[dict[str, Any]]:
     return runs
 
 
+def _needs_diagnosis(run_dir: Path, settings: HeldoutSettings | None) -> bool:
+    if settings is None:
+        return False
+    cfg = build_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+    if cfg.model_params.get("separation") is None:
+        return False
+    path = run_dir / "diagnostics.json"
+    return not path.is_file() or \
+        json.loads(path.read_text()).get("heldout_settings") != asdict(settings)
+
+
+def _execute(config: Any, run_dir: Path, mode: str, settings: HeldoutSettings | None,
+             log_file: Path | None) -> None:
+    """Train (``mode`` "train"), resume ("resume") or leave ("done") one run, then measure
+    its held-out MI if asked. In a worker process it logs to ``log_file``."""
+    handle = open(log_file, "a") if log_file is not None else None  # noqa: SIM115
+    log: Callable[[str], None] = print if handle is None else \
+        (lambda msg: print(msg, file=handle, flush=True))
+    try:
+        if mode == "resume":
+            resume(run_dir, log=log)
+        elif mode == "train":
+            train(config, run_dir, overwrite=True, log=log)
+        if _needs_diagnosis(run_dir, settings):
+            from searec.experiments.diagnose import diagnose_run
+
+            diagnose_run(run_dir, heldout=settings)
+            log(f"held-out MI of {run_dir} in diagnostics.json")
+    finally:
+        if handle is not None:
+            handle.close()
+
+
 def run_experiment(
-    spec_path: str | Path, out: str | Path, log: Callable[[str], None] = print
+    spec_path: str | Path, out: str | Path, log: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> list[dict[str, Any]]:
+    """Run (or finish) the grid, ``jobs`` runs at a time, and write its tables."""
+    if jobs < 1:
+        raise ConfigError(f"jobs must be at least 1, got {jobs}")
     spec, root = load_spec(spec_path)
     out = Path(out)
     runs = plan(spec, root, out)  # validates every config before any training starts
+    settings = HeldoutSettings(**spec.diagnose.model_dump()) if spec.diagnose else None
+    tasks = []
     for i, r in enumerate(runs, 1):
         tag = f"[{i}/{len(runs)}] {r['dataset']} / {r['variant']} / seed {r['seed']}"
         run_dir: Path = r["dir"]
         if (run_dir / "metrics.json").is_file():
+            mode = "done"
             log(f"{tag}: done, skipped")
-            continue
-        if (run_dir / LAST).is_file() or (run_dir / BEST).is_file():
+        elif (run_dir / LAST).is_file() or (run_dir / BEST).is_file():
+            mode = "resume"
             log(f"{tag}: resuming")
-            resume(run_dir, log=log)
         else:
+            mode = "train"
             log(f"{tag}: training")
-            train(r["config"], run_dir, overwrite=True, log=log)
+        if mode != "done" or _needs_diagnosis(run_dir, settings):
+            tasks.append((tag, r["config"], run_dir, mode))
+    if jobs == 1:
+        for _, config, run_dir, mode in tasks:
+            _execute(config, run_dir, mode, settings, None)
+    elif tasks:
+        # spawned, not forked: torch's thread pools do not survive a fork
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {}
+            for tag, config, run_dir, mode in tasks:
+                log_file = run_dir.parent / f"{run_dir.name}.log"
+                run_dir.parent.mkdir(parents=True, exist_ok=True)
+                futures[pool.submit(_execute, config, run_dir, mode, settings,
+                                    log_file)] = (tag, log_file)
+            for future, (tag, log_file) in futures.items():
+                future.result()  # a failed run stops the grid, with its error
+                log(f"{tag}: finished (log: {log_file})")
     rows = collect(runs)
     write_tables(rows, spec, out)
     return rows
+
+
+def separation_summary(run_dir: Path, best_epoch: int) -> dict[str, float]:
+    """A run's term diagnostics (history.csv's ``term_*`` columns, averaged over epochs
+    1..best_epoch) and its held-out MI means (``heldout_<estimator>_<pair>``)."""
+    out: dict[str, float] = {}
+    history = run_dir / "history.csv"
+    rows = [r for r in read_csv_rows(history) if int(r["epoch"]) <= best_epoch] \
+        if history.is_file() else []
+    for col in (c for c in (rows[0] if rows else {}) if c.startswith("term_")):
+        values = [float(r[col]) for r in rows if r.get(col) not in (None, "")]
+        if values:
+            out[col] = sum(values) / len(values)
+    diagnostics = run_dir / "diagnostics.json"
+    if diagnostics.is_file():
+        for pair, estimates in json.loads(diagnostics.read_text()).get("heldout_mi",
+                                                                       {}).items():
+            for name, value in estimates.items():
+                out[f"heldout_{name}_{pair}"] = value["mean"]
+    return out
 
 
 def collect(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -119,25 +213,41 @@ def collect(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                "best_epoch": metrics["best_epoch"], "train_seconds": metrics["train_seconds"]}
         row.update({f"test_{k}": v for k, v in metrics["test"].items()})
         row.update({f"valid_{k}": v for k, v in metrics["valid"].items()})
+        row.update(separation_summary(r["dir"], metrics["best_epoch"]))
         rows.append(row)
     return rows
 
 
+# the diagnostics a summary also compares across variants (when runs have them)
+DIAGNOSTIC_PREFIXES = ("heldout_infonce_", "heldout_nwj_", "term_grad_share_",
+                       "term_clamped_")
+
+
 def summarise(rows: list[dict[str, Any]], spec: ExperimentSpec) -> list[dict[str, Any]]:
+    """Per dataset, variant and metric (``test_<metric>``, then each diagnostic column):
+    mean and std over seeds, and the paired test against the baseline's same seeds."""
     metrics = spec.metrics or sorted({k[5:] for r in rows for k in r if k.startswith("test_")})
+    columns = [f"test_{m}" for m in metrics]
+    columns += sorted({k for r in rows for k in r if k.startswith(DIAGNOSTIC_PREFIXES)})
     out = []
     for ds in spec.datasets:
         by_variant = {v: sorted((r for r in rows if r["dataset"] == ds and r["variant"] == v),
                                 key=lambda r: r["seed"]) for v in spec.variants}
-        for variant, vrows in by_variant.items():
-            for m in metrics:
-                values = [r[f"test_{m}"] for r in vrows]
+        for column in columns:
+            name = column[5:] if column.startswith("test_") else column
+            for variant, vrows in by_variant.items():
+                have = [r for r in vrows if column in r]
+                if not have:
+                    continue
+                values = [r[column] for r in have]
                 mean, std = mean_std(values)
-                entry: dict[str, Any] = {"dataset": ds, "variant": variant, "metric": m,
+                entry: dict[str, Any] = {"dataset": ds, "variant": variant, "metric": name,
                                          "mean": mean, "std": std, "seeds": len(values)}
-                if spec.baseline and variant != spec.baseline:
-                    base = [r[f"test_{m}"] for r in by_variant[spec.baseline]]
-                    test = paired_test(values, base)
+                base = {r["seed"]: r[column] for r in by_variant.get(spec.baseline or "", [])
+                        if column in r}
+                if spec.baseline and variant != spec.baseline and \
+                        all(r["seed"] in base for r in have):
+                    test = paired_test(values, [base[r["seed"]] for r in have])
                     entry.update({"baseline": spec.baseline, "diff": test["diff"],
                                   "p_ttest": test["p_ttest"], "p_wilcoxon": test["p_wilcoxon"]})
                 out.append(entry)
@@ -155,7 +265,8 @@ def write_tables(rows: list[dict[str, Any]], spec: ExperimentSpec, out: Path) ->
     lines = ["| dataset | variant | metric | mean ± std (seeds) | vs baseline | paired t p |",
              "|---|---|---|---|---|---|"]
     for s in summary:
-        vs = f"{s['diff']:+.4f}" if "diff" in s else "baseline" if spec.baseline else ""
+        vs = f"{s['diff']:+.4f}" if "diff" in s else \
+            "baseline" if spec.baseline == s["variant"] else ""
         lines.append(f"| {s['dataset']} | {s['variant']} | {s['metric']} | {s['mean']:.4f} ± "
                      f"{s['std']:.4f} ({s['seeds']}) | {vs} | {_fmt_p(s.get('p_ttest'))} |")
     write_text(out / "summary.md", "\n".join(lines) + "\n")

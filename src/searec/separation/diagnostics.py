@@ -144,7 +144,8 @@ def projection_panels(
     - ``distancing <m>``: modality m's generic and unique parts through the distancing
       transforms (the space where CLUB or neg_l2 pushes them apart).
 
-    A panel is absent when its component is off.
+    A panel is absent when its component is off, and the distancing panels also when its
+    estimator compares the parts as they are (hsic): they then share no space to plot.
     """
     items = sample_items(next(iter(features.values())).shape[0], max_items)
     separation.eval()
@@ -155,7 +156,7 @@ def projection_panels(
         z = {f"generic {m}": separation.alignment.heads[m](g) for m, g in generic.items()}
         panels["alignment"] = _pca_2d(z)
     dist = separation.distancing
-    if dist.active:
+    if dist.active and dist.estimator is not None and dist.estimator.transformed:
         for m in generic:
             panels[f"distancing {m}"] = _pca_2d({
                 "generic": dist.generic_tf[m](generic[m]),

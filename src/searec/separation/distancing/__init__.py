@@ -2,8 +2,9 @@
 I(generic_m; unique_m).
 
 Each estimator is one module of this package, registered by name (``club``, ``l1out``,
-``neg_l2``); :class:`Distancing` maps every modality's generic and unique parts to a
-common width with its own two linear transforms and applies the chosen estimator.
+``neg_l2``, ``hsic``); :class:`Distancing` maps every modality's generic and unique parts
+to a common width with its own two linear transforms (for estimators that compare
+transformed parts) and applies the chosen estimator.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import torch
 from torch import nn
 
 from searec.optim import AuxiliaryObjective
-from searec.separation.distancing import club, l1out, negative_l2  # noqa: F401  (registration)
+from searec.separation.distancing import (  # noqa: F401  (registration)
+    club,
+    hsic,
+    l1out,
+    negative_l2,
+)
 from searec.separation.distancing.base import (
     DISTANCINGS,
     DistancingEstimator,
@@ -21,6 +27,7 @@ from searec.separation.distancing.base import (
     register_distancing,
 )
 from searec.separation.distancing.club import club_sample_bound
+from searec.separation.distancing.hsic import normalised_hsic
 from searec.separation.distancing.l1out import L1OUT_MAX, l1out_bound
 from searec.separation.distancing.negative_l2 import neg_l2
 from searec.separation.distancing.variational import (
@@ -32,8 +39,9 @@ from searec.separation.distancing.variational import (
 
 
 class Distancing(nn.Module):
-    """Per modality: transform generic and unique parts to ``dim`` and push them apart
-    with the registered estimator ``method`` (``"none"``: off)."""
+    """Per modality: push the generic and unique parts apart with the registered estimator
+    ``method`` (``"none"``: off), after transforming both to ``dim`` where the estimator
+    compares transformed parts."""
 
     def __init__(self, generic_dims: dict[str, int], unique_dims: dict[str, int],
                  method: str = "club", dim: int = 32,
@@ -42,11 +50,11 @@ class Distancing(nn.Module):
         estimator = None if method == "none" else DISTANCINGS.get(method)
         self.method = method
         self.names = list(generic_dims)
-        active = method != "none"
+        transforms = estimator is not None and estimator.transformed
         self.generic_tf = nn.ModuleDict(
-            {m: nn.Linear(d, dim) for m, d in generic_dims.items()} if active else {})
+            {m: nn.Linear(d, dim) for m, d in generic_dims.items()} if transforms else {})
         self.unique_tf = nn.ModuleDict(
-            {m: nn.Linear(d, dim) for m, d in unique_dims.items()} if active else {})
+            {m: nn.Linear(d, dim) for m, d in unique_dims.items()} if transforms else {})
         self.estimator: DistancingEstimator | None = (
             estimator(self.names, dim, settings) if estimator is not None else None)
 
@@ -60,6 +68,8 @@ class Distancing(nn.Module):
         """Per-modality distancing losses."""
         if self.estimator is None:
             return {}
+        if not self.estimator.transformed:
+            return self.estimator(generic, unique)
         a = {m: self.generic_tf[m](generic[m]) for m in self.names}
         b = {m: self.unique_tf[m](unique[m]) for m in self.names}
         return self.estimator(a, b)
@@ -77,5 +87,5 @@ class Distancing(nn.Module):
 
 __all__ = ["DISTANCINGS", "L1OUT_MAX", "Distancing", "DistancingEstimator", "GaussianQ",
            "VariationalEstimator", "VariationalSettings", "club_sample_bound",
-           "distancing_registry", "l1out_bound", "neg_l2", "pairwise_log_density", "q_nll",
-           "register_distancing"]
+           "distancing_registry", "l1out_bound", "neg_l2", "normalised_hsic",
+           "pairwise_log_density", "q_nll", "register_distancing"]

@@ -41,6 +41,9 @@ class DistancingEstimator(nn.Module):
     # "proxy": it only moves with the dependence (then ``value_range`` says its range)
     kind: ClassVar[Literal["upper_bound", "proxy"]] = "upper_bound"
     value_range: ClassVar[tuple[float, float] | None] = None
+    # True: Distancing hands in each modality's parts mapped to one common width by its
+    # own two learned linear transforms (what CLUB's q needs); False: the parts themselves
+    transformed: ClassVar[bool] = True
 
     def __init__(self, modalities: list[str], dim: int,
                  settings: VariationalSettings | None = None) -> None:
