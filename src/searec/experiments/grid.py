@@ -36,6 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from pydantic import Field
 
 from searec.config import build_config, deep_merge, read_yaml
@@ -105,11 +106,14 @@ def plan(spec: ExperimentSpec, root: Path, out: Path) -> list[dict[str, Any]]:
     return runs
 
 
+def _saved_config(run_dir: Path) -> Any:
+    return build_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+
+
 def _needs_diagnosis(run_dir: Path, settings: HeldoutSettings | None) -> bool:
     if settings is None:
         return False
-    cfg = build_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
-    if cfg.model_params.get("separation") is None:
+    if _saved_config(run_dir).model_params.get("separation") is None:
         return False
     path = run_dir / "diagnostics.json"
     return not path.is_file() or \
@@ -131,6 +135,9 @@ def _execute(config: Any, run_dir: Path, mode: str, settings: HeldoutSettings | 
         if _needs_diagnosis(run_dir, settings):
             from searec.experiments.diagnose import diagnose_run
 
+            threads = _saved_config(run_dir).train.threads
+            if threads:  # as many threads as the run trained with (runs side by side)
+                torch.set_num_threads(threads)
             diagnose_run(run_dir, heldout=settings)
             log(f"held-out MI of {run_dir} in diagnostics.json")
     finally:
