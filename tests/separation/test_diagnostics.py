@@ -128,18 +128,29 @@ def test_sea_logs_separation_mi_and_diagnose_plots(tmp_path: Path, capsys) -> No
     assert "no separation component" in capsys.readouterr().err
 
 
-def test_diagnose_a_run_whose_distancing_compares_the_parts_as_they_are(tmp_path: Path):
-    """hsic has no distancing transforms: diagnose measures and plots without them."""
+def test_diagnose_a_run_whose_distancing_compares_the_parts_as_they_are(tmp_path: Path,
+                                                                        monkeypatch):
+    """hsic has no distancing transforms: diagnose measures and plots without them. With
+    held-out MI at every second validation, the report plots it over training."""
+    from searec.separation import heldout
+
+    settings = heldout.HeldoutSettings  # few critic steps while training: plumbing only
+    monkeypatch.setattr(heldout, "HeldoutSettings",
+                        lambda **kw: settings(**{**kw, "steps": 10}))
     run = tmp_path / "hsic"
     assert main(["train", "--out", str(run), "data.synthetic.n_users=120",
                  "data.synthetic.n_items=80", "train.epochs=2", "train.progress=false",
-                 "model.separation.distancing=hsic"]) == 0
+                 "model.separation.distancing=hsic", "train.thorough_diagnostics_every=2"]) == 0
     rows = read_csv_rows(run / "history.csv")
-    assert all(0.0 <= float(r["loss_distance"]) <= 1.0 for r in rows)
+    assert all(-1.0 <= float(r["loss_distance"]) <= 1.0 for r in rows)
+    assert [r["diag_heldout_nwj_generic_unique_audio"] != "" for r in rows] == [False, True]
     assert main(["diagnose", str(run), "--folds", "2", "--steps", "25"]) == 0
     diag = json.loads((run / "diagnostics.json").read_text())
     assert diag["panels"] == ["alignment"]
     assert math.isfinite(diag["heldout_mi"]["generic_unique_text"]["infonce"]["mean"])
+    assert main(["report", str(run)]) == 0
+    assert "![held-out MI](figures/heldout_mi.png)" in (run / "report.md").read_text()
+    assert (run / "figures" / "heldout_mi.png").stat().st_size > 5000
 
 
 def test_probe_r2_hand_checked():

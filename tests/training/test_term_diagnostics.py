@@ -88,6 +88,29 @@ def test_measuring_does_not_change_training(tmp_path):
                 assert with_terms[key] == value, key
 
 
+def test_heldout_mi_at_every_second_validation_leaves_training_unchanged(tmp_path,
+                                                                          monkeypatch):
+    from searec.separation import heldout
+
+    settings = heldout.HeldoutSettings  # fewer critic steps: this checks the plumbing
+    monkeypatch.setattr(heldout, "HeldoutSettings", lambda **kw: settings(**{**kw,
+                                                                            "steps": 10}))
+    rows = {}
+    for every in (2, 0):
+        tree = {**TINY, "train": {**TINY["train"], "epochs": 4,
+                                  "thorough_diagnostics_every": every}}
+        rows[every] = _trainer(tree, tmp_path / str(every)).fit().history
+    column = "diag_heldout_infonce_generic_unique_image"
+    assert [column in r for r in rows[2]] == [False, True, False, True]
+    assert all(math.isfinite(r[column]) for r in rows[2] if column in r)
+    assert {k for r in rows[2] for k in r if k.startswith("diag_heldout_nwj_generic_")} \
+        >= {"diag_heldout_nwj_generic_unique_text", "diag_heldout_nwj_generic_image_text"}
+    for measured, plain in zip(rows[2], rows[0], strict=True):
+        for key, value in plain.items():
+            if "seconds" not in key:
+                assert measured[key] == value, key
+
+
 def test_clamp_and_q_fit_facts():
     """An unfitted q on independent parts clamps often and fits worse than a Gaussian that
     ignores x; a q fitted to dependent parts fits better (negative excess)."""

@@ -8,6 +8,7 @@ std over seeds for every variant. Plots are written beside report.md in ``figure
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from searec.errors import RunDirError
@@ -69,6 +70,26 @@ def run_report(run_dir: Path) -> Path:
                   "(exact only for Gaussian parts; it grows without bound as parts become "
                   "collinear), not the MI. Held-out estimates: `searec diagnose`.", "",
                   "![MI](figures/separation_mi.png)"]
+    heldout_cols = [c for c in history[0] if c.startswith(("diag_heldout_infonce_",
+                                                           "diag_heldout_nwj_"))]
+    if heldout_cols:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), squeeze=False)
+        for ax, name in zip(axes[0], ("infonce", "nwj"), strict=True):
+            prefix = f"diag_heldout_{name}_"
+            for col in (c for c in heldout_cols if c.startswith(prefix)):
+                points = [(e, v) for e, v in zip(epochs, _floats(history, col), strict=True)
+                          if not math.isnan(v)]
+                style = "o-" if "generic_unique" in col else "o--"
+                ax.plot(*zip(*points, strict=True), style, label=col[len(prefix):])
+            ax.set_title(f"held-out {name} (nats)", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.legend(fontsize=7)
+        save_figure(fig, figs / "heldout_mi.png")
+        lines += ["", "## Held-out MI over training", "",
+                  "Held-out MI between each modality's generic and unique parts (solid) and "
+                  "between modalities' generic parts (dashed), lower bounds from fresh "
+                  "critics every `train.thorough_diagnostics_every` validations.", "",
+                  "![held-out MI](figures/heldout_mi.png)"]
     lines += _term_section(history, epochs, metrics, figs)
     diag = diagnose_run(run_dir)
     if diag is not None:

@@ -146,8 +146,9 @@ class Recommender(nn.Module):
     def on_epoch_start(self, epoch: int, rng: np.random.Generator) -> None:
         """Optional per-epoch action (e.g. resampling a pruned graph)."""
 
-    def diagnostics(self) -> dict[str, float]:
-        """Optional values logged at each evaluation (history.csv columns diag_<name>)."""
+    def diagnostics(self, thorough: bool = False) -> dict[str, float]:
+        """Optional values logged at each evaluation (history.csv columns diag_<name>);
+        ``thorough``: also the costly ones (``train.thorough_diagnostics_every``)."""
         return {}
 
     # ---------------------------------------------------------------- inference

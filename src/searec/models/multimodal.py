@@ -221,10 +221,25 @@ class MultimodalRecommender(Recommender):
             return f"raise model.separation.{term}_weight"
         return ""
 
-    def diagnostics(self) -> dict[str, float]:
-        """Gaussian MI between the separated parts (see searec.separation.diagnostics)."""
+    def diagnostics(self, thorough: bool = False) -> dict[str, float]:
+        """Linear-Gaussian MI between the separated parts; ``thorough``: also their
+        held-out MI from fresh critics (``heldout_<estimator>_<pair>``, mean over 2 folds
+        of at most 2,048 items, 200 critic steps: the cheap end of ``searec diagnose``).
+        See searec.separation.diagnostics."""
         if self.separation is None:
             return {}
-        from searec.separation.diagnostics import separation_diagnostics
+        from searec.separation.diagnostics import (
+            heldout_separation_mi,
+            separation_diagnostics,
+        )
+        from searec.separation.heldout import HeldoutSettings
 
-        return separation_diagnostics(self.separation, self.raw_features())
+        features = self.raw_features()
+        out = separation_diagnostics(self.separation, features)
+        if thorough:
+            heldout = heldout_separation_mi(self.separation, features, max_items=2048,
+                                            settings=HeldoutSettings(folds=2, steps=200))
+            out.update({f"heldout_{name}_{pair}": value["mean"]
+                        for pair, estimates in heldout.items()
+                        for name, value in estimates.items()})
+        return out

@@ -92,6 +92,12 @@ class TrainConfig(StrictModel):
         "measured loss term's share of the gradient on the parameters it shares with the "
         "rest of the loss (history.csv term_grad_share_*; one extra backward pass through "
         "each term's own part of the graph).")
+    thorough_diagnostics_every: int = Field(
+        0, ge=0, description="Every N-th validation, also the model's costly diagnostics "
+        "(with separation: held-out MI between the parts from fresh critics, history.csv "
+        "diag_heldout_<estimator>_<pair>; about 10-60 s each on TikTok on one CPU thread). "
+        "They use their own random stream: training is unchanged. 0: off (searec diagnose "
+        "measures the best checkpoint after training).")
     cpu_memory: Literal["reuse", "release"] = Field(
         "reuse", description="reuse: keep freed CPU memory in the process for the next "
         "step's tensors instead of returning it to the OS (glibc); CPU epochs 1.2-2.1x "
@@ -448,7 +454,10 @@ class Trainer:
                 st.eval_seconds += eval_s
                 row.update({f"valid_{k}": v for k, v in valid.items() if k != "users"})
                 row["eval_seconds"] = round(eval_s, 4)
-                row.update({f"diag_{k}": v for k, v in self.model.diagnostics().items()})
+                every = self.cfg.thorough_diagnostics_every  # counted in validations
+                thorough = every > 0 and (epoch // self.cfg.eval_every) % every == 0
+                row.update({f"diag_{k}": v
+                            for k, v in self.model.diagnostics(thorough).items()})
                 score = valid[metric]
                 if self.scheduler is not None:
                     self.scheduler.step(score)
