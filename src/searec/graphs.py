@@ -151,11 +151,14 @@ def registered_operator(module: nn.Module, name: str) -> SparseOperator:
 
 @dataclass
 class InteractionGraph:
-    """The training graph handed to models' ``forward``: normalised bipartite adjacency."""
+    """The training graph handed to models' ``forward``: the normalised bipartite
+    adjacency, and the user x item interaction matrix R itself (binary)."""
 
     n_users: int
     n_items: int
     norm_adj: SparseOperator  # (U+I) x (U+I), D^-1/2 A D^-1/2 (symmetric)
+    interactions: SparseOperator  # U x I, R (its transpose for the backward pass)
+    user_degree: torch.Tensor  # (U,) training interactions per user, float
 
     @classmethod
     def from_train(
@@ -163,10 +166,24 @@ class InteractionGraph:
     ) -> InteractionGraph:
         n_users, n_items = train.shape
         norm = sym_normalize(bipartite_adjacency(train))
-        return cls(n_users, n_items, SparseOperator.from_scipy(norm, device, symmetric=True))
+        binary = sp.csr_matrix(train, dtype=np.float32, copy=True)
+        binary.data[:] = 1.0
+        degree = torch.from_numpy(np.diff(binary.indptr).astype(np.float32)).to(device)
+        return cls(n_users, n_items, SparseOperator.from_scipy(norm, device, symmetric=True),
+                   SparseOperator.from_scipy(binary, device, symmetric=False), degree)
 
     def to(self, device: torch.device | str) -> InteractionGraph:
-        return InteractionGraph(self.n_users, self.n_items, self.norm_adj.to(device))
+        return InteractionGraph(self.n_users, self.n_items, self.norm_adj.to(device),
+                                self.interactions.to(device), self.user_degree.to(device))
+
+    def user_mean(self, item_values: torch.Tensor) -> torch.Tensor:
+        """Per user, the mean of ``item_values`` (n_items, d) over the items they
+        interacted with in training (0 for a user without any)."""
+        return (self.interactions @ item_values) / self.user_degree.clamp_min(1.0)[:, None]
+
+    def user_sum(self, item_values: torch.Tensor) -> torch.Tensor:
+        """Per user, the sum of ``item_values`` over their training items (R @ x)."""
+        return self.interactions @ item_values
 
 
 def propagate(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
@@ -401,3 +418,80 @@ def mixed_knn_graph(
         graph = cached_knn_graph(modalities[m], k, cache_dir, method=method)
         mix = mix + (weights[m] / total) * sym_normalize(graph)
     return mix.tocsr()
+
+
+# ------------------------------------------------------------------------ hypergraphs
+
+
+def hypergraph_propagate(item_assign: torch.Tensor, user_assign: torch.Tensor,
+                         item_x: torch.Tensor, n_layers: int
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Message passing through H learned hyperedges (LGMRec's global embeddings).
+
+    ``item_assign`` (n_items, H) and ``user_assign`` (n_users, H) are soft memberships;
+    each layer gathers the items into the hyperedges (A_i^T x) and sends them back to
+    items (A_i . ) and users (A_u . ). Dense but thin: n x H, never n x n."""
+    if n_layers < 1:
+        raise ValueError(f"hypergraph propagation needs at least one layer, got {n_layers}")
+    users = item_x.new_zeros((user_assign.shape[0], item_x.shape[1]))
+    for _ in range(n_layers):
+        edges = item_assign.T @ item_x
+        item_x = item_assign @ edges
+        users = user_assign @ edges
+    return users, item_x
+
+
+# ------------------------------------------------------------------ user-user graphs
+
+
+def user_cooccurrence_topk(train: sp.csr_matrix, k: int, block: int = 1024
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's ``k`` users with the most training items in common (DRAGON's user
+    graph), computed sparsely block by block of users, never as a users x users matrix.
+
+    Returns COO arrays (rows, neighbours, counts): per user at most k entries, ordered by
+    count (descending), ties by neighbour id; a user is never their own neighbour."""
+    r = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    r.data[:] = 1.0
+    rt = r.T.tocsr()
+    rows, cols, vals = [], [], []
+    for start in range(0, r.shape[0], block):
+        c = (r[start : start + block] @ rt).tocoo()
+        keep = c.col != c.row + start
+        row, col, val = c.row[keep] + start, c.col[keep], c.data[keep]
+        order = np.lexsort((col, -val, row))
+        row, col, val = row[order], col[order], val[order]
+        first = np.searchsorted(row, row, side="left")  # rows are sorted: their first entry
+        top = np.arange(len(row)) - first < k
+        rows.append(row[top])
+        cols.append(col[top])
+        vals.append(val[top])
+    return (np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64),
+            np.concatenate(vals).astype(np.float32))
+
+
+def softmax_user_graph(n_users: int, rows: np.ndarray, neighbours: np.ndarray,
+                       counts: np.ndarray, k: int, rng: np.random.Generator) -> sp.csr_matrix:
+    """DRAGON's user-user aggregation weights as a sparse users x users matrix: each
+    user's neighbour list is padded to ``k`` by repeating randomly chosen neighbours of
+    its own (as DRAGON does), and the weights are the softmax of the padded list's
+    co-occurrence counts (repeats add up). Users without neighbours get an empty row."""
+    n_per = np.bincount(rows, minlength=n_users)
+    short = np.flatnonzero((n_per > 0) & (n_per < k))
+    starts = np.concatenate([[0], np.cumsum(n_per)[:-1]])
+    extra_rows, extra = [], []
+    for user in short:  # only users with fewer than k co-occurring users
+        picks = rng.integers(0, n_per[user], size=k - n_per[user])
+        extra_rows.append(np.full(len(picks), user))
+        extra.append(starts[user] + picks)
+    index = np.concatenate([np.arange(len(rows)), *extra]).astype(np.int64)
+    all_rows = np.concatenate([rows, *extra_rows]).astype(np.int64)
+    logits = counts[index].astype(np.float64)
+    row_max = np.full(n_users, -np.inf)
+    np.maximum.at(row_max, all_rows, logits)
+    weights = np.exp(logits - row_max[all_rows])
+    sums = np.bincount(all_rows, weights=weights, minlength=n_users)
+    weights = (weights / sums[all_rows]).astype(np.float32)
+    out = sp.csr_matrix((weights, (all_rows, neighbours[index])), shape=(n_users, n_users))
+    out.sum_duplicates()
+    return out

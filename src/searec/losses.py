@@ -79,3 +79,24 @@ def l2_penalty(*tensors: torch.Tensor) -> torch.Tensor:
     """Sum of squared L2 norms of the given (batch) tensors, divided by the batch size."""
     batch = tensors[0].shape[0]
     return sum(t.pow(2).sum() for t in tensors) / (2.0 * batch)  # type: ignore[return-value]
+
+
+def cosine_distance(online: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - mean cosine similarity of paired rows (bootstrapped models' view loss)."""
+    return 1.0 - F.cosine_similarity(online, target, dim=-1).mean()
+
+
+def embedding_norm_penalty(*tables: torch.Tensor) -> torch.Tensor:
+    """MMRec's EmbLoss: the sum of the tables' Frobenius norms (not squared), divided by
+    the number of rows of the last one."""
+    return sum(torch.linalg.norm(t) for t in tables) / tables[-1].shape[0]  # type: ignore[return-value]
+
+
+def contrast_with_table(anchor: torch.Tensor, positive: torch.Tensor, table: torch.Tensor,
+                        temperature: float) -> torch.Tensor:
+    """sum_i -log softmax over the rows of ``table`` of cos(anchor_i, .) / temperature,
+    taken at ``positive_i`` (a row of the table): LGMRec's hypergraph contrastive loss,
+    summed over the batch as in MMRec, via logsumexp."""
+    a, p, t = (F.normalize(x, dim=1) for x in (anchor, positive, table))
+    logits = a @ t.T / temperature
+    return (torch.logsumexp(logits, dim=1) - (a * p).sum(dim=1) / temperature).sum()

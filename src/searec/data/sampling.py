@@ -37,13 +37,18 @@ class NegativeSampler:
 def bpr_batches(
     users: np.ndarray,
     items: np.ndarray,
-    sampler: NegativeSampler,
+    sampler: NegativeSampler | None,
     batch_size: int,
     rng: np.random.Generator,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One epoch of (users, positives, negatives) batches over all training pairs, shuffled."""
+    """One epoch of (users, positives, negatives) batches over all training pairs, shuffled.
+
+    Without a sampler (models that train on positive pairs alone), the negatives are
+    empty arrays."""
     order = rng.permutation(len(users))
-    negatives = sampler.sample(users[order], rng)
+    negatives = (sampler.sample(users[order], rng) if sampler is not None
+                 else np.empty(0, dtype=items.dtype))
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        yield users[idx], items[idx], negatives[start : start + batch_size]
+        yield users[idx], items[idx], (negatives[start : start + batch_size]
+                                       if sampler is not None else negatives)

@@ -6,7 +6,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from searec.errors import ConfigError
-from searec.models import bpr, freedom, lightgcn, pop, sea, vbpr  # noqa: F401  (registration side effect)
+from searec.models import (  # noqa: F401  (registration side effect)
+    bm3,
+    bpr,
+    dragon,
+    freedom,
+    lgmrec,
+    lightgcn,
+    pop,
+    sea,
+    vbpr,
+)
 from searec.models.base import Recommender, get_model_class, register, registry
 from searec.schema import known_keys, validate
 from searec.separation import SeparationParams

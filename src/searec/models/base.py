@@ -77,6 +77,8 @@ class Recommender(nn.Module):
     default_lr: ClassVar[float] = 1e-3
     trainable: ClassVar[bool] = True
     min_modalities: ClassVar[int] = 0
+    # False: ``loss`` ignores ``neg`` and the trainer samples none (an empty tensor)
+    uses_negatives: ClassVar[bool] = True
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()

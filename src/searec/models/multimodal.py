@@ -216,7 +216,7 @@ class MultimodalRecommender(Recommender):
         if kind == "clamped":
             return ("standardise the features, give q more width or steps "
                     "(model.separation.q_hidden, q_steps), or use another estimator "
-                    "(model.separation.distancing=l1out or neg_l2)")
+                    "(model.separation.distancing=hsic, l1out or neg_l2)")
         if term in ("align", "distance"):
             return f"raise model.separation.{term}_weight"
         return ""

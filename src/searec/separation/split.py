@@ -31,8 +31,9 @@ class ModalitySplit(nn.Module):
         d x d_p + d_p x h (half of them with the default d_p = d). Equal up to rounding."""
         d_in, d_p, h = self.proj.in_features, self.proj.out_features, layer.out_features
         if d_in * h < d_p * (d_in + h):
+            bias = layer.weight @ self.proj.bias
             return F.linear(features, layer.weight @ self.proj.weight,
-                            layer.bias + layer.weight @ self.proj.bias)
+                            bias if layer.bias is None else layer.bias + bias)
         return layer(self.proj(features))
 
     def parts(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

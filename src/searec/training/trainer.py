@@ -261,7 +261,9 @@ class Trainer:
             if self.optimizer is not None and train_cfg.lr_schedule == "plateau" else None
         )
         self.users, self.items = dataset.train_pairs()
-        self.sampler = NegativeSampler(dataset.train) if model.trainable else None
+        # models that train on positive pairs alone (BM3) get no negatives
+        self.sampler = (NegativeSampler(dataset.train)
+                        if model.trainable and model.uses_negatives else None)
         # computes model.loss; under torchrun a DDP wrapper that averages gradients
         self.loss_module = distributed.wrap(self.model, device) if model.trainable else None
 
@@ -388,7 +390,6 @@ class Trainer:
         return shares
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
-        assert self.sampler is not None
         self.model.train()
         rng = np.random.default_rng([self.cfg.seed, epoch])
         self.model.on_epoch_start(epoch, rng)
