@@ -100,3 +100,11 @@ def contrast_with_table(anchor: torch.Tensor, positive: torch.Tensor, table: tor
     a, p, t = (F.normalize(x, dim=1) for x in (anchor, positive, table))
     logits = a @ t.T / temperature
     return (torch.logsumexp(logits, dim=1) - (a * p).sum(dim=1) / temperature).sum()
+
+
+def one_way_infonce(anchor: torch.Tensor, other: torch.Tensor,
+                    temperature: float) -> torch.Tensor:
+    """In-batch contrastive loss in one direction: row i of ``anchor`` should pick row i
+    of ``other`` among all of its rows (cosine logits / temperature), mean over rows."""
+    logits = F.normalize(anchor, dim=1) @ F.normalize(other, dim=1).T / temperature
+    return -torch.diagonal(F.log_softmax(logits, dim=1)).mean()

@@ -13,6 +13,7 @@ from searec.models import (  # noqa: F401  (registration side effect)
     freedom,
     lgmrec,
     lightgcn,
+    mgcn,
     pop,
     sea,
     vbpr,

@@ -7,15 +7,14 @@ the other modality's items. Its InfoNCE bound is log(n) - loss.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from searec.losses import one_way_infonce
 from searec.separation.alignment.base import AlignmentEstimator, register_alignment
 
 
 def solosim_loss(za: torch.Tensor, zb: torch.Tensor, temperature: float) -> torch.Tensor:
     """One-direction contrastive loss; ``za`` anchors, positives on the diagonal."""
-    logits = F.normalize(za, dim=1) @ F.normalize(zb, dim=1).T / temperature
-    return -torch.diagonal(F.log_softmax(logits, dim=1)).mean()
+    return one_way_infonce(za, zb, temperature)
 
 
 @register_alignment
