@@ -340,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="maximum epochs")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--separation", choices=["none", "sea"],
-                   help="sea: add SEA's separation to a backbone (vbpr, freedom, lgmrec, "
-                   "mgcn, dragon) with the defaults of the model.separation section; none: "
+                   help="sea: add SEA's separation to a backbone (vbpr, freedom, lattice, "
+                   "lgmrec, mgcn, dragon) with the defaults of the model.separation section; none: "
                    "without it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")

@@ -435,6 +435,36 @@ def cosine_weighted(graph: sp.csr_matrix, features: np.ndarray) -> sp.csr_matrix
                          shape=graph.shape)
 
 
+def knn_indices(unit: torch.Tensor, k: int, block_size: int = 2048) -> torch.Tensor:
+    """(n, k) indices of each row's k largest inner products with the rows of ``unit``
+    (itself included), blockwise: n x block_size scores at a time, never n x n; no
+    gradient (the caller scores the chosen pairs itself, with gradient)."""
+    n = unit.shape[0]
+    out = torch.empty((n, min(k, n)), dtype=torch.long, device=unit.device)
+    with torch.no_grad():
+        for start in range(0, n, block_size):
+            _, idx = topk_stable(unit[start : start + block_size] @ unit.T, k)
+            out[start : start + block_size] = idx
+    return out
+
+
+def edge_propagate(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
+                   x: torch.Tensor) -> torch.Tensor:
+    """y_i = sum over edges (i, j) of value * x_j, differentiable in the values and in x
+    (a sparse product whose edge weights are being learned)."""
+    return torch.zeros_like(x).index_add_(0, rows, values[:, None] * x[cols])
+
+
+def sym_normalized_edges(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
+                         n: int) -> torch.Tensor:
+    """The edge values of D^-1/2 W D^-1/2 (D the row sums of W, duplicates adding up),
+    differentiable in the values."""
+    degree = torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(
+        0, rows, values)
+    inv_sqrt = degree.clamp_min(1e-12).rsqrt()
+    return values * inv_sqrt[rows] * inv_sqrt[cols]
+
+
 # ------------------------------------------------------------------------ hypergraphs
 
 
