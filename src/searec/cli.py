@@ -247,7 +247,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from searec.experiments import run_experiment
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
-    run_experiment(args.file, out, log=_log, jobs=args.jobs)
+    run_experiment(args.file, out, log=_log, jobs=args.jobs, summary_only=args.summary_only)
     print((out / "summary.md").read_text(), end="")
     print(f"per-run results: {out / 'results.csv'}; summary: {out / 'summary.csv'}")
     return 0
@@ -456,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runs at a time, each in its own process logging to seed<N>.log "
                    "beside its folder (default 1; set train.threads so that N x threads "
                    "fits the cores)")
+    p.add_argument("--summary-only", action="store_true",
+                   help="train nothing: write results.csv and the summary from the runs "
+                   "finished so far")
     p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("search", help="hyper-parameter search with Optuna on the validation "

@@ -113,6 +113,18 @@ diagnose: {folds: 2, steps: 25, batch: 16}
     assert sum("skipped" in m for m in logs) == 6
     with pytest.raises(ConfigError, match="jobs must be at least 1"):
         run_experiment(spec, tmp_path / "one", jobs=0)
+    # a grid still running: --summary-only tables the finished runs, trains nothing
+    (tmp_path / "one" / "runs" / "synthetic" / "full" / "seed1" / "metrics.json").unlink()
+    logs.clear()
+    assert main(["experiment", str(spec), "--out", str(tmp_path / "one"),
+                 "--summary-only"]) == 0
+    assert "5 of 6 runs finished" in capsys.readouterr().err
+    assert not (tmp_path / "one" / "runs" / "synthetic" / "full" / "seed1"
+                / "metrics.json").exists()
+    with open(tmp_path / "one" / "summary.csv") as fh:
+        partial = list(csv.DictReader(fh))
+    hsic = next(s for s in partial if s["variant"] == "hsic" and s["metric"] == "recall@20")
+    assert hsic["seeds"] == "2" and hsic["p_ttest"] == "" and hsic["diff"] == ""
 
 
 def test_bad_spec_is_a_clear_error(tmp_path, capsys):

@@ -147,14 +147,23 @@ def _execute(config: Any, run_dir: Path, mode: str, settings: HeldoutSettings | 
 
 def run_experiment(
     spec_path: str | Path, out: str | Path, log: Callable[[str], None] = print,
-    jobs: int = 1,
+    jobs: int = 1, summary_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run (or finish) the grid, ``jobs`` runs at a time, and write its tables."""
+    """Run (or finish) the grid, ``jobs`` runs at a time, and write its tables.
+
+    ``summary_only``: train and diagnose nothing; the tables cover the finished runs
+    (paired tests over the seeds a variant and the baseline both have)."""
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs}")
     spec, root = load_spec(spec_path)
     out = Path(out)
     runs = plan(spec, root, out)  # validates every config before any training starts
+    if summary_only:
+        finished = [r for r in runs if (r["dir"] / "metrics.json").is_file()]
+        log(f"{len(finished)} of {len(runs)} runs finished; summarising those")
+        rows = collect(finished)
+        write_tables(rows, spec, out)
+        return rows
     settings = HeldoutSettings(**spec.diagnose.model_dump()) if spec.diagnose else None
     tasks = []
     for i, r in enumerate(runs, 1):
@@ -252,9 +261,11 @@ def summarise(rows: list[dict[str, Any]], spec: ExperimentSpec) -> list[dict[str
                                          "mean": mean, "std": std, "seeds": len(values)}
                 base = {r["seed"]: r[column] for r in by_variant.get(spec.baseline or "", [])
                         if column in r}
-                if spec.baseline and variant != spec.baseline and \
-                        all(r["seed"] in base for r in have):
-                    test = paired_test(values, [base[r["seed"]] for r in have])
+                paired = [r for r in have if r["seed"] in base]
+                if spec.baseline and variant != spec.baseline and len(paired) >= 2:
+                    test = paired_test([r[column] for r in paired],
+                                       [base[r["seed"]] for r in paired])
+                    entry["paired_seeds"] = len(paired)
                     entry.update({"baseline": spec.baseline, "diff": test["diff"],
                                   "p_ttest": test["p_ttest"], "p_wilcoxon": test["p_wilcoxon"]})
                 out.append(entry)
@@ -274,6 +285,8 @@ def write_tables(rows: list[dict[str, Any]], spec: ExperimentSpec, out: Path) ->
     for s in summary:
         vs = f"{s['diff']:+.4f}" if "diff" in s else \
             "baseline" if spec.baseline == s["variant"] else ""
+        if "paired_seeds" in s and s["paired_seeds"] < s["seeds"]:
+            vs += f" ({s['paired_seeds']} paired)"
         lines.append(f"| {s['dataset']} | {s['variant']} | {s['metric']} | {s['mean']:.4f} ± "
                      f"{s['std']:.4f} ({s['seeds']}) | {vs} | {_fmt_p(s.get('p_ttest'))} |")
     write_text(out / "summary.md", "\n".join(lines) + "\n")
