@@ -38,6 +38,7 @@ from searec.graphs import (
     cached_knn_graph,
     cosine_weighted,
     edge_propagate,
+    hnsw_knn_graph,
     knn_indices,
     propagated_mean,
     register_operator,
@@ -60,7 +61,9 @@ class LATTICEParams(SeparableParams):
     n_layers: int = Field(1, ge=0, description="Propagations over the item-item graph.")
     knn_k: int = Field(10, gt=0, description="Neighbours per item in the item graphs.")
     knn_method: Literal["exact", "hnsw"] = Field(
-        "exact", description="How the initial graphs are found (exact or hnsw).")
+        "exact", description="How neighbours are found, for the initial graphs and for the "
+        "learned ones rebuilt every epoch: exact (blockwise, time ~ items^2) or hnsw "
+        "(faiss, approximate, for large catalogues).")
     lambda_coeff: float = Field(0.9, ge=0, le=1, description="Weight of the initial graph "
                                 "against the learned one.")
     reg_weight: float = Field(1e-4, ge=0, description="L2 weight on the batch embeddings "
@@ -118,14 +121,22 @@ class LATTICE(MultimodalRecommender):
         rows, cols, values = [], [], []
         for j, (m, x) in enumerate(self.item_inputs().items()):
             unit = F.normalize(x.through(self.projections[m]), dim=1)
-            idx = knn_indices(unit, self.params.knn_k)
-            r = torch.arange(self.n_items, device=unit.device).repeat_interleave(idx.shape[1])
-            c = idx.reshape(-1)
+            r, c = self._neighbours(unit)
             rows.append(r)
             cols.append(c)
             values.append(weights[j] * (unit[r] * unit[c]).sum(dim=1))
         r, c = torch.cat(rows), torch.cat(cols)
         return r, c, sym_normalized_edges(r, c, torch.cat(values), self.n_items), weights
+
+    def _neighbours(self, unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, cols) of each item's knn_k nearest items by inner product of ``unit``."""
+        if self.params.knn_method == "hnsw":
+            graph = hnsw_knn_graph(unit.detach().cpu().numpy(), self.params.knn_k).tocoo()
+            return (torch.from_numpy(graph.row.astype(np.int64)).to(unit.device),
+                    torch.from_numpy(graph.col.astype(np.int64)).to(unit.device))
+        idx = knn_indices(unit, self.params.knn_k)
+        rows = torch.arange(self.n_items, device=unit.device).repeat_interleave(idx.shape[1])
+        return rows, idx.reshape(-1)
 
     def _item_graph(self) -> tuple[torch.Tensor, ...]:
         if not self.training:
