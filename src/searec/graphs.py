@@ -465,6 +465,19 @@ def sym_normalized_edges(rows: torch.Tensor, cols: torch.Tensor, values: torch.T
     return values * inv_sqrt[rows] * inv_sqrt[cols]
 
 
+def normalized_similarity_graphs(
+    modalities: Mapping[str, np.ndarray], k: int, cache_dir: str | Path | None,
+    method: str = "exact",
+) -> dict[str, sp.csr_matrix]:
+    """Per modality, D^-1/2 W D^-1/2 of its kNN graph with cosine-similarity edge weights
+    (D the row sums): the item graphs of MGCN and LATTICE, kept per modality."""
+    n_items = next(iter(modalities.values())).shape[0]
+    k = min(k, n_items)
+    return {m: sym_normalize(cosine_weighted(cached_knn_graph(f, k, cache_dir, method=method),
+                                             f))
+            for m, f in modalities.items()}
+
+
 # ------------------------------------------------------------------------ hypergraphs
 
 

@@ -35,15 +35,13 @@ from searec.data.dataset import Dataset
 from searec.graphs import (
     InteractionGraph,
     bipartite_adjacency,
-    cached_knn_graph,
-    cosine_weighted,
     edge_propagate,
     hnsw_knn_graph,
     knn_indices,
+    normalized_similarity_graphs,
     propagated_mean,
     register_operator,
     registered_operator,
-    sym_normalize,
     sym_normalized_edges,
 )
 from searec.losses import bpr_dot_loss, l2_penalty
@@ -105,10 +103,8 @@ class LATTICE(MultimodalRecommender):
     def build(cls, dataset: Dataset, params: StrictModel,
               cache_dir: str | Path | None = None) -> LATTICE:
         assert isinstance(params, LATTICEParams)
-        k = min(params.knn_k, dataset.n_items)
-        initial = {m: sym_normalize(cosine_weighted(
-            cached_knn_graph(f, k, cache_dir, method=params.knn_method), f))
-            for m, f in dataset.modalities.items()}
+        initial = normalized_similarity_graphs(dataset.modalities, params.knn_k, cache_dir,
+                                        params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, initial,
                    random_walk_adjacency(dataset.train), params)
 

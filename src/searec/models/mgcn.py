@@ -34,13 +34,11 @@ from searec.data.dataset import Dataset
 from searec.graphs import (
     InteractionGraph,
     SparseOperator,
-    cached_knn_graph,
-    cosine_weighted,
+    normalized_similarity_graphs,
     propagate,
     propagated_mean,
     register_operator,
     registered_operator,
-    sym_normalize,
 )
 from searec.losses import bpr_dot_loss, l2_penalty, one_way_infonce
 from searec.models.base import register
@@ -93,10 +91,8 @@ class MGCN(MultimodalRecommender):
     def build(cls, dataset: Dataset, params: StrictModel,
               cache_dir: str | Path | None = None) -> MGCN:
         assert isinstance(params, MGCNParams)
-        k = min(params.knn_k, dataset.n_items)
-        graphs = {m: sym_normalize(cosine_weighted(
-            cached_knn_graph(f, k, cache_dir, method=params.knn_method), f))
-            for m, f in dataset.modalities.items()}
+        graphs = normalized_similarity_graphs(dataset.modalities, params.knn_k, cache_dir,
+                                        params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graphs, params)
 
     def item_graph_of(self, modality: str) -> SparseOperator:
