@@ -1,0 +1,154 @@
+"""GPU smoke check: every registered model trained briefly on a real dataset, one full
+evaluation each, and one SEA training step at the 1M-interaction scale setting, with
+wall times and peak device memory. Prepared for a borrowed accelerator; runs anywhere.
+
+    python benchmarks/gpu_smoke.py [--data ../shared/data/tiktok] [--device cuda]
+        [--epochs 2] [--models a,b,...] [--scale-interactions 1e6] [--out DIR]
+
+A model that fails is recorded with the last lines of its error and the others still
+run. Writes DIR/gpu_smoke.json and DIR/gpu_smoke.md (DIR: $OUT if set, else
+benchmarks/results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_gb(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) / 1024**3
+
+
+def train_each_model(args: argparse.Namespace, device: torch.device) -> list[dict]:
+    from searec.config import load_config
+    from searec.models import registry
+    from searec.runs import train
+
+    names = args.models.split(",") if args.models else sorted(registry())
+    rows = []
+    for name in names:
+        row: dict = {"model": name}
+        overrides = [f"model.name={name}", f"train.epochs={args.epochs}",
+                     f"train.device={device.type}", "train.progress=false",
+                     "data.cold_users=drop"]
+        if args.data:
+            overrides.append(f"data.path={args.data}")
+        with tempfile.TemporaryDirectory() as out:
+            try:
+                cfg = load_config(None, overrides)
+                _reset_peak(device)
+                t = time.perf_counter()
+                metrics = train(cfg, Path(out) / name, log=lambda _m: None)
+                row.update(ok=True, wall_s=round(time.perf_counter() - t, 2),
+                           train_s=metrics["train_seconds"], eval_s=metrics["eval_seconds"],
+                           test_recall_at_20=metrics["test"]["recall@20"],
+                           peak_gpu_gb=_peak_gb(device))
+            except Exception:  # recorded; the other models still run
+                row.update(ok=False, error=traceback.format_exc().strip().splitlines()[-3:])
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def scale_step(args: argparse.Namespace, device: torch.device) -> dict:
+    """One SEA step (batch = train / 20, as benchmarks/scale.py) at the scale setting."""
+    from scale import scale_dataset
+
+    from searec.config import EvalConfig, TrainConfig
+    from searec.data.sampling import NegativeSampler
+    from searec.graphs import InteractionGraph
+    from searec.models import get_model_class
+    from searec.training.trainer import Trainer
+
+    out: dict = {"interactions": args.scale_interactions}
+    try:
+        t = time.perf_counter()
+        ds = scale_dataset(args.scale_interactions, 200_000, 20)
+        out["generate_s"] = round(time.perf_counter() - t, 2)
+        cls = get_model_class("sea")
+        params = cls.Params.model_validate({"knn_method": "hnsw"})
+        with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as run:
+            t = time.perf_counter()
+            torch.manual_seed(0)
+            model = cls.build(ds, params, cache)
+            graph = InteractionGraph.from_train(ds.train)
+            out["build_s"] = round(time.perf_counter() - t, 2)
+            users, items = ds.train_pairs()
+            batch = math.ceil(len(users) / 20)
+            trainer = Trainer(model, ds, graph, TrainConfig(epochs=1, batch_size=batch,
+                                                            lr=1e-3, progress=False),
+                              EvalConfig(topk=[20]), run, device, log=lambda _m: None)
+            neg = NegativeSampler(ds.train).sample(users[:batch], np.random.default_rng(0))
+            _reset_peak(device)
+            t = time.perf_counter()
+            parts, _ = trainer.train_step((users[:batch], items[:batch], neg), 1)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            out.update(ok=True, step_s=round(time.perf_counter() - t, 3), batch=batch,
+                       loss=float(parts["loss"].detach()), peak_gpu_gb=_peak_gb(device))
+    except Exception:
+        out.update(ok=False, error=traceback.format_exc().strip().splitlines()[-3:])
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "tiktok"),
+                    help="MMRec folder ('' for the embedded synthetic data)")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--models", default="", help="comma-separated (default: every model)")
+    ap.add_argument("--scale-interactions", type=float, default=1e6)
+    ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "benchmarks"
+                                                                   / "results"))
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    meta = {"device": args.device, "torch": torch.__version__,
+            "cuda": torch.version.cuda, "python": platform.python_version(),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "data": args.data or "synthetic", "epochs": args.epochs}
+    result = {"meta": meta, "models": train_each_model(args, device),
+              "scale_step": scale_step(args, device)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu_smoke.json").write_text(json.dumps(result, indent=1) + "\n")
+    lines = [f"# GPU smoke ({meta['gpu'] or args.device}, torch {meta['torch']})", "",
+             "| model | ok | train s | eval s | peak GPU GiB | test R@20 |",
+             "|---|---|---|---|---|---|"]
+    for r in result["models"]:
+        lines.append(f"| {r['model']} | {r['ok']} | {r.get('train_s', '')} | "
+                     f"{r.get('eval_s', '')} | {r.get('peak_gpu_gb') or ''} | "
+                     f"{r.get('test_recall_at_20', '')} |")
+    s = result["scale_step"]
+    lines += ["", f"SEA step at {s['interactions']:.0e} interactions: ok {s['ok']}, "
+              f"{s.get('step_s', '')} s, peak GPU {s.get('peak_gpu_gb') or ''} GiB"]
+    (out / "gpu_smoke.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
