@@ -13,8 +13,9 @@ A model is a ``torch.nn.Module`` that
   steps per batch, loss), e.g. a variational network fitted beside the main loss; the
   trainer builds, checkpoints and steps their optimisers, and the main optimiser
   never sees their parameters;
-- may act at epoch start (``on_epoch_start``). The trainer knows nothing else about a
-  model.
+- may act at epoch start (``on_epoch_start``), and may train on positive pairs alone
+  (``uses_negatives = False``: the trainer then samples no negatives). The trainer knows
+  nothing else about a model.
 
 After training, ``prepare_inference(graph)`` caches the representations, and
 ``recommend`` / ``similar_items`` answer queries in batches, in the style of ``implicit``.
