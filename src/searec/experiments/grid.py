@@ -39,12 +39,13 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from searec.config import build_config, deep_merge, read_yaml
+from searec.config import Config, build_config, deep_merge, read_yaml
 from searec.errors import ConfigError
 from searec.evaluation.stats import mean_std, paired_test
 from searec.io import read_csv_rows, rows_to_csv, write_text
 from searec.runs import resume, train
 from searec.schema import StrictModel, validate
+from searec.separation.diagnostics import heldout_means
 from searec.separation.heldout import HeldoutSettings
 from searec.training.trainer import BEST, LAST
 
@@ -106,21 +107,17 @@ def plan(spec: ExperimentSpec, root: Path, out: Path) -> list[dict[str, Any]]:
     return runs
 
 
-def _saved_config(run_dir: Path) -> Any:
-    return build_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
-
-
-def _needs_diagnosis(run_dir: Path, settings: HeldoutSettings | None) -> bool:
-    if settings is None:
-        return False
-    if _saved_config(run_dir).model_params.get("separation") is None:
+def _needs_diagnosis(config: Config, run_dir: Path, settings: HeldoutSettings | None) -> bool:
+    """Whether a run of ``config`` (the grid's validated config of that run) still needs
+    its held-out MI measured with ``settings``."""
+    if settings is None or config.model_params.get("separation") is None:
         return False
     path = run_dir / "diagnostics.json"
     return not path.is_file() or \
         json.loads(path.read_text()).get("heldout_settings") != asdict(settings)
 
 
-def _execute(config: Any, run_dir: Path, mode: str, settings: HeldoutSettings | None,
+def _execute(config: Config, run_dir: Path, mode: str, settings: HeldoutSettings | None,
              log_file: Path | None) -> None:
     """Train (``mode`` "train"), resume ("resume") or leave ("done") one run, then measure
     its held-out MI if asked. In a worker process it logs to ``log_file``."""
@@ -132,12 +129,11 @@ def _execute(config: Any, run_dir: Path, mode: str, settings: HeldoutSettings | 
             resume(run_dir, log=log)
         elif mode == "train":
             train(config, run_dir, overwrite=True, log=log)
-        if _needs_diagnosis(run_dir, settings):
+        if _needs_diagnosis(config, run_dir, settings):
             from searec.experiments.diagnose import diagnose_run
 
-            threads = _saved_config(run_dir).train.threads
-            if threads:  # as many threads as the run trained with (runs side by side)
-                torch.set_num_threads(threads)
+            if config.train.threads:  # as many threads as the run trained with
+                torch.set_num_threads(config.train.threads)
             diagnose_run(run_dir, heldout=settings)
             log(f"held-out MI of {run_dir} in diagnostics.json")
     finally:
@@ -178,7 +174,7 @@ def run_experiment(
         else:
             mode = "train"
             log(f"{tag}: training")
-        if mode != "done" or _needs_diagnosis(run_dir, settings):
+        if mode != "done" or _needs_diagnosis(r["config"], run_dir, settings):
             tasks.append((tag, r["config"], run_dir, mode))
     if jobs == 1:
         for _, config, run_dir, mode in tasks:
@@ -214,10 +210,7 @@ def separation_summary(run_dir: Path, best_epoch: int) -> dict[str, float]:
             out[col] = sum(values) / len(values)
     diagnostics = run_dir / "diagnostics.json"
     if diagnostics.is_file():
-        for pair, estimates in json.loads(diagnostics.read_text()).get("heldout_mi",
-                                                                       {}).items():
-            for name, value in estimates.items():
-                out[f"heldout_{name}_{pair}"] = value["mean"]
+        out.update(heldout_means(json.loads(diagnostics.read_text()).get("heldout_mi", {})))
     return out
 
 

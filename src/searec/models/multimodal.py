@@ -229,6 +229,7 @@ class MultimodalRecommender(Recommender):
         if self.separation is None:
             return {}
         from searec.separation.diagnostics import (
+            heldout_means,
             heldout_separation_mi,
             separation_diagnostics,
         )
@@ -237,9 +238,7 @@ class MultimodalRecommender(Recommender):
         features = self.raw_features()
         out = separation_diagnostics(self.separation, features)
         if thorough:
-            heldout = heldout_separation_mi(self.separation, features, max_items=2048,
-                                            settings=HeldoutSettings(folds=2, steps=200))
-            out.update({f"heldout_{name}_{pair}": value["mean"]
-                        for pair, estimates in heldout.items()
-                        for name, value in estimates.items()})
+            out.update(heldout_means(heldout_separation_mi(
+                self.separation, features, max_items=2048,
+                settings=HeldoutSettings(folds=2, steps=200))))
         return out

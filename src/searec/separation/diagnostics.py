@@ -96,6 +96,13 @@ def heldout_separation_mi(
     return out
 
 
+def heldout_means(heldout: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """:func:`heldout_separation_mi`'s result flattened to ``heldout_<estimator>_<pair>``
+    -> its mean over folds (the columns of history.csv and experiment results)."""
+    return {f"heldout_{name}_{pair}": value["mean"]
+            for pair, estimates in heldout.items() for name, value in estimates.items()}
+
+
 def probe_r2(parts: np.ndarray, factors: np.ndarray, folds: int = 5, ridge: float = 1e-3,
              seed: int = 0) -> float:
     """Held-out R^2 of a ridge-regularised linear probe predicting ``factors`` (n, k) from
