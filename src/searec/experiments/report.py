@@ -76,14 +76,9 @@ def run_report(run_dir: Path) -> Path:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), squeeze=False)
         for ax, name in zip(axes[0], ("infonce", "nwj"), strict=True):
             prefix = f"diag_heldout_{name}_"
-            for col in (c for c in heldout_cols if c.startswith(prefix)):
-                points = [(e, v) for e, v in zip(epochs, _floats(history, col), strict=True)
-                          if not math.isnan(v)]
-                style = "o-" if "generic_unique" in col else "o--"
-                ax.plot(*zip(*points, strict=True), style, label=col[len(prefix):])
+            _plot_columns(ax, epochs, history, [c for c in heldout_cols if c.startswith(prefix)],
+                          prefix, dashed="generic_unique", marker="o")
             ax.set_title(f"held-out {name} (nats)", fontsize=9)
-            ax.set_xlabel("epoch")
-            ax.legend(fontsize=7)
         save_figure(fig, figs / "heldout_mi.png")
         lines += ["", "## Held-out MI over training", "",
                   "Held-out MI between each modality's generic and unique parts (solid) and "
@@ -116,12 +111,18 @@ def run_report(run_dir: Path) -> Path:
 
 
 def _plot_columns(ax: plt.Axes, epochs: list[int], history: list[dict[str, str]],
-                  cols: list[str], prefix: str, dashed: str | None = None) -> None:
-    """One line per history column over epochs, labelled without ``prefix``; columns
-    without ``dashed`` in their name are drawn dashed when it is given."""
+                  cols: list[str], prefix: str, dashed: str | None = None,
+                  marker: str = "") -> None:
+    """One line per history column over the epochs that have a value in it (a column
+    measured every few epochs is one line, not isolated points), labelled without
+    ``prefix``; columns without ``dashed`` in their name are drawn dashed when it is
+    given."""
     for col in cols:
-        style = "--" if dashed is not None and dashed not in col else "-"
-        ax.plot(epochs, _floats(history, col), style, label=col[len(prefix):])
+        style = marker + ("--" if dashed is not None and dashed not in col else "-")
+        points = [(e, v) for e, v in zip(epochs, _floats(history, col), strict=True)
+                  if not math.isnan(v)]
+        if points:
+            ax.plot(*zip(*points, strict=True), style, label=col[len(prefix):])
     ax.set_xlabel("epoch")
     ax.legend(fontsize=7)
 
