@@ -36,6 +36,13 @@ def sym_normalize(adj: sp.spmatrix) -> sp.csr_matrix:
     return out
 
 
+def binarized(train: sp.spmatrix) -> sp.csr_matrix:
+    """A float32 copy of ``train`` with every stored entry 1 (an interaction is an edge)."""
+    out = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    out.data[:] = 1.0
+    return out
+
+
 def bipartite_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
     """Symmetric (U+I) x (U+I) adjacency [[0, R], [R^T, 0]] of the training interactions."""
     r = sp.csr_matrix(train, dtype=np.float32)
@@ -166,8 +173,7 @@ class InteractionGraph:
     ) -> InteractionGraph:
         n_users, n_items = train.shape
         norm = sym_normalize(bipartite_adjacency(train))
-        binary = sp.csr_matrix(train, dtype=np.float32, copy=True)
-        binary.data[:] = 1.0
+        binary = binarized(train)
         degree = torch.from_numpy(np.diff(binary.indptr).astype(np.float32)).to(device)
         return cls(n_users, n_items, SparseOperator.from_scipy(norm, device, symmetric=True),
                    SparseOperator.from_scipy(binary, device, symmetric=False), degree)
@@ -509,8 +515,7 @@ def user_cooccurrence_topk(train: sp.csr_matrix, k: int, block: int = 1024
 
     Returns COO arrays (rows, neighbours, counts): per user at most k entries, ordered by
     count (descending), ties by neighbour id; a user is never their own neighbour."""
-    r = sp.csr_matrix(train, dtype=np.float32, copy=True)
-    r.data[:] = 1.0
+    r = binarized(train)
     rt = r.T.tocsr()
     rows, cols, vals = [], [], []
     for start in range(0, r.shape[0], block):

@@ -50,5 +50,4 @@ def bpr_batches(
                  else np.empty(0, dtype=items.dtype))
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        yield users[idx], items[idx], (negatives[start : start + batch_size]
-                                       if sampler is not None else negatives)
+        yield users[idx], items[idx], negatives[start : start + batch_size]

@@ -96,20 +96,20 @@ class LATTICE(MultimodalRecommender):
         for m, graph in initial_graphs.items():
             register_operator(self, f"initial_graph_{m}", graph)
         register_operator(self, "ui_graph", user_item_graph)
-        self._fixed: tuple[torch.Tensor, ...] | None = None  # this epoch's graph, detached
-        self._rebuild = True
+        # this epoch's learned graph, detached; None: rebuild it (with gradient) next step
+        self._fixed: tuple[torch.Tensor, ...] | None = None
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
               cache_dir: str | Path | None = None) -> LATTICE:
         assert isinstance(params, LATTICEParams)
         initial = normalized_similarity_graphs(dataset.modalities, params.knn_k, cache_dir,
-                                        params.knn_method)
+                                               params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, initial,
                    random_walk_adjacency(dataset.train), params)
 
     def on_epoch_start(self, epoch: int, rng: np.random.Generator) -> None:
-        self._rebuild = True
+        self._fixed = None
 
     def learned_graph(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(rows, cols, normalised values of the mixed learned graph, modality weights)."""
@@ -138,10 +138,9 @@ class LATTICE(MultimodalRecommender):
         if not self.training:
             with torch.no_grad():
                 return self.learned_graph()
-        if self._rebuild or self._fixed is None:
+        if self._fixed is None:
             graph = self.learned_graph()  # with gradient, for this step
             self._fixed = tuple(t.detach() for t in graph)
-            self._rebuild = False
             return graph
         return self._fixed
 

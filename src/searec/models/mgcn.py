@@ -92,7 +92,7 @@ class MGCN(MultimodalRecommender):
               cache_dir: str | Path | None = None) -> MGCN:
         assert isinstance(params, MGCNParams)
         graphs = normalized_similarity_graphs(dataset.modalities, params.knn_k, cache_dir,
-                                        params.knn_method)
+                                              params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graphs, params)
 
     def item_graph_of(self, modality: str) -> SparseOperator:

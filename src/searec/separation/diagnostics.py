@@ -163,7 +163,7 @@ def projection_panels(
         z = {f"generic {m}": separation.alignment.heads[m](g) for m, g in generic.items()}
         panels["alignment"] = _pca_2d(z)
     dist = separation.distancing
-    if dist.active and dist.estimator is not None and dist.estimator.transformed:
+    if dist.estimator is not None and dist.estimator.transformed:
         for m in generic:
             panels[f"distancing {m}"] = _pca_2d({
                 "generic": dist.generic_tf[m](generic[m]),

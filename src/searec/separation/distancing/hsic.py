@@ -83,9 +83,8 @@ class HSIC(DistancingEstimator):
 
     def forward(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                 ) -> dict[str, torch.Tensor]:
-        n = len(next(iter(x.values())))
-        rows = (torch.randperm(n, device=next(iter(x.values())).device)[: self.max_rows]
-                if n > self.max_rows else None)
-        return {m: normalised_hsic(x[m] if rows is None else x[m][rows],
-                                   y[m] if rows is None else y[m][rows])
-                for m in self.names}
+        first = next(iter(x.values()))
+        rows: torch.Tensor | slice = (
+            torch.randperm(len(first), device=first.device)[: self.max_rows]
+            if len(first) > self.max_rows else slice(None))
+        return {m: normalised_hsic(x[m][rows], y[m][rows]) for m in self.names}
