@@ -32,23 +32,18 @@ from searec.graphs import (
     user_cooccurrence_topk,
 )
 from searec.models.base import register
-from searec.models.multimodal import KnnGraphParams, SeparableParams
-from searec.models.sea import SEA
+from searec.models.sea import SEA, DualGraphParams
 from searec.schema import StrictModel
 
 
-class DRAGONParams(SeparableParams, KnnGraphParams):
+class DRAGONParams(DualGraphParams):
+    """SEA's backbone parameters (with MMRec's DRAGON defaults) and the user graph's."""
+
     embedding_dim: int = Field(64, gt=0, description="Per-modality user/item embedding "
                                "size.")
-    encoder_hidden: int = Field(256, gt=0, description="Hidden width of the modality "
-                                "encoder Linear -> leaky_relu -> Linear (MMRec: 4 x 64).")
-    n_layers: int = Field(2, ge=0, description="User-item propagation layers.")
-    knn_layers: int = Field(1, ge=0, description="Propagations over the item-item graph.")
     user_k: int = Field(40, gt=0, description="Co-occurring users each user aggregates.")
     reg_weight: float = Field(1e-3, ge=0, description="Weight of the squared-preference "
                               "penalty (MMRec searches 1e-5 to 1e-1).")
-    recompute: bool = Field(False, description="As sea's: recompute each modality's "
-                            "propagation during backward (less memory, more time).")
     bpr_log2: bool = Field(True, description="BPR with log2, as MMRec's DRAGON.")
 
 
@@ -63,7 +58,7 @@ class DRAGON(SEA):
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  item_graph: sp.spmatrix, user_graph: sp.spmatrix,
                  params: DRAGONParams) -> None:
-        super().__init__(n_users, n_items, features, item_graph, params)  # type: ignore[arg-type]
+        super().__init__(n_users, n_items, features, item_graph, params)
         register_operator(self, "user_graph", user_graph)
 
     @classmethod

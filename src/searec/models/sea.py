@@ -37,12 +37,15 @@ from searec.models.multimodal import (
     KnnGraphParams,
     ModalityInput,
     MultimodalRecommender,
+    SeparableParams,
     SeparatedParams,
 )
 from searec.schema import StrictModel
 
 
-class SEAParams(SeparatedParams, KnnGraphParams):
+class DualGraphParams(SeparableParams, KnnGraphParams):
+    """The dual-graph backbone's parameters: SEA's, and DRAGON's (which adds a user graph)."""
+
     embedding_dim: int = Field(
         128, gt=0, description="Per-modality user/item embedding size (the authors' code: "
         "64; 128 ranked better on TikTok, docs/performance.md; set 64 to compare with "
@@ -57,6 +60,10 @@ class SEAParams(SeparatedParams, KnnGraphParams):
         "millions of users), more time per step (docs/performance.md).")
     bpr_log2: bool = Field(False, description="Use log2 in BPR like the authors' code "
                            "(BPR scaled by 1/ln 2).")
+
+
+class SEAParams(SeparatedParams, DualGraphParams):
+    """SEA: the dual-graph backbone, always with separation."""
 
 
 class ModalityGraphEncoder(nn.Module):
@@ -83,7 +90,7 @@ class SEA(MultimodalRecommender):
     default_lr = 3e-4  # the authors' code: 1e-4 (the reference preset)
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
-                 item_graph: sp.spmatrix, params: SEAParams) -> None:
+                 item_graph: sp.spmatrix, params: DualGraphParams) -> None:
         super().__init__(n_users, n_items, features, separation=params.separation)
         self.params = params
         self.set_item_graph(item_graph)
