@@ -9,8 +9,8 @@ from searec.data import make_synthetic
 from searec.graphs import InteractionGraph
 from searec.losses import embedding_norm_penalty
 from searec.models import create_model
-from searec.runs import train
-from searec.training import Trainer, seed_everything
+from searec.training import Trainer
+from tests.models.synthetic_runs import popularity_recall, synthetic_recall
 
 
 def _pairs(ds, n=64):
@@ -80,15 +80,9 @@ def test_bm3_scores_through_the_predictor_and_can_freeze_features(tiny):
 
 
 def test_bm3_clearly_beats_pop(tmp_path):
-    seed_everything(0)
-    common = ["data.synthetic.n_users=600", "data.synthetic.n_items=400",
-              "train.progress=false"]
-    pop = train(load_config(None, ["model.name=pop", *common]), tmp_path / "pop",
-                log=lambda _: None)
     # the rate LightGCN needs on this small set too (test_end_to_end.py); BM3 plateaus
     # for some 20 epochs before it overtakes popularity (validation 0.14, 0.16, 0.27,
     # 0.33 at epochs 10, 20, 30, 40), so no early stopping
-    bm3 = train(load_config(None, ["model.name=bm3", *common, "train.lr=0.01",
-                                   "train.epochs=40", "train.eval_every=10"]),
-                tmp_path / "bm3", log=lambda _: None)
-    assert bm3["test"]["recall@20"] > 2.0 * pop["test"]["recall@20"]
+    recall = synthetic_recall(tmp_path, "bm3",
+                              "train.lr=0.01", "train.epochs=40", "train.eval_every=10")
+    assert recall > 2.0 * popularity_recall()

@@ -4,7 +4,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from searec.config import load_config
 from searec.graphs import (
     InteractionGraph,
     registered_operator,
@@ -12,8 +11,8 @@ from searec.graphs import (
     user_cooccurrence_topk,
 )
 from searec.models import create_model
-from searec.runs import train
 from searec.training import seed_everything
+from tests.models.synthetic_runs import popularity_recall, synthetic_recall
 
 
 def test_cooccurrence_topk_matches_the_dense_count_in_small_blocks():
@@ -68,12 +67,6 @@ def test_dragon_is_the_sea_backbone_plus_the_user_graph(tiny):
 
 
 def test_dragon_clearly_beats_pop(tmp_path):
-    seed_everything(0)
-    common = ["data.synthetic.n_users=600", "data.synthetic.n_items=400",
-              "train.progress=false"]
-    pop = train(load_config(None, ["model.name=pop", *common]), tmp_path / "pop",
-                log=lambda _: None)
-    dragon = train(load_config(None, ["model.name=dragon", *common, "train.lr=0.005",
-                                      "train.epochs=10", "train.eval_every=5"]),
-                   tmp_path / "dragon", log=lambda _: None)
-    assert dragon["test"]["recall@20"] > 2.0 * pop["test"]["recall@20"]
+    recall = synthetic_recall(tmp_path, "dragon",
+                              "train.lr=0.005", "train.epochs=10", "train.eval_every=5")
+    assert recall > 2.0 * popularity_recall()

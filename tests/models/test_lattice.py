@@ -3,12 +3,10 @@
 import numpy as np
 import torch
 
-from searec.config import load_config
 from searec.graphs import InteractionGraph
 from searec.models import create_model
 from searec.models.lattice import random_walk_adjacency
-from searec.runs import train
-from searec.training import seed_everything
+from tests.models.synthetic_runs import popularity_recall, synthetic_recall
 
 
 def _dense_knn(z: torch.Tensor, k: int) -> torch.Tensor:
@@ -59,12 +57,6 @@ def test_user_item_graph_is_the_random_walk_with_self_loops(tiny):
 
 
 def test_lattice_clearly_beats_pop(tmp_path):
-    seed_everything(0)
-    common = ["data.synthetic.n_users=600", "data.synthetic.n_items=400",
-              "train.progress=false"]
-    pop = train(load_config(None, ["model.name=pop", *common]), tmp_path / "pop",
-                log=lambda _: None)
-    run = train(load_config(None, ["model.name=lattice", *common, "train.lr=0.01",
-                                   "train.epochs=6", "train.eval_every=6"]),
-                tmp_path / "lattice", log=lambda _: None)
-    assert run["test"]["recall@20"] > 2.0 * pop["test"]["recall@20"]
+    recall = synthetic_recall(tmp_path, "lattice",
+                              "train.lr=0.01", "train.epochs=6", "train.eval_every=6")
+    assert recall > 2.0 * popularity_recall()

@@ -4,12 +4,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from searec.config import load_config
 from searec.data import make_synthetic
 from searec.graphs import InteractionGraph, cosine_weighted, knn_graph
 from searec.models import create_model
-from searec.runs import train
-from searec.training import seed_everything
+from tests.models.synthetic_runs import popularity_recall, synthetic_recall
 
 
 def test_item_graphs_are_cosine_weighted_knn_graphs():
@@ -81,13 +79,6 @@ def test_separation_plugs_into_mgcn(tiny):
 
 
 def test_mgcn_clearly_beats_pop(tmp_path):
-    model = "mgcn"
-    seed_everything(0)
-    common = ["data.synthetic.n_users=600", "data.synthetic.n_items=400",
-              "train.progress=false"]
-    pop = train(load_config(None, ["model.name=pop", *common]), tmp_path / "pop",
-                log=lambda _: None)
-    run = train(load_config(None, [f"model.name={model}", *common, "train.lr=0.01",
-                                   "train.epochs=4", "train.eval_every=4"]),
-                tmp_path / model, log=lambda _: None)
-    assert run["test"]["recall@20"] > 2.0 * pop["test"]["recall@20"]
+    recall = synthetic_recall(tmp_path, "mgcn",
+                              "train.lr=0.01", "train.epochs=4", "train.eval_every=4")
+    assert recall > 2.0 * popularity_recall()
