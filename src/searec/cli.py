@@ -243,6 +243,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from searec.serving import serve
+
+    if not 0 <= args.port <= 65535:
+        raise SearecError(f"--port must be in 0..65535, got {args.port}")
+    print(f"searec serve: loading {args.run}", flush=True)
+    serve(str(args.run), args.host, args.port, args.max_batch, args.device, args.log_level)
+    return 0
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     from searec.experiments import run_experiment
 
@@ -386,6 +396,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index-ids", action="store_true",
                    help="read and write index ids even when the dataset maps original ids")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("serve", help="serve a trained run over HTTP (JSON; OpenAPI page "
+                       "at /docs)")
+    p.add_argument("--run", required=True, type=Path, metavar="RUN_DIR")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-batch", type=int, default=1000,
+                   help="most ids in one request (more: 413)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("prepare", help="raw interactions (and item metadata) to an MMRec "
                        "folder: k-core, per-user split, id maps, item texts")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from searec.data.dataset import Dataset
+from searec.data.idmap import IdMap
 from searec.errors import DataError, SearecError
 from searec.io import atomic_path
 from searec.models.base import Recommender
@@ -59,21 +60,34 @@ def user_indices(users: Sequence[str | int], dataset: Dataset,
                  index_ids: bool = False) -> np.ndarray:
     """Indices of ``users``: original ids when the dataset maps them (unless
     ``index_ids``), else indices 0..n_users-1."""
-    tokens = [str(u) for u in users]
-    if dataset.user_map is not None and not index_ids:
+    return _indices(users, dataset.user_map, dataset.n_users, "user", index_ids)
+
+
+def item_indices(items: Sequence[str | int], dataset: Dataset,
+                 index_ids: bool = False) -> np.ndarray:
+    """Indices of ``items``: original ids when the dataset maps them (unless
+    ``index_ids``), else indices 0..n_items-1."""
+    return _indices(items, dataset.item_map, dataset.n_items, "item", index_ids)
+
+
+def _indices(ids: Sequence[str | int], idmap: IdMap | None, n: int, what: str,
+             index_ids: bool) -> np.ndarray:
+    tokens = [str(u) for u in ids]
+    if idmap is not None and not index_ids:
         try:
-            return dataset.user_map.to_index(tokens)
+            return idmap.to_index(tokens)
         except KeyError:
-            known = set(dataset.user_map.originals)
+            known = set(idmap.originals)
             bad = next(t for t in tokens if t not in known)
-            raise UnknownIdError(bad, f"user {bad!r} is not in the dataset (ids are the "
-                               "original user ids of u_id_mapping.csv; for indices pass "
-                               "index_ids / --index-ids)") from None
+            mapping = "u_id_mapping.csv" if what == "user" else "i_id_mapping.csv"
+            raise UnknownIdError(bad, f"{what} {bad!r} is not in the dataset (ids are the "
+                                 f"original {what} ids of {mapping}; for indices pass "
+                                 "index_ids / --index-ids)") from None
     out = []
     for tok in tokens:
-        if not tok.isdigit() or int(tok) >= dataset.n_users:
-            raise UnknownIdError(tok, f"expected a user index in 0..{dataset.n_users - 1}, "
-                               f"got {tok!r}")
+        if not tok.isdigit() or int(tok) >= n:
+            raise UnknownIdError(tok, f"expected a{'n' if what == 'item' else ''} {what} "
+                                 f"index in 0..{n - 1}, got {tok!r}")
         out.append(int(tok))
     return np.asarray(out, dtype=np.int64)
 

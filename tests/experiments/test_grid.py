@@ -194,3 +194,33 @@ def test_every_shipped_experiment_file_validates():
         else:
             spec, root = load_spec(path)
             assert plan(spec, root, Path("unused"))
+
+
+def test_compare_with_pairs_a_variant_with_another_than_the_baseline(tmp_path):
+    """compare_with: X+separation is tested against X, the rest against the baseline."""
+    from searec.experiments.grid import load_spec, summarise, write_tables
+
+    spec_file = tmp_path / "e.yaml"
+    spec_file.write_text(SPEC.replace("metrics:", "compare_with: {lightgcn_sep: lightgcn}\n"
+                                      "metrics:").replace(
+        "lightgcn: {model: {name: lightgcn}}",
+        "lightgcn: {model: {name: lightgcn}}\n  lightgcn_sep: {model: {name: lightgcn}}"))
+    spec, _ = load_spec(spec_file)
+    values = {"pop": [0.1, 0.2, 0.3], "lightgcn": [0.5, 0.6, 0.7],
+              "lightgcn_sep": [0.6, 0.8, 1.0]}
+    rows = [{"dataset": "synthetic", "variant": v, "seed": s, "test_recall@20": x}
+            for v, xs in values.items() for s, x in zip([1, 2, 3], xs, strict=True)]
+    summary = {s["variant"]: s for s in summarise(rows, spec) if s["metric"] == "recall@20"}
+    assert "baseline" not in summary["pop"]
+    assert summary["lightgcn"]["baseline"] == "pop"
+    assert summary["lightgcn"]["diff"] == pytest.approx(0.4)
+    sep = summary["lightgcn_sep"]
+    # differences 0.1, 0.2, 0.3 against lightgcn: the same t as the hand-computed case above
+    assert sep["baseline"] == "lightgcn" and sep["diff"] == pytest.approx(0.2)
+    assert sep["p_ttest"] == pytest.approx(0.0742, abs=1e-4)
+    write_tables(rows, spec, tmp_path)
+    assert "| +0.2000 vs lightgcn |" in (tmp_path / "summary.md").read_text()
+
+    spec_file.write_text(SPEC.replace("metrics:", "compare_with: {lightgcn: bpr}\nmetrics:"))
+    with pytest.raises(ConfigError, match="compare_with names 'bpr'"):
+        load_spec(spec_file)

@@ -13,6 +13,8 @@ The file declares datasets, model variants, seeds, a base config and a baseline:
       sea: {model: {name: sea, separation: {q_steps: 5, mi_items: batch}}}
     seeds: [1, 2, 3]
     baseline: lightgcn           # every variant is compared with it, seed by seed
+    compare_with:                # optional: variant -> the variant it is compared with
+      lightgcn_sep: lightgcn     # instead of the baseline (e.g. X+separation vs X)
     metrics: [recall@20, ndcg@20]   # optional; default: every test metric
     diagnose: {folds: 3, steps: 400, batch: 256}   # optional: held-out MI of every run
                                                    # with separation (searec diagnose)
@@ -64,8 +66,14 @@ class ExperimentSpec(StrictModel):
     variants: dict[str, dict[str, Any]]
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3])
     baseline: str | None = None
+    compare_with: dict[str, str] = Field(default_factory=dict)
     metrics: list[str] | None = None
     diagnose: DiagnoseSpec | None = None
+
+    def reference(self, variant: str) -> str | None:
+        """The variant `variant` is compared with (None: itself the baseline, or none)."""
+        ref = self.compare_with.get(variant, self.baseline)
+        return None if ref == variant else ref
 
 
 def load_spec(path: str | Path) -> tuple[ExperimentSpec, Path]:
@@ -77,6 +85,11 @@ def load_spec(path: str | Path) -> tuple[ExperimentSpec, Path]:
     if spec.baseline is not None and spec.baseline not in spec.variants:
         raise ConfigError(f"{path}: baseline {spec.baseline!r} is not one of the variants "
                           f"({', '.join(spec.variants)})")
+    for variant, ref in spec.compare_with.items():
+        for name in (variant, ref):
+            if name not in spec.variants:
+                raise ConfigError(f"{path}: compare_with names {name!r}, which is not one of "
+                                  f"the variants ({', '.join(spec.variants)})")
     if len(set(spec.seeds)) != len(spec.seeds) or not spec.seeds:
         raise ConfigError(f"{path}: 'seeds' must be a non-empty list of distinct integers")
     return spec, path.parent.resolve()
@@ -252,14 +265,15 @@ def summarise(rows: list[dict[str, Any]], spec: ExperimentSpec) -> list[dict[str
                 mean, std = mean_std(values)
                 entry: dict[str, Any] = {"dataset": ds, "variant": variant, "metric": name,
                                          "mean": mean, "std": std, "seeds": len(values)}
-                base = {r["seed"]: r[column] for r in by_variant.get(spec.baseline or "", [])
+                ref = spec.reference(variant)
+                base = {r["seed"]: r[column] for r in by_variant.get(ref or "", [])
                         if column in r}
                 paired = [r for r in have if r["seed"] in base]
-                if spec.baseline and variant != spec.baseline and len(paired) >= 2:
+                if ref is not None and len(paired) >= 2:
                     test = paired_test([r[column] for r in paired],
                                        [base[r["seed"]] for r in paired])
                     entry["paired_seeds"] = len(paired)
-                    entry.update({"baseline": spec.baseline, "diff": test["diff"],
+                    entry.update({"baseline": ref, "diff": test["diff"],
                                   "p_ttest": test["p_ttest"], "p_wilcoxon": test["p_wilcoxon"]})
                 out.append(entry)
     return out
@@ -273,11 +287,14 @@ def write_tables(rows: list[dict[str, Any]], spec: ExperimentSpec, out: Path) ->
     summary = summarise(rows, spec)
     write_text(out / "results.csv", rows_to_csv(rows))
     write_text(out / "summary.csv", rows_to_csv(summary))
-    lines = ["| dataset | variant | metric | mean ± std (seeds) | vs baseline | paired t p |",
+    header = "vs baseline" if not spec.compare_with else "vs baseline (or the variant named)"
+    lines = [f"| dataset | variant | metric | mean ± std (seeds) | {header} | paired t p |",
              "|---|---|---|---|---|---|"]
     for s in summary:
         vs = f"{s['diff']:+.4f}" if "diff" in s else \
             "baseline" if spec.baseline == s["variant"] else ""
+        if "diff" in s and s["baseline"] != spec.baseline:
+            vs += f" vs {s['baseline']}"
         if "paired_seeds" in s and s["paired_seeds"] < s["seeds"]:
             vs += f" ({s['paired_seeds']} paired)"
         lines.append(f"| {s['dataset']} | {s['variant']} | {s['metric']} | {s['mean']:.4f} ± "

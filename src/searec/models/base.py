@@ -168,6 +168,11 @@ class Recommender(nn.Module):
             raise RuntimeError("call prepare_inference(graph) (or train the model) first")
         return self._user_rep, self._item_rep
 
+    def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cached (user, item) representations of ``prepare_inference``; their dot
+        product is the score (e.g. for an external index)."""
+        return self._reps()
+
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of every item for the given users -> (len(users), n_items)."""
         user_rep, item_rep = self._reps()

@@ -1,0 +1,327 @@
+"""Parity with MMRec: the same model, data, seeds and hyper-parameters in MMRec and here.
+
+MMRec (GitHub enoche/MMRec) is run from an unmodified checkout; everything it needs is
+given from outside, and every such intervention is listed in PATCHES (and in
+docs/models.md):
+
+    python benchmarks/mmrec_parity.py pair --mmrec /work/mmrec --data ../shared/data/tiktok \
+        --model bm3 --seed 1 --out runs/parity      # MMRec and searec side by side
+    python benchmarks/mmrec_parity.py report --out runs/parity   # -> benchmarks/results/
+
+``pair`` starts MMRec's run and searec's run of one (model, seed) at the same time, as two
+processes with one thread each, so their epoch times are measured under the same machine
+load; ``mmrec`` and ``ours`` run one side alone. Each side stops early on validation
+recall@20 with patience 20 and reports test metrics at the best validation epoch, as MMRec
+does. A finished side is not run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+METRICS = ("recall@20", "ndcg@20")
+
+# searec model name -> (MMRec model name, MMRec hyper-parameters, searec overrides). The
+# values are searec's defaults, which are the papers' and MMRec's (BM3's are the first of
+# each list MMRec searches).
+MODELS: dict[str, tuple[str, dict[str, Any], list[str]]] = {
+    "bm3": ("BM3", {"n_layers": 1, "dropout": 0.3, "reg_weight": 0.1, "cl_weight": 2.0},
+            ["model.n_layers=1", "model.dropout=0.3", "model.reg_weight=0.1",
+             "model.cl_weight=2.0"]),
+    "lgmrec": ("LGMRec", {"cf_model": "lightgcn", "n_ui_layers": 2, "n_mm_layers": 2,
+                          "n_hyper_layer": 1, "hyper_num": 4, "keep_rate": 0.5, "alpha": 0.3,
+                          "cl_weight": 1e-4, "reg_weight": 1e-6},
+               ["model.cf_model=lightgcn", "model.n_ui_layers=2", "model.n_mm_layers=2",
+                "model.n_hyper_layers=1", "model.hyper_num=4", "model.keep_rate=0.5",
+                "model.alpha=0.3", "model.cl_weight=1e-4", "model.reg_weight=1e-6"]),
+}
+
+# What is done to MMRec to run it here; nothing in its checkout is edited.
+PATCHES = [
+    "torchvision and lmdb, which MMRec imports at the top of its data module for raw "
+    "images only (use_raw_features false never reaches them), are replaced by empty "
+    "stand-in modules whose functions raise if called, rather than installing a second "
+    "torch stack.",
+    "np.float, removed in numpy 1.24, is set to float before MMRec is imported "
+    "(its NDCG and MAP use it); numpy 2.4 / pandas 3.1 / torch 2.13 otherwise run it as is.",
+    "Configuration passed as MMRec's config_dict (which overrides its YAML files): "
+    "use_gpu false; data_path and the dataset's field names, inter file and feature files "
+    "(image_feat.npy as its vision feature, audio_feat.npy as its text feature: MMRec "
+    "knows two modalities by those names only); one value per hyper-parameter instead of "
+    "its search lists; seed; save_recommended_topk false.",
+    "scipy.sparse.dok_matrix._update (a private method MMRec's BM3 and LGMRec call to fill "
+    "the adjacency, removed from scipy since) is given back as the plain dict update of "
+    "the matrix's entries it was.",
+    "torch.set_num_threads(threads) before the run (MMRec leaves torch's default).",
+    "Trainer._train_epoch and Trainer.fit are wrapped from outside to time each training "
+    "epoch (MMRec's own log drops the time when a model returns several losses) and to "
+    "keep fit's return value (best validation result and the test result at that epoch).",
+]
+
+
+def install_stand_ins() -> None:
+    """Empty torchvision / lmdb modules (see PATCHES): imported by MMRec, never called."""
+    import types
+
+    def unavailable(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("raw-image preprocessing is not available in the parity run")
+
+    def stand_in(attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return unavailable
+
+    names = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional",
+             "lmdb")
+    for name in names:
+        module = types.ModuleType(name)
+        module.__getattr__ = stand_in  # type: ignore[method-assign]
+        sys.modules.setdefault(name, module)
+    sys.modules["torchvision"].transforms = sys.modules["torchvision.transforms"]  # type: ignore[attr-defined]
+    sys.modules["torchvision.transforms"].functional = (  # type: ignore[attr-defined]
+        sys.modules["torchvision.transforms.functional"])
+
+
+def run_mmrec(mmrec: Path, data: Path, model: str, seed: int, threads: int,
+              out_json: Path) -> None:
+    """One MMRec training run in this process; writes out_json."""
+    import numpy as np
+    import torch
+
+    np.float = float  # type: ignore[attr-defined]  # see PATCHES
+    install_stand_ins()
+    import scipy.sparse as sp
+
+    if not hasattr(sp.dok_matrix, "_update"):  # see PATCHES
+        sp.dok_matrix._update = lambda self, entries: self._dict.update(entries)
+    torch.set_num_threads(threads)
+    mmrec_name, hyper, _ = MODELS[model]
+    src = (mmrec / "src").resolve()
+    os.chdir(src)  # MMRec reads its configs relative to the working directory
+    sys.path.insert(0, str(src))
+    from common import trainer as trainer_module  # type: ignore[import-not-found]
+    from utils.quick_start import quick_start  # type: ignore[import-not-found]
+
+    epoch_seconds: list[float] = []
+    fit_results: list[Any] = []
+    train_epoch = trainer_module.Trainer._train_epoch
+    fit = trainer_module.Trainer.fit
+
+    def timed_train_epoch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        result = train_epoch(self, *args, **kwargs)
+        epoch_seconds.append(time.perf_counter() - start)
+        return result
+
+    def kept_fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = fit(self, *args, **kwargs)
+        fit_results.append(result)
+        return result
+
+    trainer_module.Trainer._train_epoch = timed_train_epoch
+    trainer_module.Trainer.fit = kept_fit
+    data = data.resolve()
+    config = {
+        "use_gpu": False, "gpu_id": 0, "seed": [seed], "hyper_parameters": ["seed"],
+        "data_path": str(data.parent) + os.sep, "USER_ID_FIELD": "userID",
+        "ITEM_ID_FIELD": "itemID", "TIME_FIELD": "timestamp",
+        "inter_file_name": f"{data.name}.inter", "field_separator": "\t",
+        "vision_feature_file": "image_feat.npy", "text_feature_file": "audio_feat.npy",
+        "filter_out_cod_start_users": True, "save_recommended_topk": False,
+        "embedding_size": 64, "feat_embed_dim": 64, "learning_rate": 1e-3,
+        "train_batch_size": 2048, "stopping_step": 20, "epochs": 1000,
+        **hyper,
+    }
+    logging.getLogger().setLevel(logging.INFO)
+    start = time.perf_counter()
+    quick_start(model=mmrec_name, dataset=data.name, config_dict=config, save_model=False)
+    wall = time.perf_counter() - start
+    _, best_valid, test_at_best = fit_results[-1]
+    result = {
+        "side": "mmrec", "model": model, "seed": seed, "threads": threads,
+        "valid": {m: float(best_valid[m]) for m in METRICS},
+        "test": {m: float(test_at_best[m]) for m in METRICS},
+        "epochs_run": len(epoch_seconds), "epoch_seconds": epoch_seconds,
+        "wall_seconds": wall,
+    }
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(result, indent=2))
+
+
+def run_ours(data: Path, model: str, seed: int, threads: int, run_dir: Path,
+             out_json: Path) -> None:
+    """One searec training run (resumed if interrupted); writes out_json."""
+    import csv
+
+    from searec.config import load_config
+    from searec.runs import resume, train
+
+    if (run_dir / "last.pt").is_file() and not (run_dir / "metrics.json").is_file():
+        resume(run_dir)
+    elif not (run_dir / "metrics.json").is_file():
+        overrides = [f"model.name={model}", *MODELS[model][2], f"train.seed={seed}",
+                     "train.lr=1e-3", "train.batch_size=2048", "train.patience=20",
+                     "model.embedding_dim=64"]
+        extra = {"data": {"path": str(data.resolve()), "cold_users": "drop"},
+                 "train": {"threads": threads, "progress": False}}
+        train(load_config(None, overrides, extra), run_dir, overwrite=True)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    with open(run_dir / "history.csv", newline="") as handle:
+        epoch_seconds = [float(row["train_seconds"]) for row in csv.DictReader(handle)]
+    result = {
+        "side": "searec", "model": model, "seed": seed, "threads": threads,
+        "valid": {m: metrics["valid"][m] for m in METRICS},
+        "test": {m: metrics["test"][m] for m in METRICS},
+        "epochs_run": metrics["epochs_run"], "epoch_seconds": epoch_seconds,
+        "wall_seconds": metrics["train_seconds"] + metrics["eval_seconds"],
+    }
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(result, indent=2))
+
+
+def side_paths(out: Path, side: str, model: str, seed: int) -> tuple[Path, Path]:
+    base = out / side / model
+    return base / f"seed{seed}.json", base / f"seed{seed}"
+
+
+def pair(args: argparse.Namespace) -> None:
+    """Both sides of one (model, seed) at once, each in its own process."""
+    procs = []
+    for side in ("mmrec", "ours"):
+        result_json, _ = side_paths(args.out, side, args.model, args.seed)
+        if result_json.is_file():
+            continue
+        log = (args.out / side / args.model / f"seed{args.seed}.log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, __file__, side, "--data", str(args.data), "--model", args.model,
+               "--seed", str(args.seed), "--threads", str(args.threads), "--out",
+               str(args.out.resolve()), "--mmrec", str(args.mmrec)]
+        with open(log, "w") as handle:
+            procs.append((side, subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT),
+                          log))
+    for side, proc, log in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"{side} run failed (exit {proc.returncode}); see {log}")
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def report(args: argparse.Namespace) -> None:
+    import torch
+    from scipy import stats
+
+    rows: list[dict[str, Any]] = []
+    for model in MODELS:
+        sides: dict[str, list[dict[str, Any]]] = {}
+        for side in ("mmrec", "ours"):
+            files = sorted((args.out / side / model).glob("seed*.json"))
+            sides[side] = [json.loads(f.read_text()) for f in files]
+        seeds = sorted({r["seed"] for r in sides["mmrec"]} & {r["seed"] for r in sides["ours"]})
+        if not seeds:
+            continue
+        by_seed = {side: {r["seed"]: r for r in runs} for side, runs in sides.items()}
+        row: dict[str, Any] = {"model": model, "seeds": seeds}
+        for metric in METRICS:
+            theirs = [by_seed["mmrec"][s]["test"][metric] for s in seeds]
+            ours = [by_seed["ours"][s]["test"][metric] for s in seeds]
+            t_mean, t_std = mean_std(theirs)
+            o_mean, o_std = mean_std(ours)
+            welch = (float(stats.ttest_ind(ours, theirs, equal_var=False).pvalue)
+                     if len(seeds) > 1 else float("nan"))
+            row[metric] = {
+                "mmrec": theirs, "searec": ours, "mmrec_mean": t_mean, "mmrec_std": t_std,
+                "searec_mean": o_mean, "searec_std": o_std, "welch_p": welch,
+                # "within the seed-to-seed spread of theirs": our mean inside MMRec's
+                # range over the seeds
+                "within_mmrec_range": min(theirs) <= o_mean <= max(theirs),
+                "within_mmrec_2std": abs(o_mean - t_mean) <= 2 * t_std,
+            }
+        ratios = []
+        for s in seeds:
+            theirs_epoch = statistics.median(by_seed["mmrec"][s]["epoch_seconds"])
+            ours_epoch = statistics.median(by_seed["ours"][s]["epoch_seconds"])
+            ratios.append(theirs_epoch / ours_epoch)
+        row["epoch_seconds"] = {
+            side: [statistics.median(by_seed[side][s]["epoch_seconds"]) for s in seeds]
+            for side in ("mmrec", "ours")}
+        row["epochs_run"] = {side: [by_seed[side][s]["epochs_run"] for s in seeds]
+                             for side in ("mmrec", "ours")}
+        row["mmrec_over_searec_epoch_time"] = ratios
+        rows.append(row)
+    payload = {
+        "hardware": {"machine": platform.machine(), "processor": platform.processor(),
+                     "cpus": os.cpu_count()},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        "threads": "one per run; MMRec and searec of the same seed ran at the same time",
+        "data": str(args.data), "patches": PATCHES, "models": rows,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "mmrec_parity.json").write_text(json.dumps(payload, indent=2))
+    lines = ["# Parity with MMRec", "",
+             f"Data: `{args.data}`; one thread per run; MMRec and searec of one seed ran "
+             "side by side. Test metrics at the best validation recall@20 (patience 20), "
+             "mean ± std over seeds.", "",
+             "| model | seeds | metric | MMRec | searec | Welch p | ours in MMRec's range |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        for metric in METRICS:
+            m = row[metric]
+            lines.append(
+                f"| {row['model']} | {','.join(map(str, row['seeds']))} | test {metric} | "
+                f"{m['mmrec_mean']:.4f} ± {m['mmrec_std']:.4f} | "
+                f"{m['searec_mean']:.4f} ± {m['searec_std']:.4f} | {m['welch_p']:.2f} | "
+                f"{'yes' if m['within_mmrec_range'] else 'no'} |")
+    lines += ["", "| model | MMRec s/epoch | searec s/epoch | MMRec / searec | epochs run "
+              "(MMRec; searec) |", "|---|---|---|---|---|"]
+    for row in rows:
+        es = row["epoch_seconds"]
+        lines.append(
+            f"| {row['model']} | {statistics.median(es['mmrec']):.2f} | "
+            f"{statistics.median(es['ours']):.2f} | "
+            f"{min(row['mmrec_over_searec_epoch_time']):.2f}-"
+            f"{max(row['mmrec_over_searec_epoch_time']):.2f} | "
+            f"{row['epochs_run']['mmrec']}; {row['epochs_run']['ours']} |")
+    lines += ["", "What was done to MMRec to run it here:", ""] + [f"- {p}" for p in PATCHES]
+    (RESULTS / "mmrec_parity.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["mmrec", "ours", "pair", "report"])
+    parser.add_argument("--mmrec", type=Path, default=Path("/work/mmrec"),
+                        help="an MMRec checkout (GitHub enoche/MMRec)")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/tiktok")
+    parser.add_argument("--model", choices=sorted(MODELS), default="bm3")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("runs/parity"))
+    args = parser.parse_args()
+    if args.command == "mmrec":
+        result_json, _ = side_paths(args.out, "mmrec", args.model, args.seed)
+        run_mmrec(args.mmrec, args.data, args.model, args.seed, args.threads, result_json)
+    elif args.command == "ours":
+        result_json, run_dir = side_paths(args.out, "ours", args.model, args.seed)
+        run_ours(args.data, args.model, args.seed, args.threads, run_dir, result_json)
+    elif args.command == "pair":
+        pair(args)
+    else:
+        report(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Each model's cost on one dataset: build time, seconds per training epoch, seconds per
+full evaluation, and peak resident memory, every model in a fresh process.
+
+    python benchmarks/zoo_cost.py [--data ../shared/data/tiktok] [--epochs 4] [--threads 1]
+        [--models a,b,...] [--name zoo_cost]
+
+Every registered model with its defaults, and each backbone that takes SEA's separation
+once more with it (``<model>+sep``). Each runs ``--epochs`` epochs with a full validation
+evaluation after each (no early stop) in its own process, so the peak resident set size
+(ru_maxrss) is that model's alone, data loading included. Epoch and evaluation times are
+the min and median over the epochs after the first (the first includes warm-up). Writes
+benchmarks/results/<name>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def variants() -> list[str]:
+    """Every model, then '<model>+sep' for each backbone that takes the separation."""
+    from searec.models import get_model_class, registry
+
+    names = sorted(registry())
+    with_sep = [f"{n}+sep" for n in names
+                if n != "sea" and "separation" in get_model_class(n).Params.model_fields]
+    return names + with_sep
+
+
+def measure_one(variant: str, data: str, epochs: int, threads: int) -> dict:
+    """Train `variant` for `epochs` epochs in this process; times and peak RSS."""
+    from searec.config import load_config
+    from searec.runs import train
+
+    name, _, sep = variant.partition("+")
+    overrides = [f"model.name={name}", f"train.epochs={epochs}", f"train.threads={threads}",
+                 "train.progress=false", "train.patience=1000", "data.cold_users=drop",
+                 f"data.path={data}"]
+    extra = {"model": {"separation": {}}} if sep else None
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        run = Path(out) / "run"
+        metrics = train(load_config(None, overrides, extra), run, log=lambda _m: None)
+        with open(run / "history.csv", newline="") as handle:
+            history = list(csv.DictReader(handle))
+    wall = time.perf_counter() - start
+    train_s = [float(r["train_seconds"]) for r in history]
+    eval_s = [float(r["eval_seconds"]) for r in history if r.get("eval_seconds")]
+    later_train = train_s[1:] or train_s
+    later_eval = eval_s[1:] or eval_s
+    return {
+        "variant": variant, "epochs": len(train_s),
+        "epoch_s_min": min(later_train), "epoch_s_median": statistics.median(later_train),
+        "first_epoch_s": train_s[0],
+        "eval_s_min": min(later_eval) if later_eval else None,
+        "eval_s_median": statistics.median(later_eval) if later_eval else None,
+        # load, graphs and model construction: what training and every evaluation left
+        "setup_s": wall - metrics["train_seconds"] - metrics["eval_seconds"],
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "valid_recall_at_20": metrics["valid"]["recall@20"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "tiktok"))
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--models", default="", help="comma-separated variants (default: all)")
+    ap.add_argument("--name", default="zoo_cost")
+    ap.add_argument("--note", default="", help="what else ran on the machine meanwhile")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # child: measure this variant, print JSON
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args.one, args.data, args.epochs, args.threads)))
+        return
+    import torch
+
+    rows = []
+    for variant in (args.models.split(",") if args.models else variants()):
+        cmd = [sys.executable, __file__, "--one", variant, "--data", args.data,
+               "--epochs", str(args.epochs), "--threads", str(args.threads)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            rows.append({"variant": variant, "error": done.stderr.strip().splitlines()[-3:]})
+        else:
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    meta = {"data": args.data, "epochs": args.epochs, "threads": args.threads,
+            "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "note": args.note}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps({"meta": meta, "models": rows},
+                                                          indent=1) + "\n")
+    lines = [f"# Cost per model on `{Path(args.data).name}`", "",
+             f"{args.epochs} epochs each, one process per model, {args.threads} thread(s), "
+             f"torch {meta['torch']}, {meta['cpus']} CPUs ({meta['processor']}). Epoch and "
+             "evaluation: min / median over the epochs after the first. Peak RSS: the "
+             "process's maximum resident set (data, graphs, model, training, evaluation)."
+             + (f" {args.note}" if args.note else ""), "",
+             "| model | setup s | s / epoch (min / median) | s / full evaluation | "
+             "peak RSS GiB |", "|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['variant']} | failed: {r['error'][-1]} | | | |")
+            continue
+        ev = (f"{r['eval_s_min']:.2f} / {r['eval_s_median']:.2f}"
+              if r["eval_s_min"] is not None else "")
+        lines.append(f"| {r['variant']} | {r['setup_s']:.1f} | {r['epoch_s_min']:.2f} / "
+                     f"{r['epoch_s_median']:.2f} | {ev} | {r['peak_rss_gib']:.2f} |")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""A trained run, loaded once, answering recommendation queries in original ids.
+
+Framework-free: the HTTP layer (``searec.serving.app``) and Python callers share it::
+
+    from searec.serving import RunService
+    service = RunService("runs/shop")
+    service.recommend(["A0003Z"], k=10)      # [{"user": "A0003Z", "items": [...], ...}]
+    service.similar(["B000000001"], k=5)
+
+Every query is validated before any scoring; a bad one raises :class:`RequestError`
+carrying the HTTP status it deserves (404 unknown id, 413 oversized batch, 422 bad value).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from searec.csr import csr_rows_positions, users_per_batch
+from searec.errors import SearecError
+from searec.recommend import UnknownIdError, item_indices, user_indices
+from searec.runs import load_run
+from searec.topk import topk_stable
+
+Id = str | int
+
+
+class RequestError(SearecError):
+    """A query that cannot be answered as asked; ``status`` is its HTTP status code."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RunService:
+    """The best model of a finished run with its item and user representations computed
+    once; queries in the dataset's ids (original ids where the run's data maps them)."""
+
+    def __init__(self, run: str | Path, max_batch: int = 1000,
+                 device: str | torch.device = "cpu") -> None:
+        if max_batch < 1:
+            raise SearecError(f"max_batch must be at least 1, got {max_batch}")
+        self.run_dir = Path(run)
+        self.config, self.dataset, model = load_run(self.run_dir)
+        self.model = model
+        self.device = torch.device(device)
+        user_rep, item_rep = model.representations()
+        self.user_rep = user_rep.to(self.device).float()
+        self.item_rep = item_rep.to(self.device).float()
+        self.item_unit = torch.nn.functional.normalize(self.item_rep, dim=1)
+        self.max_batch = max_batch
+        metrics_path = self.run_dir / "metrics.json"
+        self.metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+
+    # ------------------------------------------------------------------ ids
+    @property
+    def original_ids(self) -> bool:
+        return self.dataset.user_map is not None and self.dataset.item_map is not None
+
+    def _users_out(self, index: np.ndarray) -> list[Id]:
+        if self.dataset.user_map is None:
+            return [int(i) for i in index]
+        return [str(u) for u in self.dataset.user_map.to_original(index)]
+
+    def _items_out(self, index: np.ndarray) -> list[Id]:
+        if self.dataset.item_map is None:
+            return [int(i) for i in index]
+        return [str(i) for i in self.dataset.item_map.to_original(index)]
+
+    def _user_index(self, users: Sequence[Id]) -> np.ndarray:
+        try:
+            return user_indices(users, self.dataset)
+        except UnknownIdError as exc:
+            raise RequestError(404, f"unknown user {exc.token!r}: {exc.why}") from None
+
+    def _item_index(self, items: Sequence[Id], what: str = "item") -> np.ndarray:
+        try:
+            return item_indices(items, self.dataset)
+        except UnknownIdError as exc:
+            raise RequestError(404, f"unknown {what} {exc.token!r}: {exc.why}") from None
+
+    def _check_batch(self, ids: Sequence[Id], what: str) -> None:
+        if not ids:
+            raise RequestError(422, f"'{what}' is empty; give at least one id")
+        if len(ids) > self.max_batch:
+            raise RequestError(413, f"{len(ids)} {what} in one request; at most "
+                               f"{self.max_batch} (searec serve --max-batch)")
+
+    def _check_k(self, k: int, most: int, what: str) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= most:
+            raise RequestError(422, f"k must be an integer in 1..{most} ({what}), got {k!r}")
+
+    # ------------------------------------------------------------------ queries
+    def info(self) -> dict[str, Any]:
+        """What is being served: model, data, sizes, id kind, the run's test metrics."""
+        return {
+            "run": str(self.run_dir.resolve()),
+            "model": self.config.model.name,
+            "dataset": self.dataset.name,
+            "users": self.dataset.n_users,
+            "items": self.dataset.n_items,
+            "modalities": {n: int(f.shape[1]) for n, f in self.dataset.modalities.items()},
+            "ids": "original" if self.original_ids else "index",
+            "max_batch": self.max_batch,
+            "best_epoch": self.metrics.get("best_epoch"),
+            "test": self.metrics.get("test", {}),
+        }
+
+    @torch.no_grad()
+    def recommend(self, users: Sequence[Id], k: int = 20, exclude: Sequence[Id] = (),
+                  include_seen: bool = False) -> list[dict[str, Any]]:
+        """Top-k items per user, best first; the user's training items (unless
+        ``include_seen``) and the ``exclude`` items are never returned, so a user with
+        fewer candidates left gets fewer than k."""
+        self._check_batch(users, "users")
+        self._check_k(k, self.dataset.n_items, "the catalogue's size")
+        index = self._user_index(users)
+        excluded = self._item_index(list(exclude), "excluded item") if len(exclude) else None
+        out: list[dict[str, Any]] = []
+        step = users_per_batch(len(index), self.dataset.n_items)
+        for start in range(0, len(index), step):
+            batch = index[start:start + step]
+            scores = self.user_rep[torch.from_numpy(batch).to(self.device)] @ self.item_rep.T
+            if not include_seen:
+                scores[csr_rows_positions(self.dataset.train, batch, self.device)] = -torch.inf
+            if excluded is not None:
+                scores[:, torch.from_numpy(excluded).to(self.device)] = -torch.inf
+            values, items = topk_stable(scores, k)
+            out += self._rows("user", self._users_out(batch), items, values)
+        return out
+
+    @torch.no_grad()
+    def similar(self, items: Sequence[Id], k: int = 10) -> list[dict[str, Any]]:
+        """The k items whose representations are most cosine-similar to each item's (the
+        item itself excluded)."""
+        self._check_batch(items, "items")
+        self._check_k(k, self.dataset.n_items - 1, "the catalogue's size minus the item")
+        index = self._item_index(items)
+        query = torch.from_numpy(index).to(self.device)
+        sims = self.item_unit[query] @ self.item_unit.T
+        sims[torch.arange(len(index), device=self.device), query] = -torch.inf
+        values, found = topk_stable(sims, k)
+        return self._rows("item", self._items_out(index), found, values)
+
+    def _rows(self, key: str, ids: list[Id], items: torch.Tensor,
+              values: torch.Tensor) -> list[dict[str, Any]]:
+        items_np, values_np = items.cpu().numpy(), values.cpu().numpy()
+        rows = []
+        for who, row_items, row_values in zip(ids, items_np, values_np, strict=True):
+            keep = np.isfinite(row_values)  # masked candidates (-inf) are not results
+            rows.append({key: who, "items": self._items_out(row_items[keep]),
+                         "scores": [float(v) for v in row_values[keep]]})
+        return rows

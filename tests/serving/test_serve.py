@@ -1,0 +1,124 @@
+"""`searec serve` over real HTTP: answers equal the Python API's, bad requests get a clear
+4xx, concurrent clients get the same answers as one at a time."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import searec
+from searec.runs import load_run
+from searec.serving import RequestError, RunService
+
+httpx = pytest.importorskip("httpx")
+
+
+@pytest.fixture(scope="module")
+def service(shop_run) -> RunService:
+    return RunService(shop_run, max_batch=50)
+
+
+def test_service_matches_batch_recommend_and_excludes(service, shop_run):
+    """The same top-k as `searec recommend` (Python API), in original ids; training items
+    and the exclusion list never come back."""
+    frame = searec.recommend(shop_run, users=["A0003Z", "A0010Z"], k=5)
+    rows = service.recommend(["A0003Z", "A0010Z"], k=5)
+    for row in rows:
+        expected = frame[frame["user_id"] == row["user"]]
+        assert row["items"] == expected["item_id"].tolist()
+        np.testing.assert_allclose(row["scores"], expected["score"], rtol=1e-5)
+    _, dataset, _ = load_run(shop_run)
+    user = int(dataset.user_map.to_index(["A0003Z"])[0])
+    seen = set(dataset.item_map.to_original(dataset.train[user].indices))
+    everything = service.recommend(["A0003Z"], k=dataset.n_items)[0]["items"]
+    assert not seen & set(everything) and len(everything) == dataset.n_items - len(seen)
+    first_two = rows[0]["items"][:2]
+    again = service.recommend(["A0003Z"], k=5, exclude=first_two)[0]["items"]
+    assert not set(first_two) & set(again) and again[:3] == rows[0]["items"][2:5]
+    with_seen = service.recommend(["A0003Z"], k=dataset.n_items, include_seen=True)[0]
+    assert len(with_seen["items"]) == dataset.n_items
+    sims = service.similar(["B000000005"], k=3)[0]
+    assert sims["item"] == "B000000005" and "B000000005" not in sims["items"]
+    assert sims["scores"] == sorted(sims["scores"], reverse=True)
+
+
+@pytest.mark.parametrize(("call", "status", "message"), [
+    (lambda s: s.recommend(["nobody"]), 404, "unknown user 'nobody'"),
+    (lambda s: s.recommend(["A0003Z"], exclude=["B999"]), 404, "unknown excluded item 'B999'"),
+    (lambda s: s.recommend(["A0003Z"], k=0), 422, "k must be an integer in 1..40"),
+    (lambda s: s.recommend(["A0003Z"], k=41), 422, "k must be an integer in 1..40"),
+    (lambda s: s.recommend([]), 422, "'users' is empty"),
+    (lambda s: s.recommend(["A0003Z"] * 51), 413, "51 users in one request; at most 50"),
+    (lambda s: s.similar(["B000000001"], k=40), 422, "k must be an integer in 1..39"),
+    (lambda s: s.similar(["x"]), 404, "unknown item 'x'"),
+])
+def test_service_refuses_bad_queries(service, call, status, message):
+    with pytest.raises(RequestError, match=message) as err:
+        call(service)
+    assert err.value.status == status
+
+
+def test_http_answers_equal_the_service(server, service):
+    info = httpx.get(f"{server}/info").json()
+    assert info["model"] == "sea" and info["items"] == 40 and info["ids"] == "original"
+    assert info["modalities"] == {"image": 16}
+    body = {"users": ["A0003Z", "A0010Z"], "k": 4, "exclude": ["B000000003"]}
+    got = httpx.post(f"{server}/recommend", json=body).json()["results"]
+    expected = service.recommend(body["users"], 4, body["exclude"])
+    assert [r["items"] for r in got] == [r["items"] for r in expected]
+    np.testing.assert_allclose([r["scores"] for r in got], [r["scores"] for r in expected],
+                               rtol=1e-5)
+    one = httpx.get(f"{server}/users/A0003Z/recommendations", params={"k": 4}).json()
+    assert one["items"] == service.recommend(["A0003Z"], 4)[0]["items"]
+    sim = httpx.post(f"{server}/similar", json={"items": ["B000000002"], "k": 3}).json()
+    assert sim["results"][0]["items"] == service.similar(["B000000002"], 3)[0]["items"]
+    assert httpx.get(f"{server}/items/B000000002/similar?k=3").json()["items"] == \
+        sim["results"][0]["items"]
+    schema = httpx.get(f"{server}/openapi.json").json()
+    assert {"/recommend", "/similar", "/info", "/health"} <= set(schema["paths"])
+    assert httpx.get(f"{server}/docs").status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path", "payload", "status", "message"), [
+    ("post", "/recommend", {"users": ["nobody"]}, 404, "unknown user 'nobody'"),
+    ("get", "/users/nobody/recommendations", None, 404, "unknown user 'nobody'"),
+    ("post", "/recommend", {"users": ["A0003Z"], "k": 0}, 422, "k must be an integer"),
+    ("post", "/recommend", {"users": ["A0003Z"], "k": 1000}, 422, "k must be an integer"),
+    ("get", "/users/A0003Z/recommendations?k=-1", None, 422, "k must be an integer"),
+    ("get", "/users/A0003Z/recommendations?k=ten", None, 422, "k: Input should be a valid"),
+    ("post", "/recommend", {"users": ["A0003Z"] * 51}, 413, "at most 50"),
+    ("post", "/recommend", {"users": "A0003Z"}, 422, "users: Input should be a valid list"),
+    ("post", "/recommend", {"user": ["A0003Z"]}, 422, "users: Field required"),
+    ("post", "/recommend", b'{"users": ["A0003Z"', 400, "not valid JSON"),
+    ("post", "/similar", {"items": ["nope"]}, 404, "unknown item 'nope'"),
+    ("get", "/items/nope/similar", None, 404, "unknown item 'nope'"),
+])
+def test_bad_http_requests_get_a_clear_4xx(server, method, path, payload, status, message):
+    if isinstance(payload, bytes):
+        response = httpx.post(f"{server}{path}", content=payload,
+                              headers={"content-type": "application/json"})
+    elif method == "post":
+        response = httpx.post(f"{server}{path}", json=payload)
+    else:
+        response = httpx.get(f"{server}{path}")
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert "Traceback" not in response.text
+
+
+def test_concurrent_clients_get_the_answers_of_one_at_a_time(server, service):
+    users = [f"A{u:04d}Z" for u in range(40)]
+    expected = {u: service.recommend([u], k=5)[0]["items"] for u in users}
+
+    def ask(user: str) -> tuple[str, list[str]]:
+        reply = httpx.get(f"{server}/users/{user}/recommendations", params={"k": 5},
+                          timeout=30)
+        reply.raise_for_status()
+        return user, reply.json()["items"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(ask, users * 3))
+    assert len(answers) == 120
+    assert all(items == expected[user] for user, items in answers)
