@@ -6,6 +6,7 @@ __version__ = "0.2.0"
 from searec.config import Config, load_config
 from searec.data import Dataset, load_mmrec, make_synthetic, save_mmrec
 from searec.data.load import load_dataset
+from searec.items import add_items, load_catalogue
 from searec.models import create_model, get_model_class, registry
 from searec.recommend import recommend, write_recommendations
 from searec.runs import load_run, resume, train
@@ -14,9 +15,11 @@ from searec.training import evaluate_model
 __all__ = [
     "Config",
     "Dataset",
+    "add_items",
     "create_model",
     "evaluate_model",
     "get_model_class",
+    "load_catalogue",
     "load_config",
     "load_dataset",
     "load_mmrec",

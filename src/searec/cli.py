@@ -219,18 +219,18 @@ def cmd_features_align(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from searec.items import load_catalogue
     from searec.recommend import (
         check_output_format,
         read_user_ids,
         recommendation_frame,
         write_recommendations,
     )
-    from searec.runs import load_run
 
     out = check_output_format(args.out)
     if args.k < 1:
         raise SearecError(f"--k must be at least 1, got {args.k}")
-    _, dataset, model = load_run(args.run)
+    _, dataset, model = load_catalogue(args.run)
     users = (read_user_ids(args.users, dataset, args.index_ids) if args.users
              else np.arange(dataset.n_users))
     frame = recommendation_frame(model, dataset, users, args.k, args.include_seen,
@@ -240,6 +240,22 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     originals = "user_id" in frame.columns
     print(f"wrote {len(frame):,} recommendations ({len(users):,} users x top {k}"
           f"{', original ids' if originals else ''}) to {out}")
+    return 0
+
+
+def cmd_items_add(args: argparse.Namespace) -> int:
+    from searec.items import add_items
+
+    features: dict[str, str] = {}
+    for spec in args.features:
+        modality, sep, path = spec.partition("=")
+        if not sep or not modality or not path:
+            raise SearecError(f"--features {spec!r}: expected MODALITY=FILE (e.g. "
+                              "image=new_image.npy)")
+        if modality in features:
+            raise SearecError(f"--features: modality {modality!r} given twice")
+        features[modality] = path
+    add_items(args.run, features, args.ids)
     return 0
 
 
@@ -396,6 +412,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index-ids", action="store_true",
                    help="read and write index ids even when the dataset maps original ids")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("items", help="the catalogue of a trained run")
+    isub = p.add_subparsers(dest="items_command", required=True)
+    a = isub.add_parser("add", help="add new items, scored from their features with the "
+                        "trained model (no retraining); recommend and serve then use them")
+    a.add_argument("--run", required=True, type=Path, metavar="RUN_DIR")
+    a.add_argument("--features", required=True, action="append", metavar="MODALITY=FILE",
+                   help="one .npy per modality the model reads, one row per new id "
+                   "(repeat the flag for each modality)")
+    a.add_argument("--ids", required=True, type=Path, metavar="FILE",
+                   help="the new items' ids, one per line, in the rows' order")
+    a.set_defaults(func=cmd_items_add)
 
     p = sub.add_parser("serve", help="serve a trained run over HTTP (JSON; OpenAPI page "
                        "at /docs)")

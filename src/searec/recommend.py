@@ -20,8 +20,8 @@ from searec.data.dataset import Dataset
 from searec.data.idmap import IdMap
 from searec.errors import DataError, SearecError
 from searec.io import atomic_path
+from searec.items import load_catalogue
 from searec.models.base import Recommender
-from searec.runs import load_run
 
 FORMATS = {".csv": ",", ".tsv": "\t", ".parquet": None}
 _USER_HEADERS = ("user", "userID", "user_id")
@@ -95,27 +95,33 @@ def _indices(ids: Sequence[str | int], idmap: IdMap | None, n: int, what: str,
 def recommendation_frame(model: Recommender, dataset: Dataset, users: np.ndarray, k: int,
                          include_seen: bool = False, index_ids: bool = False) -> pd.DataFrame:
     """One row per (user, rank): user, rank (1..k), item, score; original ids (columns
-    user_id, item_id) when the dataset maps both, else indices (userID, itemID)."""
+    user_id, item_id) where the dataset maps them, else indices (userID, itemID)."""
     if k < 1:
         raise SearecError(f"k must be at least 1, got {k}")
     ids, scores = model.recommend(users, k=k, user_items=None if include_seen else dataset.train)
     k = ids.shape[1]
     user_col, item_col = np.repeat(users, k), ids.ravel()
-    originals = not index_ids and dataset.user_map is not None and dataset.item_map is not None
-    if originals:
-        assert dataset.user_map is not None and dataset.item_map is not None
+    # each side in original ids where the dataset maps it (items added to a run's
+    # catalogue are always mapped: they have only the ids they were added with)
+    user_originals = not index_ids and dataset.user_map is not None
+    item_originals = not index_ids and dataset.item_map is not None
+    if user_originals:
+        assert dataset.user_map is not None
         user_col = dataset.user_map.to_original(user_col)
+    if item_originals:
+        assert dataset.item_map is not None
         item_col = dataset.item_map.to_original(item_col)
-    user_name, item_name = ("user_id", "item_id") if originals else ("userID", "itemID")
-    return pd.DataFrame({user_name: user_col, "rank": np.tile(np.arange(1, k + 1), len(users)),
-                         item_name: item_col, "score": scores.ravel()})
+    return pd.DataFrame({"user_id" if user_originals else "userID": user_col,
+                         "rank": np.tile(np.arange(1, k + 1), len(users)),
+                         "item_id" if item_originals else "itemID": item_col,
+                         "score": scores.ravel()})
 
 
 def recommend(run: str | Path, users: Sequence[str | int] | None = None, k: int = 20,
               include_seen: bool = False, index_ids: bool = False) -> pd.DataFrame:
     """Top-k items for ``users`` (default: every user) from the best model of a finished
     run; the users' training items are excluded unless ``include_seen``."""
-    _, dataset, model = load_run(run)
+    _, dataset, model = load_catalogue(run)
     index = (np.arange(dataset.n_users) if users is None
              else user_indices(users, dataset, index_ids))
     return recommendation_frame(model, dataset, index, k, include_seen, index_ids)

@@ -122,3 +122,39 @@ def test_concurrent_clients_get_the_answers_of_one_at_a_time(server, service):
         answers = list(pool.map(ask, users * 3))
     assert len(answers) == 120
     assert all(items == expected[user] for user, items in answers)
+
+
+def test_new_items_scored_from_features_match_an_addition(service, server, shop_run):
+    """/items/score gives exactly the representations `searec items add` computes (its
+    quality is tested in tests/test_items.py), over HTTP as in Python; bad rows get 4xx."""
+    import pandas as pd
+
+    from searec.items import score_new_items
+
+    _, dataset, _ = load_run(shop_run)
+    raw = pd.read_parquet(shop_run.parent / "raw" / "image_vectors.parquet")
+    rows = raw.set_index("item").loc[["B000000010", "B000000011"]].to_numpy().tolist()
+    got = service.score_items({"image": rows}, ["A0003Z", "A0010Z"])
+    assert [len(r["scores"]) for r in got] == [2, 2]
+    direct = score_new_items(shop_run, service.config, dataset, service.trained_reps,
+                             {"image": np.asarray(rows, dtype=np.float32)})
+    users = dataset.user_map.to_index(["A0003Z", "A0010Z"])
+    np.testing.assert_allclose([r["scores"] for r in got],
+                               (service.trained_reps[0][users] @ direct.T).numpy(), rtol=1e-5)
+    reply = httpx.post(f"{server}/items/score",
+                       json={"features": {"image": rows}, "users": ["A0003Z", "A0010Z"]})
+    assert reply.status_code == 200, reply.text
+    np.testing.assert_allclose([r["scores"] for r in reply.json()["results"]],
+                               [r["scores"] for r in got], rtol=1e-4)
+    for payload, status, message in [
+        ({"features": {"image": [[1.0] * 5]}, "users": ["A0003Z"]}, 422,
+         "5 columns, but the run's 'image' features have 16"),
+        ({"features": {"audio": rows}, "users": ["A0003Z"]}, 422, "modality 'audio'"),
+        ({"features": {"image": [[1.0] * 16, [2.0] * 15]}, "users": ["A0003Z"]}, 422,
+         "equally long"),
+        ({"features": {"image": rows}, "users": ["nobody"]}, 404, "unknown user"),
+        ({"features": {"image": [[1.0] * 16] * 51}, "users": ["A0003Z"]}, 413, "at most 50"),
+    ]:
+        bad = httpx.post(f"{server}/items/score", json=payload)
+        assert bad.status_code == status, bad.text
+        assert message in bad.json()["error"]

@@ -25,9 +25,13 @@ from searec.schema import StrictModel
 FEATURE_NORMS = ("none", "l2", "standardize")
 
 
-def normalize_features(x: np.ndarray, method: str) -> np.ndarray:
+def normalize_features(x: np.ndarray, method: str, fit_rows: int | None = None
+                       ) -> np.ndarray:
     """``x`` scaled by ``method`` (see ``data.feature_norm``), as float32; all-zero rows
-    (items without this modality) stay zero, and constant columns stay constant."""
+    (items without this modality) stay zero, and constant columns stay constant.
+
+    ``fit_rows``: standardize with the statistics of the first ``fit_rows`` rows only (the
+    trained catalogue), so rows appended later are scaled as the training items were."""
     x = np.asarray(x, dtype=np.float32)
     if method == "none":
         return x
@@ -37,9 +41,13 @@ def normalize_features(x: np.ndarray, method: str) -> np.ndarray:
         norms = np.linalg.norm(x[present].astype(np.float64), axis=1, keepdims=True)
         out[present] = x[present] / norms
         return out
-    rows = x[present].astype(np.float64)
-    std = rows.std(axis=0)
-    out[present] = (rows - rows.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    fit = present.copy()
+    if fit_rows is not None:
+        fit[fit_rows:] = False
+    reference = x[fit].astype(np.float64)
+    std = reference.std(axis=0)
+    out[present] = ((x[present].astype(np.float64) - reference.mean(axis=0))
+                    / np.where(std > 0, std, 1.0))
     return out
 
 
@@ -114,9 +122,15 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     return dataset
 
 
+def feature_norm_methods(modalities: list[str], norm: str | dict[str, str]
+                         ) -> dict[str, str]:
+    """Modality -> its ``data.feature_norm`` method."""
+    return ({m: norm for m in modalities} if isinstance(norm, str)
+            else {m: norm.get(m, "none") for m in modalities})
+
+
 def _normalize(dataset: Dataset, norm: str | dict[str, str]) -> Dataset:
-    methods = ({m: norm for m in dataset.modalities} if isinstance(norm, str)
-               else {m: norm.get(m, "none") for m in dataset.modalities})
+    methods = feature_norm_methods(list(dataset.modalities), norm)
     if isinstance(norm, dict):
         unknown = sorted(set(norm) - set(dataset.modalities))
         if unknown:

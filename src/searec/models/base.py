@@ -80,6 +80,9 @@ class Recommender(nn.Module):
     min_modalities: ClassVar[int] = 0
     # False: ``loss`` ignores ``neg`` and the trainer samples none (an empty tensor)
     uses_negatives: ClassVar[bool] = True
+    # True: an item's representation follows from its features, so items added after
+    # training (searec items add) get a meaningful one from the trained weights
+    scores_new_items: ClassVar[bool] = False
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()
@@ -172,6 +175,12 @@ class Recommender(nn.Module):
         """The cached (user, item) representations of ``prepare_inference``; their dot
         product is the score (e.g. for an external index)."""
         return self._reps()
+
+    def use_representations(self, user_rep: torch.Tensor, item_rep: torch.Tensor) -> None:
+        """Answer queries (``recommend``, ``similar_items``) over these representations
+        instead, e.g. a catalogue extended after training (searec.items)."""
+        self._user_rep, self._item_rep = user_rep, item_rep
+        self.n_users, self.n_items = user_rep.shape[0], item_rep.shape[0]
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of every item for the given users -> (len(users), n_items)."""

@@ -104,6 +104,7 @@ class ModalityInput:
 
 class MultimodalRecommender(Recommender):
     min_modalities = 1
+    scores_new_items = True
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  separation: SeparationParams | None = None) -> None:

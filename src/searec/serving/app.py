@@ -7,6 +7,9 @@ Endpoints (the OpenAPI page is at /docs, the schema at /openapi.json):
 - ``POST /recommend`` ``{"users": [...], "k": 20, "exclude": [...], "include_seen": false}``
   and ``GET /users/{user}/recommendations?k=20``: top-k per user.
 - ``POST /similar`` ``{"items": [...], "k": 10}`` and ``GET /items/{item}/similar?k=10``.
+- ``POST /items/score`` ``{"features": {"image": [[...], ...]}, "users": [...]}``: scores
+  of items known only by their features, as ``searec items add`` would represent them,
+  without adding them.
 
 A request that cannot be answered gets a 4xx with ``{"error": "<what is wrong>"}``: 400
 malformed JSON, 404 unknown user or item, 413 too many ids in one request, 422 a field of
@@ -75,6 +78,22 @@ class SimilarResponse(BaseModel):
     results: list[ItemItems]
 
 
+class ScoreItemsRequest(Strict):
+    features: dict[str, list[list[float]]] = Field(
+        description="Modality -> one feature row per new item (every modality the model "
+        "reads, the trained widths).")
+    users: list[Id] = Field(description="Users to score the new items for.")
+
+
+class UserScores(BaseModel):
+    user: Id
+    scores: list[float] = Field(description="One score per new item, in the rows' order.")
+
+
+class ScoreItemsResponse(BaseModel):
+    results: list[UserScores]
+
+
 class Error(BaseModel):
     error: str
 
@@ -136,6 +155,10 @@ def create_app(service: RunService) -> FastAPI:
     @app.post("/similar", response_model=SimilarResponse)
     def similar(body: SimilarRequest) -> dict[str, Any]:
         return {"results": service.similar(body.items, body.k)}
+
+    @app.post("/items/score", response_model=ScoreItemsResponse)
+    def score_items(body: ScoreItemsRequest) -> dict[str, Any]:
+        return {"results": service.score_items(body.features, body.users)}
 
     @app.get("/items/{item}/similar", response_model=ItemItems)
     def similar_one(item: str, k: int = Query(10)) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import torch
 
 from searec.csr import csr_rows_positions, users_per_batch
 from searec.errors import SearecError
+from searec.items import CatalogueError, apply_catalogue, current_version, score_new_items
 from searec.recommend import UnknownIdError, item_indices, user_indices
 from searec.runs import load_run
 from searec.topk import topk_stable
@@ -47,7 +48,11 @@ class RunService:
         if max_batch < 1:
             raise SearecError(f"max_batch must be at least 1, got {max_batch}")
         self.run_dir = Path(run)
-        self.config, self.dataset, model = load_run(self.run_dir)
+        self.config, self.trained_dataset, model = load_run(self.run_dir)
+        # the trained catalogue's representations: new items are scored on top of them
+        self.trained_reps = tuple(t.clone() for t in model.representations())
+        self.dataset = apply_catalogue(self.run_dir, self.config, self.trained_dataset, model)
+        self.item_table = current_version(self.run_dir)
         self.model = model
         self.device = torch.device(device)
         user_rep, item_rep = model.representations()
@@ -107,6 +112,8 @@ class RunService:
             "items": self.dataset.n_items,
             "modalities": {n: int(f.shape[1]) for n, f in self.dataset.modalities.items()},
             "ids": "original" if self.original_ids else "index",
+            "item_table": self.item_table,
+            "scores_new_items": type(self.model).scores_new_items,
             "max_batch": self.max_batch,
             "best_epoch": self.metrics.get("best_epoch"),
             "test": self.metrics.get("test", {}),
@@ -147,6 +154,38 @@ class RunService:
         sims[torch.arange(len(index), device=self.device), query] = -torch.inf
         values, found = topk_stable(sims, k)
         return self._rows("item", self._items_out(index), found, values)
+
+    @torch.no_grad()
+    def score_items(self, features: dict[str, Any], users: Sequence[Id]
+                    ) -> list[dict[str, Any]]:
+        """Scores, for each user, of items described only by their ``features`` (modality
+        -> one row per item), computed as ``searec items add`` would represent them, without
+        adding them to the catalogue."""
+        self._check_batch(users, "users")
+        index = self._user_index(users)
+        arrays = {}
+        for m, rows in features.items():
+            try:
+                arrays[m] = np.asarray(rows, dtype=np.float32)
+            except (ValueError, TypeError):
+                raise RequestError(422, f"features[{m!r}]: expected a list of equally long "
+                                   "lists of numbers (one per item)") from None
+        lengths = {len(a) for a in arrays.values()}
+        if len(lengths) > 1:
+            raise RequestError(422, "every modality needs the same number of rows (one per "
+                               f"item); got {sorted(lengths)}")
+        if lengths and max(lengths) > self.max_batch:
+            raise RequestError(413, f"{max(lengths)} items in one request; at most "
+                               f"{self.max_batch} (searec serve --max-batch)")
+        try:
+            item_rep = score_new_items(self.run_dir, self.config, self.trained_dataset,
+                                       self.trained_reps, arrays)  # type: ignore[arg-type]
+        except CatalogueError as exc:
+            raise RequestError(422, str(exc)) from None
+        scores = (self.user_rep[torch.from_numpy(index).to(self.device)]
+                  @ item_rep.to(self.device).float().T).cpu().numpy()
+        return [{"user": who, "scores": [float(v) for v in row]}
+                for who, row in zip(self._users_out(index), scores, strict=True)]
 
     def _rows(self, key: str, ids: list[Id], items: torch.Tensor,
               values: torch.Tensor) -> list[dict[str, Any]]:

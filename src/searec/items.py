@@ -1,0 +1,362 @@
+"""New catalogue items for a trained run, scored from their features without retraining.
+
+    from searec.items import add_items
+    add_items("runs/shop", {"image": new_image_rows}, ids=["B0NEW1", "B0NEW2"])
+    # or: searec items add --run runs/shop --features image=new.npy --ids new_ids.txt
+
+The trained model is rebuilt over the catalogue extended with the new items (their
+features scaled as the training items' were, the item-item kNN graphs recomputed with
+them, ID embeddings of the new items zero: they have no interactions) and its trained
+weights loaded; the new items' representations come out of that forward pass. Existing
+users' and items' representations are kept exactly as trained, so recommendations among
+the old items do not move.
+
+Each addition writes a new version of the item table under ``RUN/items/v<N>/`` (every
+added item so far: ids, raw features, and the representations of the whole catalogue);
+``RUN/items/CURRENT`` names the version that ``searec recommend`` and ``searec serve``
+use. The version is written to a temporary folder and renamed into place, then CURRENT is
+replaced atomically: a failed or interrupted addition leaves the run folder as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from searec.config import Config
+from searec.data.dataset import Dataset
+from searec.data.idmap import IdMap
+from searec.data.load import feature_norm_methods, load_dataset, normalize_features
+from searec.data.mmrec import read_features
+from searec.errors import DataError, SearecError
+from searec.graphs import InteractionGraph
+from searec.models.base import Recommender
+from searec.runs import build_model, load_run, run_config
+from searec.training.trainer import BEST, read_checkpoint
+
+ITEMS_DIR = "items"
+CURRENT = "CURRENT"
+IDS_FILE = "ids.txt"
+REPS_FILE = "representations.pt"
+MANIFEST = "manifest.json"
+
+
+class CatalogueError(SearecError):
+    """New items that cannot be added as given."""
+
+
+# ---------------------------------------------------------------- reading a version
+def current_version(run_dir: str | Path) -> int | None:
+    """The item-table version a run serves (None: only its trained catalogue)."""
+    path = Path(run_dir) / ITEMS_DIR / CURRENT
+    if not path.is_file():
+        return None
+    return int(path.read_text().strip())
+
+
+def _version_dir(run_dir: Path, version: int) -> Path:
+    return run_dir / ITEMS_DIR / f"v{version}"
+
+
+def _added(run_dir: Path, version: int | None, modalities: list[str]
+           ) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Ids and raw features of every item added up to ``version``."""
+    if version is None:
+        return [], {}
+    folder = _version_dir(run_dir, version)
+    ids = (folder / IDS_FILE).read_text(encoding="utf-8").splitlines()
+    feats = {m: np.load(folder / f"{m}_feat.npy", allow_pickle=False) for m in modalities}
+    return ids, feats
+
+
+def load_catalogue(run_dir: str | Path) -> tuple[Config, Dataset, Recommender]:
+    """A finished run's config, dataset and model over its current catalogue: the trained
+    items plus every added one (``load_run`` when nothing was added)."""
+    cfg, dataset, model = load_run(run_dir)
+    extended = apply_catalogue(run_dir, cfg, dataset, model)
+    return cfg, extended, model
+
+
+def apply_catalogue(run_dir: str | Path, cfg: Config, dataset: Dataset,
+                    model: Recommender) -> Dataset:
+    """Point ``model`` (loaded by ``load_run``) at the run's current item table; the
+    dataset over that catalogue (``dataset`` itself when nothing was added)."""
+    run_dir = Path(run_dir)
+    version = current_version(run_dir)
+    if version is None:
+        return dataset
+    ids, feats = _added(run_dir, version, list(dataset.modalities))
+    extended = _extended_dataset(dataset, ids, _scaled(cfg, dataset, feats))
+    user_rep, item_rep = torch.load(_version_dir(run_dir, version) / REPS_FILE,
+                                    weights_only=True)
+    model.use_representations(user_rep, item_rep)
+    return extended
+
+
+def score_new_items(run_dir: str | Path, cfg: Config, dataset: Dataset,
+                    trained: tuple[torch.Tensor, torch.Tensor],
+                    features: dict[str, np.ndarray]) -> torch.Tensor:
+    """Representations of items described only by ``features`` (one row each, every
+    modality the model reads), as ``add_items`` would give them on top of the run's
+    current catalogue, without adding them. ``dataset`` and ``trained`` are the run's
+    trained catalogue and representations (``load_run``)."""
+    run_dir = Path(run_dir)
+    if not trained_model_class(cfg).scores_new_items:
+        raise CatalogueError(f"model {cfg.model.name!r} scores items from interactions "
+                             "only; it cannot score items from features")
+    n_new = len(next(iter(features.values()))) if features else 0
+    new = _read_features(features, dataset, n_new)
+    if not n_new:
+        raise CatalogueError("no items to score")
+    old_ids, old_feats = _added(run_dir, current_version(run_dir), list(dataset.modalities))
+    raw = {m: np.concatenate([old_feats[m], new[m]]) if old_ids else new[m]
+           for m in dataset.modalities}
+    placeholder = old_ids + [f"\0new{i}" for i in range(n_new)]
+    extended = _extended_dataset(dataset, placeholder, _scaled(cfg, dataset, raw))
+    _, item_rep = extended_representations(cfg, run_dir, dataset, trained, extended)
+    return item_rep[-n_new:]
+
+
+def trained_model_class(cfg: Config) -> type[Recommender]:
+    from searec.models import get_model_class
+
+    return get_model_class(cfg.model.name)
+
+
+# ---------------------------------------------------------------- adding
+def add_items(run_dir: str | Path, features: dict[str, np.ndarray | str | Path],
+              ids: Sequence[str] | str | Path, log: Callable[[str], None] = print
+              ) -> dict[str, Any]:
+    """Add items (``ids``, one row of each modality's ``features`` per id, in the order of
+    ``ids``) to a finished run's catalogue; returns the new version's manifest.
+
+    ``features`` values are arrays or .npy files; ``ids`` a sequence or a file of one id
+    per line. Every check runs before anything is written."""
+    run_dir = Path(run_dir)
+    cfg = run_config(run_dir)
+    if not (run_dir / BEST).is_file():
+        raise CatalogueError(f"{run_dir}: no {BEST}; train the run first")
+    new_ids = _read_ids(ids)
+    if cfg.data.perturb:
+        raise CatalogueError(f"{run_dir}: the run perturbs its features (data.perturb); new "
+                             "items cannot be scaled and perturbed as its training items were")
+    _, dataset, model = load_run(run_dir, cfg)
+    cls = type(model)
+    if not cls.scores_new_items:
+        raise CatalogueError(f"model {cls.name!r} scores items from interactions only; new "
+                             "items need a model that reads item features (sea, vbpr, "
+                             "freedom, lattice, mgcn, lgmrec, dragon)")
+    version = current_version(run_dir)
+    old_ids, old_feats = _added(run_dir, version, list(dataset.modalities))
+    new_feats = _read_features(features, dataset, len(new_ids))
+    catalogue = _catalogue_ids(dataset, old_ids)
+    _check_ids(new_ids, catalogue)
+
+    all_ids = old_ids + new_ids
+    raw = {m: np.concatenate([old_feats[m], new_feats[m]]) if old_ids else new_feats[m]
+           for m in dataset.modalities}
+    extended = _extended_dataset(dataset, all_ids, _scaled(cfg, dataset, raw))
+    t0 = time.perf_counter()
+    user_rep, item_rep = extended_representations(cfg, run_dir, dataset,
+                                                  model.representations(), extended)
+    if not torch.isfinite(item_rep).all():
+        raise CatalogueError("the new items' representations are not finite; check their "
+                             "features' scale")
+
+    next_version = (version or 0) + 1
+    manifest = {"version": next_version, "model": cls.name, "trained_items": dataset.n_items,
+                "added_items": len(all_ids), "added_now": len(new_ids),
+                "items": extended.n_items,
+                "modalities": {m: int(f.shape[1]) for m, f in raw.items()},
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "seconds": round(time.perf_counter() - t0, 3)}
+    _write_version(run_dir, next_version, all_ids, raw, (user_rep, item_rep), manifest)
+    log(f"{run_dir}: added {len(new_ids)} items (catalogue {dataset.n_items} trained + "
+        f"{len(all_ids)} added = {extended.n_items}); item table v{next_version}")
+    return manifest
+
+
+@torch.no_grad()
+def extended_representations(cfg: Config, run_dir: Path, dataset: Dataset,
+                             trained: tuple[torch.Tensor, torch.Tensor], extended: Dataset
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(user, item) representations over ``extended``: the ``trained`` ones for every user
+    and trained item, the rebuilt model's forward pass for the added items."""
+    trained_users, trained_items = trained
+    bigger = build_model(cfg, extended)
+    state = read_checkpoint(run_dir / BEST)["model"]
+    bigger.load_state_dict(grow_state(state, bigger.state_dict(), dataset.n_items,
+                                      extended.n_items))
+    bigger.prepare_inference(InteractionGraph.from_train(extended.train))
+    _, item_rep = bigger.representations()
+    item_rep = item_rep.clone()
+    item_rep[: dataset.n_items] = trained_items
+    return trained_users.clone(), item_rep
+
+
+def grow_state(trained: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+               n_items: int, n_total: int) -> dict[str, torch.Tensor]:
+    """The trained state for a model over ``n_total`` items: tensors with one row per item
+    get zero rows for the added items (no interactions, so no collaborative signal); every
+    other tensor must have kept its shape."""
+    out = {}
+    for key, value in target.items():
+        old = trained[key]
+        if old.shape == value.shape:
+            out[key] = old
+        elif (old.ndim >= 1 and old.shape[0] == n_items and value.shape[0] == n_total
+              and old.shape[1:] == value.shape[1:]):
+            grown = torch.zeros_like(value)
+            grown[:n_items] = old
+            out[key] = grown
+        else:
+            raise CatalogueError(f"cannot extend the model's {key!r} from {tuple(old.shape)} "
+                                 f"to {tuple(value.shape)}")
+    return out
+
+
+# ---------------------------------------------------------------- helpers
+def _read_ids(ids: Sequence[str] | str | Path) -> list[str]:
+    if isinstance(ids, (str, Path)):
+        path = Path(ids)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(path, f"cannot read the item ids ({exc})") from None
+        out = [line.strip() for line in lines]
+        empty = [n for n, t in enumerate(out, start=1) if not t]
+        if empty:
+            raise DataError(path, "empty id; expected one item id per line", empty[0])
+    else:
+        out = [str(i) for i in ids]
+    if not out:
+        raise CatalogueError("no new item ids given")
+    return out
+
+
+def _read_features(features: dict[str, np.ndarray | str | Path], dataset: Dataset,
+                   n_new: int) -> dict[str, np.ndarray]:
+    known = list(dataset.modalities)
+    unknown = sorted(set(features) - set(known))
+    if unknown:
+        raise CatalogueError(f"modality {unknown[0]!r} is not one the model reads "
+                             f"({', '.join(known)})")
+    missing = [m for m in known if m not in features]
+    if missing:
+        raise CatalogueError(f"no features for modality {missing[0]!r}; the model reads "
+                             f"{', '.join(known)}: give each (all-zero rows for items "
+                             "without one)")
+    out = {}
+    for m in known:
+        value = features[m]
+        if isinstance(value, (str, Path)):
+            arr = read_features(Path(value), n_new)
+            where = str(value)
+        else:
+            arr = np.asarray(value)
+            where = f"features[{m!r}]"
+            if arr.ndim != 2 or arr.shape[0] != n_new:
+                raise CatalogueError(f"{where}: expected shape ({n_new}, "
+                                     f"{dataset.modalities[m].shape[1]}) (one row per new "
+                                     f"id), got {arr.shape}")
+            arr = arr.astype(np.float32)
+            bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+            if len(bad):
+                raise CatalogueError(f"{where}: {len(bad)} rows hold NaN or inf (first: row "
+                                     f"{bad[0]}); features must be finite")
+        width = dataset.modalities[m].shape[1]
+        if arr.shape[1] != width:
+            raise CatalogueError(f"{where}: {arr.shape[1]} columns, but the run's {m!r} "
+                                 f"features have {width}")
+        out[m] = arr
+    return out
+
+
+def _catalogue_ids(dataset: Dataset, added: list[str]) -> list[str]:
+    trained = ([str(i) for i in dataset.item_map.originals] if dataset.item_map is not None
+               else [str(i) for i in range(dataset.n_items)])
+    return trained + added
+
+
+def _check_ids(new_ids: list[str], catalogue: list[str]) -> None:
+    seen: set[str] = set()
+    for n, token in enumerate(new_ids, start=1):
+        if token in seen:
+            raise CatalogueError(f"item id {token!r} appears twice among the new ids "
+                                 f"(second time at position {n})")
+        seen.add(token)
+    known = set(catalogue)
+    clash = next((t for t in new_ids if t in known), None)
+    if clash is not None:
+        raise CatalogueError(f"item id {clash!r} is already in the catalogue")
+
+
+def _scaled(cfg: Config, dataset: Dataset, raw: dict[str, np.ndarray]
+            ) -> dict[str, np.ndarray]:
+    """Added items' features scaled as the training items' were (statistics of the
+    trained catalogue)."""
+    methods = feature_norm_methods(list(dataset.modalities), cfg.data.feature_norm)
+    if all(method == "none" for method in methods.values()) or not raw:
+        return raw
+    base = load_dataset(cfg.data.model_copy(update={"feature_norm": "none"}))
+    out = {}
+    for m, rows in raw.items():
+        both = np.concatenate([base.modalities[m], rows])
+        out[m] = normalize_features(both, methods[m], fit_rows=base.n_items)[base.n_items:]
+    return out
+
+
+def _extended_dataset(dataset: Dataset, ids: list[str], feats: dict[str, np.ndarray]
+                      ) -> Dataset:
+    n_new = len(ids)
+    if not n_new:
+        return dataset
+    total = dataset.n_items + n_new
+
+    def widen(mat: sp.csr_matrix) -> sp.csr_matrix:
+        return sp.csr_matrix((mat.data, mat.indices, mat.indptr),
+                             shape=(dataset.n_users, total))
+
+    trained = _catalogue_ids(dataset, [])
+    item_map = IdMap(np.asarray(trained + ids, dtype=object),
+                     dataset.item_map.column if dataset.item_map is not None else "itemID")
+    return replace(dataset, n_items=total, train=widen(dataset.train),
+                   valid=widen(dataset.valid), test=widen(dataset.test),
+                   modalities={m: np.concatenate([f, feats[m]])
+                               for m, f in dataset.modalities.items()},
+                   item_map=item_map)
+
+
+def _write_version(run_dir: Path, version: int, ids: list[str], raw: dict[str, np.ndarray],
+                   reps: tuple[torch.Tensor, torch.Tensor], manifest: dict[str, Any]) -> None:
+    items = run_dir / ITEMS_DIR
+    items.mkdir(exist_ok=True)
+    final = _version_dir(run_dir, version)
+    if final.exists():
+        raise CatalogueError(f"{final} exists but {items / CURRENT} does not name it; "
+                             "remove it (left by an interrupted addition) and retry")
+    tmp = Path(tempfile.mkdtemp(prefix=f".v{version}.", dir=items))
+    try:
+        (tmp / IDS_FILE).write_text("\n".join(ids) + "\n", encoding="utf-8")
+        for m, rows in raw.items():
+            np.save(tmp / f"{m}_feat.npy", rows.astype(np.float32))
+        torch.save(tuple(t.cpu() for t in reps), tmp / REPS_FILE)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pointer = items / f".{CURRENT}.tmp"
+    pointer.write_text(f"{version}\n")
+    os.replace(pointer, items / CURRENT)
