@@ -269,8 +269,9 @@ def report(args: argparse.Namespace) -> None:
         "threads": "one per run; MMRec and searec of the same seed ran at the same time",
         "data": str(args.data), "patches": PATCHES, "models": rows,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "mmrec_parity.json").write_text(json.dumps(payload, indent=2))
+    results = args.results
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "mmrec_parity.json").write_text(json.dumps(payload, indent=2))
     lines = ["# Parity with MMRec", "",
              f"Data: `{args.data}`; one thread per run; MMRec and searec of one seed ran "
              "side by side. Test metrics at the best validation recall@20 (patience 20), "
@@ -296,7 +297,7 @@ def report(args: argparse.Namespace) -> None:
             f"{max(row['mmrec_over_searec_epoch_time']):.2f} | "
             f"{row['epochs_run']['mmrec']}; {row['epochs_run']['ours']} |")
     lines += ["", "What was done to MMRec to run it here:", ""] + [f"- {p}" for p in PATCHES]
-    (RESULTS / "mmrec_parity.md").write_text("\n".join(lines) + "\n")
+    (results / "mmrec_parity.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -310,6 +311,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/parity"))
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="report: where mmrec_parity.{json,md} go")
     args = parser.parse_args()
     if args.command == "mmrec":
         result_json, _ = side_paths(args.out, "mmrec", args.model, args.seed)

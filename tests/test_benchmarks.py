@@ -114,3 +114,31 @@ def test_step_memory_runs_steps_under_each_setting() -> None:
                                             "machine": "m", "torch": "t", "threads": 1})
     assert "| false | release |" in table and "| true | release |" in table
     assert "| false | reuse |" in table
+
+
+def test_mmrec_parity_report_arithmetic(tmp_path):
+    """The parity table from hand-made per-seed results: means, spreads, the range check
+    and the epoch-time ratio of the seeds both sides have."""
+    import argparse
+
+    parity = _load("mmrec_parity")
+    out = tmp_path / "parity"
+    theirs = {1: 0.090, 2: 0.094, 3: 0.098}
+    ours = {1: 0.093, 2: 0.095, 3: 0.097}
+    for side, values, seconds in (("mmrec", theirs, 4.0), ("ours", ours, 1.0)):
+        for seed, recall in values.items():
+            path = out / side / "bm3" / f"seed{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({
+                "seed": seed, "test": {"recall@20": recall, "ndcg@20": recall / 2},
+                "valid": {"recall@20": recall, "ndcg@20": recall / 2},
+                "epochs_run": 10, "epoch_seconds": [seconds * seed, seconds, seconds]}))
+    parity.report(argparse.Namespace(out=out, data="tiktok", results=tmp_path / "res"))
+    row = json.loads((tmp_path / "res" / "mmrec_parity.json").read_text())["models"][0]
+    recall = row["recall@20"]
+    assert recall["mmrec_mean"] == pytest.approx(0.094) and \
+        recall["mmrec_std"] == pytest.approx(0.004)
+    assert recall["searec_mean"] == pytest.approx(0.095) and recall["within_mmrec_range"]
+    assert row["mmrec_over_searec_epoch_time"] == pytest.approx([4.0, 4.0, 4.0])
+    assert "| bm3 | 1,2,3 | test recall@20 | 0.0940 ± 0.0040 | 0.0950 ± 0.0020 |" in \
+        (tmp_path / "res" / "mmrec_parity.md").read_text()

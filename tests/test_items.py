@@ -143,3 +143,31 @@ def test_models_without_features_and_bad_files_are_refused(runs, tmp_path):
                  "--ids", str(ids)]) == 2
     with pytest.raises(SearecError):
         add_items(tmp_path / "nothing", {}, ["x"])
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in searec.registry().items()))
+def test_every_model_either_adds_items_or_says_it_cannot(tmp_path, name):
+    """The contract of ``scores_new_items``: a model that claims it gets finite
+    representations for new items, the trained ones unchanged; one that does not is
+    refused with a clear error."""
+    run = tmp_path / name
+    searec.train(load_config(None, [f"model.name={name}", "train.epochs=1",
+                                    "data.synthetic.n_users=60", "data.synthetic.n_items=40",
+                                    "data.synthetic.interactions_per_user=8",
+                                    "data.synthetic.modalities={image: 8, text: 6}",
+                                    "train.progress=false"]), run, log=lambda _m: None)
+    feats = _copies(run, [0, 1, 2])
+    cls = searec.get_model_class(name)
+    if not cls.scores_new_items:
+        with pytest.raises(CatalogueError, match="scores items from interactions only"):
+            add_items(run, feats, ["n0", "n1", "n2"], log=lambda _m: None)
+        return
+    _, _, before = load_run(run)
+    trained_items = before.representations()[1].clone()
+    add_items(run, feats, ["n0", "n1", "n2"], log=lambda _m: None)
+    _, extended, served = load_catalogue(run)
+    items = served.representations()[1]
+    assert items.shape[0] == 43 and torch.isfinite(items).all()
+    torch.testing.assert_close(items[:40], trained_items)
+    ids, _ = served.recommend([0, 1], k=43, user_items=extended.train)
+    assert ids.max() >= 40  # the new items are ranked with the rest

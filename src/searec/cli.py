@@ -142,6 +142,9 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
                    help="hold out a seeded random draw of each user's interactions "
                    "(MMRec's choice, default) or the latest ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the random split")
+    p.add_argument("--cold-items", type=float, default=0.0, metavar="FRACTION",
+                   help="cold-start protocol: hold this fraction of the items (seeded by "
+                   "--seed) out of training entirely; their interactions go to valid/test")
     p.add_argument("--min-rating", type=float,
                    help="drop interactions rated below this before filtering")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
@@ -156,7 +159,7 @@ def _finish_prepare(  # type: ignore[no-untyped-def]
         frame, args.out, name=args.name, min_rating=args.min_rating, overwrite=args.overwrite,
         k_core=args.k_core, k_item=args.k_core_items, split=SplitRatios.parse(args.split),
         order=args.order, seed=args.seed, item_texts=item_texts, source=str(source),
-        item_column=item_column)
+        item_column=item_column, cold_items=args.cold_items)
     for line in summary_lines(prepared):
         print(line)
     if prepared.item_text is not None:
@@ -265,7 +268,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise SearecError(f"--port must be in 0..65535, got {args.port}")
     print(f"searec serve: loading {args.run}", flush=True)
-    serve(str(args.run), args.host, args.port, args.max_batch, args.device, args.log_level)
+    serve(str(args.run), args.host, args.port, args.max_batch, args.device, args.log_level,
+          args.approximate)
     return 0
 
 
@@ -433,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=1000,
                    help="most ids in one request (more: 413)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--approximate", action="store_true",
+                   help="top-k per user from a faiss HNSW index over the item "
+                   "representations (needs searec[ann]); for large catalogues")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)

@@ -185,9 +185,12 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     """A metrics table: one row per split, one column per metric@K."""
     names = list(metrics["valid"])
     width = max(len(n) for n in names) + 1
-    lines = ["split  " + "".join(f"{n:>{width}}" for n in names)]
-    for split in ("valid", "test"):
-        if split not in metrics:
+    lines = ["split       " + "".join(f"{n:>{width}}" for n in names)]
+    for split in ("valid", "test", "test_warm", "test_cold"):
+        if split == "test_cold" and split in metrics and metrics[split] is None:
+            lines.append(f"test_cold   n/a ({metrics.get('test_cold_note', '')})")
+        if not metrics.get(split):
             continue
-        lines.append(f"{split:<6} " + "".join(f"{metrics[split][n]:>{width}.4f}" for n in names))
+        lines.append(f"{split:<11} "
+                     + "".join(f"{metrics[split][n]:>{width}.4f}" for n in names))
     return "\n".join(lines)

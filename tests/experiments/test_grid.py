@@ -224,3 +224,33 @@ def test_compare_with_pairs_a_variant_with_another_than_the_baseline(tmp_path):
     spec_file.write_text(SPEC.replace("metrics:", "compare_with: {lightgcn: bpr}\nmetrics:"))
     with pytest.raises(ConfigError, match="compare_with names 'bpr'"):
         load_spec(spec_file)
+
+
+def test_cold_start_metrics_are_collected_and_summarised(tmp_path):
+    """metrics.json's test_warm / test_cold become results.csv columns and summary rows;
+    a model without cold metrics (test_cold: null) simply has none."""
+    import json
+
+    from searec.experiments.grid import collect, load_spec, summarise
+
+    spec_file = tmp_path / "e.yaml"
+    spec_file.write_text(SPEC)
+    spec, _ = load_spec(spec_file)
+    runs = []
+    for variant, cold in (("pop", None), ("lightgcn", {"recall@20": 0.3, "ndcg@20": 0.1})):
+        for seed in (1, 2):
+            run = tmp_path / variant / str(seed)
+            run.mkdir(parents=True)
+            base = {"recall@20": 0.5 + seed / 10, "ndcg@20": 0.2}
+            run.joinpath("metrics.json").write_text(json.dumps({
+                "best_epoch": 1, "train_seconds": 1.0, "valid": base, "test": base,
+                "test_warm": base, "test_cold": cold}))
+            runs.append({"dataset": "synthetic", "variant": variant, "seed": seed,
+                         "dir": run})
+    rows = collect(runs)
+    assert rows[2]["test_cold_recall@20"] == 0.3 and "test_cold_recall@20" not in rows[0]
+    assert rows[0]["test_warm_recall@20"] == pytest.approx(0.6)
+    summary = summarise(rows, spec)
+    cold = [s for s in summary if s["metric"] == "cold_recall@20"]
+    assert [s["variant"] for s in cold] == ["lightgcn"] and cold[0]["seeds"] == 2
+    assert any(s["metric"] == "warm_ndcg@20" and s["variant"] == "pop" for s in summary)

@@ -158,3 +158,17 @@ def test_new_items_scored_from_features_match_an_addition(service, server, shop_
         bad = httpx.post(f"{server}/items/score", json=payload)
         assert bad.status_code == status, bad.text
         assert message in bad.json()["error"]
+
+
+def test_approximate_top_k_agrees_with_exact_on_a_small_catalogue(shop_run, service):
+    """faiss HNSW over 40 items finds the exact top-k; training and excluded items are
+    removed from its candidates as from the exact ranking."""
+    pytest.importorskip("faiss")
+    approx = RunService(shop_run, approximate=True)
+    users = [f"A{u:04d}Z" for u in range(20)]
+    exact_rows = service.recommend(users, k=10, exclude=["B000000004"])
+    approx_rows = approx.recommend(users, k=10, exclude=["B000000004"])
+    for a, e in zip(approx_rows, exact_rows, strict=True):
+        assert a["user"] == e["user"] and a["items"] == e["items"]
+        np.testing.assert_allclose(a["scores"], e["scores"], rtol=1e-4)
+    assert approx.info()["top_k"].startswith("approximate")

@@ -74,6 +74,13 @@ class Dataset:
         held = (np.diff(self.valid.indptr) > 0) | (np.diff(self.test.indptr) > 0)
         return np.flatnonzero(held & ~has_train)
 
+    def cold_items(self) -> np.ndarray:
+        """Items with valid or test interactions but none in training (the cold-start
+        protocol's held-out items, or any item only seen after training)."""
+        in_train = np.diff(self.train.tocsc().indptr) > 0
+        held = (np.diff(self.valid.tocsc().indptr) > 0) | (np.diff(self.test.tocsc().indptr) > 0)
+        return np.flatnonzero(held & ~in_train)
+
     def without_users_in_eval(self, users: np.ndarray) -> Dataset:
         """Copy with the given users' valid/test interactions removed (left out of evaluation)."""
         keep = np.ones(self.n_users, dtype=np.float32)
@@ -104,6 +111,7 @@ class Dataset:
             "test_users": int((np.diff(self.test.indptr) > 0).sum()),
             "cold_users": len(self.cold_users()),
             "items_without_train": int((np.diff(self.train.tocsc().indptr) == 0).sum()),
+            "cold_items": len(self.cold_items()),
             "modalities": {n: int(f.shape[1]) for n, f in self.modalities.items()},
             # all-zero rows: items without that modality (no cosine kNN neighbours there)
             "items_without_features": {n: int((~f.any(axis=1)).sum())

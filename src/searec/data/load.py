@@ -2,7 +2,8 @@
 
 :func:`load_dataset` is the one way a config's dataset is made: the MMRec folder (or the
 embedded synthetic data), the modality selection, feature perturbations, feature scaling
-(``data.feature_norm``), and every check that training relies on (a user with no negative
+(``data.feature_norm``), the cold-start item draw (``data.cold_items``), and every check
+that training relies on (a user with no negative
 item to sample, the cold-user policy).
 ``searec data check`` calls the same function, so the two never disagree.
 """
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from searec.data.cold import with_cold_items
 from searec.data.dataset import Dataset
 from searec.data.mmrec import load_mmrec
 from searec.data.perturb import Perturbation, apply_perturbations
@@ -74,6 +76,13 @@ class DataConfig(StrictModel):
         default_factory=list,
         description="Feature perturbations applied in order after loading (see "
         "docs/experiments.md, robustness): e.g. [{kind: noise, modality: image}].")
+    cold_items: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Cold-start item protocol: this fraction of the "
+        "items (seeded by data.cold_items_seed) loses every training interaction to "
+        "valid/test, so those items are known only by their features while training; test "
+        "metrics are then also reported over warm and cold items alone (metrics.json "
+        "test_warm, test_cold). 0: off.")
+    cold_items_seed: int = Field(0, description="Seed of the cold-item draw.")
     feature_norm: str | dict[str, str] = Field(
         "none", description="Per-modality feature scaling after perturbations: none; l2 "
         "(every item's row to unit length); standardize (every column to mean 0, std 1 "
@@ -105,6 +114,8 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         dataset = load_mmrec(cfg.path, cfg.name, cfg.modalities)
     dataset = apply_perturbations(dataset, cfg.perturb)
     dataset = _normalize(dataset, cfg.feature_norm)
+    if cfg.cold_items > 0:
+        dataset = with_cold_items(dataset, cfg.cold_items, cfg.cold_items_seed)
     full = np.flatnonzero(np.diff(dataset.train.indptr) >= dataset.n_items)
     if len(full):
         raise DataError(dataset.source or dataset.name, f"user {full[0]} has a training "

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from searec.data.cold import hold_out_items
 from searec.data.idmap import ITEM_MAP_FILE, USER_MAP_FILE, IdMap
 from searec.data.tables import one_line
 from searec.errors import DataError
@@ -148,14 +149,18 @@ def prepare_interactions(
     item_texts: dict[str, str] | None = None,
     source: str = "interactions",
     item_column: str = "item_id",
+    cold_items: float = 0.0,
 ) -> Prepared:
     """Clean, k-core filter, index and split a (user, item[, rating][, timestamp]) table.
+
+    ``cold_items``: the cold-start protocol (searec.data.cold): that fraction of the items,
+    drawn with ``seed``, moves every training interaction to valid/test.
 
     ``item_column`` names the original-id column of the item map (MMRec uses ``asin``)."""
     split = split or SplitRatios()
     report = PrepareReport(params={"k_core_users": k_core, "k_core_items": k_item or k_core,
                                    "split": [split.train, split.valid, split.test],
-                                   "order": order, "seed": seed})
+                                   "order": order, "seed": seed, "cold_items": cold_items})
     if order == "time" and "timestamp" not in frame.columns:
         raise DataError(source, "order=time needs a timestamp column; give one or use "
                         "order=random")
@@ -181,6 +186,8 @@ def prepare_interactions(
     else:
         key = np.random.default_rng(seed).permutation(len(frame))
     labels = split_labels(uidx, key, split)
+    if cold_items:
+        labels, _ = hold_out_items(iidx, labels, len(items), cold_items, seed)
     table = pd.DataFrame({
         "userID": uidx, "itemID": iidx,
         "rating": frame["rating"].to_numpy() if "rating" in frame else 1,

@@ -234,6 +234,9 @@ def collect(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row = {"dataset": r["dataset"], "variant": r["variant"], "seed": r["seed"],
                "best_epoch": metrics["best_epoch"], "train_seconds": metrics["train_seconds"]}
         row.update({f"test_{k}": v for k, v in metrics["test"].items()})
+        for part in ("warm", "cold"):  # the cold-start protocol's test metrics, if any
+            row.update({f"test_{part}_{k}": v
+                        for k, v in (metrics.get(f"test_{part}") or {}).items()})
         row.update({f"valid_{k}": v for k, v in metrics["valid"].items()})
         row.update(separation_summary(r["dir"], metrics["best_epoch"]))
         rows.append(row)
@@ -248,8 +251,11 @@ DIAGNOSTIC_PREFIXES = ("heldout_infonce_", "heldout_nwj_", "term_grad_share_",
 def summarise(rows: list[dict[str, Any]], spec: ExperimentSpec) -> list[dict[str, Any]]:
     """Per dataset, variant and metric (``test_<metric>``, then each diagnostic column):
     mean and std over seeds, and the paired test against the baseline's same seeds."""
-    metrics = spec.metrics or sorted({k[5:] for r in rows for k in r if k.startswith("test_")})
+    metrics = spec.metrics or sorted({k[5:] for r in rows for k in r if k.startswith("test_")
+                                      and not k.startswith(("test_warm_", "test_cold_"))})
     columns = [f"test_{m}" for m in metrics]
+    columns += [f"test_{part}_{m}" for part in ("warm", "cold") for m in metrics
+                if any(f"test_{part}_{m}" in r for r in rows)]
     columns += sorted({k for r in rows for k in r if k.startswith(DIAGNOSTIC_PREFIXES)})
     out = []
     for ds in spec.datasets:

@@ -11,6 +11,7 @@ from searec.models import (  # noqa: F401  (registration side effect)
     bpr,
     dragon,
     freedom,
+    itemknn,
     lattice,
     lgmrec,
     lightgcn,

@@ -173,10 +173,10 @@ def _describe(problem: dict[str, Any]) -> str:
 
 
 def serve(run: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 1000,
-          device: str = "cpu", log_level: str = "info") -> None:
+          device: str = "cpu", log_level: str = "info", approximate: bool = False) -> None:
     """Load ``run`` once and serve it until interrupted."""
     _require_fastapi()
     import uvicorn
 
-    service = RunService(run, max_batch=max_batch, device=device)
+    service = RunService(run, max_batch=max_batch, device=device, approximate=approximate)
     uvicorn.run(create_app(service), host=host, port=port, log_level=log_level)

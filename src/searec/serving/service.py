@@ -44,7 +44,8 @@ class RunService:
     once; queries in the dataset's ids (original ids where the run's data maps them)."""
 
     def __init__(self, run: str | Path, max_batch: int = 1000,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", approximate: bool = False,
+                 ef_search: int = 128) -> None:
         if max_batch < 1:
             raise SearecError(f"max_batch must be at least 1, got {max_batch}")
         self.run_dir = Path(run)
@@ -60,8 +61,24 @@ class RunService:
         self.item_rep = item_rep.to(self.device).float()
         self.item_unit = torch.nn.functional.normalize(self.item_rep, dim=1)
         self.max_batch = max_batch
+        self.index = self._hnsw_index(ef_search) if approximate else None
         metrics_path = self.run_dir / "metrics.json"
         self.metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+
+    def _hnsw_index(self, ef_search: int) -> Any:
+        """A faiss HNSW inner-product index over the item representations: top-k per user
+        in time ~ log(items) instead of a full pass over the catalogue, approximately."""
+        try:
+            import faiss
+        except ImportError as exc:
+            raise SearecError("approximate top-k needs faiss: pip install 'searec[ann]'"
+                              ) from exc
+        items = np.ascontiguousarray(self.item_rep.cpu().numpy(), dtype=np.float32)
+        index = faiss.IndexHNSWFlat(items.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.add(items)
+        index.hnsw.efSearch = ef_search
+        return index
 
     # ------------------------------------------------------------------ ids
     @property
@@ -113,6 +130,7 @@ class RunService:
             "modalities": {n: int(f.shape[1]) for n, f in self.dataset.modalities.items()},
             "ids": "original" if self.original_ids else "index",
             "item_table": self.item_table,
+            "top_k": "approximate (faiss HNSW)" if self.index is not None else "exact",
             "scores_new_items": type(self.model).scores_new_items,
             "max_batch": self.max_batch,
             "best_epoch": self.metrics.get("best_epoch"),
@@ -129,6 +147,8 @@ class RunService:
         self._check_k(k, self.dataset.n_items, "the catalogue's size")
         index = self._user_index(users)
         excluded = self._item_index(list(exclude), "excluded item") if len(exclude) else None
+        if self.index is not None:
+            return self._recommend_approximate(index, k, excluded, include_seen)
         out: list[dict[str, Any]] = []
         step = users_per_batch(len(index), self.dataset.n_items)
         for start in range(0, len(index), step):
@@ -140,6 +160,28 @@ class RunService:
                 scores[:, torch.from_numpy(excluded).to(self.device)] = -torch.inf
             values, items = topk_stable(scores, k)
             out += self._rows("user", self._users_out(batch), items, values)
+        return out
+
+    def _recommend_approximate(self, index: np.ndarray, k: int, excluded: np.ndarray | None,
+                               include_seen: bool) -> list[dict[str, Any]]:
+        """Top-k from the HNSW index: enough candidates to survive removing the user's
+        training items and the exclusion list, then those removed."""
+        train = self.dataset.train
+        seen = np.diff(train.indptr)[index] if not include_seen else np.zeros(len(index))
+        n_excluded = 0 if excluded is None else len(excluded)
+        wanted = min(self.dataset.n_items, k + int(seen.max()) + n_excluded)
+        queries = np.ascontiguousarray(self.user_rep[torch.from_numpy(index)].cpu().numpy())
+        scores, found = self.index.search(queries, wanted)
+        banned_all = set() if excluded is None else set(excluded.tolist())
+        out = []
+        for row, user in enumerate(index):
+            banned = banned_all if include_seen else \
+                banned_all | set(train.indices[train.indptr[user]:train.indptr[user + 1]])
+            keep = [j for j, item in enumerate(found[row]) if item >= 0 and item not in banned]
+            keep = keep[:k]
+            out.append({"user": self._users_out(np.asarray([user]))[0],
+                        "items": self._items_out(found[row][keep]),
+                        "scores": [float(v) for v in scores[row][keep]]})
         return out
 
     @torch.no_grad()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pydantic import Field, field_validator
 from tqdm.auto import tqdm
@@ -180,13 +181,22 @@ def evaluate_model(
     split: str,
     cfg: EvalConfig,
     device: torch.device | str = "cpu",
+    items: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Full-ranking metrics of ``model`` on 'valid' or 'test' (training items masked)."""
+    """Full-ranking metrics of ``model`` on 'valid' or 'test' (training items masked).
+
+    ``items``: count only held-out interactions with these items (e.g. the cold ones);
+    the ranking is still over the whole catalogue."""
     model.prepare_inference(graph)
     exclude = [dataset.train]
     if split == "test" and cfg.mask_valid_in_test:
         exclude.append(dataset.valid)
     target = dataset.valid if split == "valid" else dataset.test
+    if items is not None:
+        keep = np.zeros(dataset.n_items, dtype=np.float32)
+        keep[items] = 1.0
+        target = (target @ sp.diags(keep)).tocsr()
+        target.eliminate_zeros()
     return evaluate_ranking(
         model.score_users, target, exclude, cfg.topk, cfg.batch_size, device=device
     )
@@ -308,9 +318,30 @@ class Trainer:
         if self.state.history and self.main:
             write_text(self.run_dir / "history.csv", rows_to_csv(self.state.history))
 
-    def evaluate(self, split: str) -> dict[str, float]:
+    def evaluate(self, split: str, items: np.ndarray | None = None) -> dict[str, float]:
         return evaluate_model(self.model, self.graph, self.dataset, split, self.eval_cfg,
-                              self.device)
+                              self.device, items)
+
+    def warm_and_cold_metrics(self) -> dict[str, Any]:
+        """Test metrics over warm and over cold items alone, when the test split has cold
+        items (no training interaction): the cold-start protocol. A model that scores
+        items from interactions only gets ``test_cold: null`` and a note saying why."""
+        cold = self.dataset.cold_items()
+        if not len(cold) or not self.dataset.test[:, cold].nnz:
+            return {}
+        warm = np.setdiff1d(np.arange(self.dataset.n_items), cold)
+        test_warm = self.evaluate("test", warm)
+        out: dict[str, Any] = {
+            "test_warm": {k: v for k, v in test_warm.items() if k != "users"},
+            "test_warm_users": int(test_warm["users"]), "cold_items": len(cold)}
+        if not type(self.model).scores_new_items:
+            note = (f"model {type(self.model).name!r} scores items from interactions only: "
+                    f"metrics over the {len(cold)} cold items are not applicable")
+            self.log(f"note: {note}")
+            return {**out, "test_cold": None, "test_cold_note": note}
+        test_cold = self.evaluate("test", cold)
+        return {**out, "test_cold": {k: v for k, v in test_cold.items() if k != "users"},
+                "test_cold_users": int(test_cold["users"])}
 
     # ------------------------------------------------------------- loop
     def _check_finite(self, name: str, value: float, epoch: int) -> None:
@@ -495,6 +526,7 @@ class Trainer:
         out: dict[str, Any] = {"valid": {k: v for k, v in valid.items() if k != "users"}}
         if test_m is not None:
             out["test"] = {k: v for k, v in test_m.items() if k != "users"}
+            out.update(self.warm_and_cold_metrics())
         inert = [{**t, "try": self.model.term_hint(t["term"], t["kind"])}
                  for t in inert_terms(self.state.history)]
         for t in inert:
