@@ -103,6 +103,8 @@ def cmd_data_check(args: argparse.Namespace) -> int:
          f"{st['cold_users']:,}" + {"drop": " (left out of evaluation)", "keep": " (scored)"}.get(
              args.cold_users, "")),
         ("items without train interactions", f"{st['items_without_train']:,}"),
+        ("cold items (valid/test, no train)", f"{st['cold_items']:,}"
+         + (" (test_warm / test_cold reported)" if st["cold_items"] else "")),
         ("modalities", mods),
         ("items without features", f"{missing} (all-zero rows)" if missing else "none"),
     ]

@@ -98,8 +98,8 @@ def contrast_with_table(anchor: torch.Tensor, positive: torch.Tensor, table: tor
     taken at ``positive_i`` (a row of the table): LGMRec's hypergraph contrastive loss,
     summed over the batch as in MMRec, via logsumexp."""
     a, p, t = (F.normalize(x, dim=1) for x in (anchor, positive, table))
-    logits = a @ t.T / temperature
-    return (torch.logsumexp(logits, dim=1) - (a * p).sum(dim=1) / temperature).sum()
+    a = a / temperature  # on the batch rows, not on the batch x table logits
+    return (torch.logsumexp(a @ t.T, dim=1) - (a * p).sum(dim=1)).sum()
 
 
 def one_way_infonce(anchor: torch.Tensor, other: torch.Tensor,
