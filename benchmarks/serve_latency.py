@@ -21,10 +21,8 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -33,12 +31,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def synthetic_run(work: Path, n_items: int) -> Path:
@@ -60,23 +52,11 @@ def synthetic_run(work: Path, n_items: int) -> Path:
 
 
 def start(run: Path, port: int, approximate: bool) -> subprocess.Popen:
-    import httpx
+    from searec.serving.process import spawn_server
 
-    cmd = [sys.executable, "-m", "searec", "serve", "--run", str(run), "--port", str(port),
-           "--log-level", "warning", "--max-batch", "100000"]
-    proc = subprocess.Popen(cmd + (["--approximate"] if approximate else []),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"searec serve exited {proc.returncode} for {run}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("searec serve did not start")
+    options = ["--log-level", "warning", "--max-batch", "100000"]
+    return spawn_server(run, port, options + (["--approximate"] if approximate else []),
+                        timeout=1800)
 
 
 def load(base: str, users: list[str], clients: int, requests: int) -> dict:
@@ -164,6 +144,8 @@ def main() -> None:
         bare = in_process(run, sample)
         users = bare.pop("user_ids")
         for approximate in (False, True):
+            from searec.serving.process import free_port, stop_server
+
             port = free_port()
             proc = start(run, port, approximate)
             try:
@@ -175,8 +157,7 @@ def main() -> None:
                     rows.append(row)
                     print(json.dumps(row), flush=True)
             finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+                stop_server(proc)
     meta = {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
             "python": platform.python_version(), "torch": torch.__version__,
             "httpx": httpx.__version__, "server": "one searec serve (uvicorn) process, "

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from searec.cli import main
+from searec.serving.process import free_port, spawn_server, stop_server
 from tests.conftest import write_raw_shop
 
 pytest.importorskip("fastapi")
@@ -36,40 +32,9 @@ def shop_run(tmp_path_factory) -> Path:
     return run
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(run: Path, port: int, *extra: str) -> subprocess.Popen:
-    """`searec serve` in its own process; returns once /health answers."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "searec", "serve", "--run", str(run), "--port", str(port),
-         "--log-level", "warning", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"searec serve exited {proc.returncode}:\n"
-                                 f"{proc.stdout.read() if proc.stdout else ''}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("searec serve did not answer /health within 120 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def start_server(run: Path, port: int, *extra: str):
+    """`searec serve` in its own process, once /health answers."""
+    return spawn_server(run, port, ["--log-level", "warning", *extra], timeout=120)
 
 
 @pytest.fixture(scope="session")
