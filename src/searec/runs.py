@@ -185,12 +185,14 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     """A metrics table: one row per split, one column per metric@K."""
     names = list(metrics["valid"])
     width = max(len(n) for n in names) + 1
-    lines = ["split       " + "".join(f"{n:>{width}}" for n in names)]
-    for split in ("valid", "test", "test_warm", "test_cold"):
-        if split == "test_cold" and split in metrics and metrics[split] is None:
-            lines.append(f"test_cold   n/a ({metrics.get('test_cold_note', '')})")
-        if not metrics.get(split):
+    splits = [s for s in ("valid", "test", "test_warm", "test_cold", "test_cold_catalogue")
+              if s in metrics]
+    label = max(len(s) for s in splits) + 1
+    lines = [f"{'split':<{label}}" + "".join(f"{n:>{width}}" for n in names)]
+    for split in splits:
+        if metrics[split] is None:
+            lines.append(f"{split:<{label}}n/a ({metrics.get(f'{split}_note', '')})")
             continue
-        lines.append(f"{split:<11} "
+        lines.append(f"{split:<{label}}"
                      + "".join(f"{metrics[split][n]:>{width}.4f}" for n in names))
     return "\n".join(lines)

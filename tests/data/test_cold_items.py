@@ -91,6 +91,11 @@ def test_metrics_over_warm_and_cold_items(cold_runs):
     # better than chance (20 of 200 items)
     assert metrics["test_cold"]["recall@20"] > 2 * 20 / 200
     assert set(metrics["test_warm"]) == set(metrics["test"])
+    # ranked among the cold items alone, a cold item can only climb
+    among = evaluate_model(model, graph, dataset, "test", cfg.eval, items=cold,
+                           rank_only_items=True)
+    assert metrics["test_cold_catalogue"]["recall@20"] == pytest.approx(among["recall@20"])
+    assert among["recall@20"] >= by_hand["recall@20"] and among["recall@20"] > 0.3
 
 
 def test_models_without_features_report_cold_metrics_as_not_applicable(cold_runs):
@@ -100,4 +105,5 @@ def test_models_without_features_report_cold_metrics_as_not_applicable(cold_runs
         assert f"model {model!r} scores items from interactions only" in \
             metrics["test_cold_note"]
         assert metrics["test_warm"]["recall@20"] > 0
-    assert "test_cold   n/a" in searec.runs.format_metrics(metrics)
+    table = searec.runs.format_metrics(metrics)
+    assert "test_cold n/a (model 'pop' scores items from interactions only" in table

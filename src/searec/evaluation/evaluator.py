@@ -42,8 +42,11 @@ def evaluate_ranking(
     ks: Sequence[int],
     batch_size: int = 4096,
     device: torch.device | str = "cpu",
+    candidates: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Mean of every metric@K over users with >= 1 item in ``target``; plus 'users'."""
+    """Mean of every metric@K over users with >= 1 item in ``target``; plus 'users'.
+
+    ``candidates``: rank only these items (the rest are excluded for every user)."""
     device = torch.device(device)
     ks = sorted(set(ks))
     k_max = max(ks)
@@ -52,12 +55,19 @@ def evaluate_ranking(
     n_rel_all = np.diff(target.indptr)
     users = np.flatnonzero(n_rel_all > 0)
     batch_size = users_per_batch(batch_size, n_items)
+    outside = None
+    if candidates is not None:
+        keep = np.zeros(n_items, dtype=bool)
+        keep[candidates] = True
+        outside = torch.from_numpy(np.flatnonzero(~keep)).to(device)
     sums: dict[str, float] = {}
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         scores = score_fn(torch.from_numpy(batch).to(device)).float()
         for mat in exclude:  # sparse in-place masking: O(nnz), not O(batch x items)
             scores[csr_rows_positions(mat, batch, device)] = -torch.inf
+        if outside is not None:
+            scores[:, outside] = -torch.inf
         vals, top = topk_stable(scores, k_max)
         if torch.isnan(vals).any():  # topk ranks NaN first, so any NaN score shows up here
             raise NonFiniteScoreError("the model produced NaN scores; evaluation stopped")

@@ -227,6 +227,10 @@ def separation_summary(run_dir: Path, best_epoch: int) -> dict[str, float]:
     return out
 
 
+# metrics.json's cold-start sections (searec.training.Trainer.warm_and_cold_metrics)
+COLD_PARTS = ("warm", "cold", "cold_catalogue")
+
+
 def collect(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
@@ -234,7 +238,7 @@ def collect(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row = {"dataset": r["dataset"], "variant": r["variant"], "seed": r["seed"],
                "best_epoch": metrics["best_epoch"], "train_seconds": metrics["train_seconds"]}
         row.update({f"test_{k}": v for k, v in metrics["test"].items()})
-        for part in ("warm", "cold"):  # the cold-start protocol's test metrics, if any
+        for part in COLD_PARTS:  # the cold-start protocol's test metrics, if any
             row.update({f"test_{part}_{k}": v
                         for k, v in (metrics.get(f"test_{part}") or {}).items()})
         row.update({f"valid_{k}": v for k, v in metrics["valid"].items()})
@@ -254,7 +258,7 @@ def summarise(rows: list[dict[str, Any]], spec: ExperimentSpec) -> list[dict[str
     metrics = spec.metrics or sorted({k[5:] for r in rows for k in r if k.startswith("test_")
                                       and not k.startswith(("test_warm_", "test_cold_"))})
     columns = [f"test_{m}" for m in metrics]
-    columns += [f"test_{part}_{m}" for part in ("warm", "cold") for m in metrics
+    columns += [f"test_{part}_{m}" for part in COLD_PARTS for m in metrics
                 if any(f"test_{part}_{m}" in r for r in rows)]
     columns += sorted({k for r in rows for k in r if k.startswith(DIAGNOSTIC_PREFIXES)})
     out = []

@@ -182,11 +182,13 @@ def evaluate_model(
     cfg: EvalConfig,
     device: torch.device | str = "cpu",
     items: np.ndarray | None = None,
+    rank_only_items: bool = False,
 ) -> dict[str, float]:
     """Full-ranking metrics of ``model`` on 'valid' or 'test' (training items masked).
 
     ``items``: count only held-out interactions with these items (e.g. the cold ones);
-    the ranking is still over the whole catalogue."""
+    the ranking is over the whole catalogue, or over ``items`` alone with
+    ``rank_only_items``."""
     model.prepare_inference(graph)
     exclude = [dataset.train]
     if split == "test" and cfg.mask_valid_in_test:
@@ -198,8 +200,8 @@ def evaluate_model(
         target = (target @ sp.diags(keep)).tocsr()
         target.eliminate_zeros()
     return evaluate_ranking(
-        model.score_users, target, exclude, cfg.topk, cfg.batch_size, device=device
-    )
+        model.score_users, target, exclude, cfg.topk, cfg.batch_size, device=device,
+        candidates=items if rank_only_items else None)
 
 
 @dataclass
@@ -318,14 +320,17 @@ class Trainer:
         if self.state.history and self.main:
             write_text(self.run_dir / "history.csv", rows_to_csv(self.state.history))
 
-    def evaluate(self, split: str, items: np.ndarray | None = None) -> dict[str, float]:
+    def evaluate(self, split: str, items: np.ndarray | None = None,
+                 rank_only_items: bool = False) -> dict[str, float]:
         return evaluate_model(self.model, self.graph, self.dataset, split, self.eval_cfg,
-                              self.device, items)
+                              self.device, items, rank_only_items)
 
     def warm_and_cold_metrics(self) -> dict[str, Any]:
         """Test metrics over warm and over cold items alone, when the test split has cold
-        items (no training interaction): the cold-start protocol. A model that scores
-        items from interactions only gets ``test_cold: null`` and a note saying why."""
+        items (no training interaction): the cold-start protocol. ``test_cold`` ranks the
+        whole catalogue (what a deployed model faces), ``test_cold_catalogue`` the cold
+        items among themselves. A model that scores items from interactions only gets
+        ``test_cold: null`` and a note saying why."""
         cold = self.dataset.cold_items()
         if not len(cold) or not self.dataset.test[:, cold].nnz:
             return {}
@@ -340,8 +345,11 @@ class Trainer:
             self.log(f"note: {note}")
             return {**out, "test_cold": None, "test_cold_note": note}
         test_cold = self.evaluate("test", cold)
+        # the cold-start papers' view: the cold items ranked among themselves only
+        among = self.evaluate("test", cold, rank_only_items=True)
         return {**out, "test_cold": {k: v for k, v in test_cold.items() if k != "users"},
-                "test_cold_users": int(test_cold["users"])}
+                "test_cold_users": int(test_cold["users"]),
+                "test_cold_catalogue": {k: v for k, v in among.items() if k != "users"}}
 
     # ------------------------------------------------------------- loop
     def _check_finite(self, name: str, value: float, epoch: int) -> None:
