@@ -58,14 +58,16 @@ def measure_one(variant: str, data: str, epochs: int, threads: int) -> dict:
         with open(run / "history.csv", newline="") as handle:
             history = list(csv.DictReader(handle))
     wall = time.perf_counter() - start
-    train_s = [float(r["train_seconds"]) for r in history]
+    # models with nothing to train (pop, itemknn) have no epochs: setup and evaluation only
+    train_s = [float(r["train_seconds"]) for r in history if r.get("train_seconds")]
     eval_s = [float(r["eval_seconds"]) for r in history if r.get("eval_seconds")]
     later_train = train_s[1:] or train_s
     later_eval = eval_s[1:] or eval_s
     return {
         "variant": variant, "epochs": len(train_s),
-        "epoch_s_min": min(later_train), "epoch_s_median": statistics.median(later_train),
-        "first_epoch_s": train_s[0],
+        "epoch_s_min": min(later_train) if later_train else None,
+        "epoch_s_median": statistics.median(later_train) if later_train else None,
+        "first_epoch_s": train_s[0] if train_s else None,
         "eval_s_min": min(later_eval) if later_eval else None,
         "eval_s_median": statistics.median(later_eval) if later_eval else None,
         # load, graphs and model construction: what training and every evaluation left
@@ -83,6 +85,8 @@ def main() -> None:
     ap.add_argument("--models", default="", help="comma-separated variants (default: all)")
     ap.add_argument("--name", default="zoo_cost")
     ap.add_argument("--note", default="", help="what else ran on the machine meanwhile")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of an earlier <name>.json for variants not run now")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # child: measure this variant, print JSON
     args = ap.parse_args()
     if args.one:
@@ -100,6 +104,14 @@ def main() -> None:
         else:
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
+    previous = RESULTS / f"{args.name}.json"
+    if args.merge and previous.is_file():
+        done = {r["variant"] for r in rows}
+        order = variants()
+        kept = [r for r in json.loads(previous.read_text())["models"]
+                if r["variant"] not in done]
+        rows = sorted(kept + rows, key=lambda r: order.index(r["variant"])
+                      if r["variant"] in order else len(order))
     meta = {"data": args.data, "epochs": args.epochs, "threads": args.threads,
             "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
             "python": platform.python_version(), "torch": torch.__version__,
@@ -121,8 +133,10 @@ def main() -> None:
             continue
         ev = (f"{r['eval_s_min']:.2f} / {r['eval_s_median']:.2f}"
               if r["eval_s_min"] is not None else "")
-        lines.append(f"| {r['variant']} | {r['setup_s']:.1f} | {r['epoch_s_min']:.2f} / "
-                     f"{r['epoch_s_median']:.2f} | {ev} | {r['peak_rss_gib']:.2f} |")
+        epoch = (f"{r['epoch_s_min']:.2f} / {r['epoch_s_median']:.2f}"
+                 if r["epoch_s_min"] is not None else "nothing to train")
+        lines.append(f"| {r['variant']} | {r['setup_s']:.1f} | {epoch} | {ev} | "
+                     f"{r['peak_rss_gib']:.2f} |")
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

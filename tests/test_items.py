@@ -117,6 +117,7 @@ def test_recommend_and_cli_use_the_current_item_table(runs, tmp_path):
     (lambda f, i: (f, ["a", "7", "c"]), CatalogueError, "'7' is already in the catalogue"),
     (lambda f, i: (f, ["a", "b"]), CatalogueError, r"expected shape \(2, 24\)"),
     (lambda f, i: (f, []), CatalogueError, "no new item ids"),
+    (lambda f, i: (f, ["a", "b\nc", "d"]), CatalogueError, "holds a tab or line break"),
 ])
 def test_bad_additions_are_clear_errors_and_change_nothing(runs, change, error, message):
     run = runs["sea"]

@@ -41,6 +41,7 @@ from searec.data.load import feature_norm_methods, load_dataset, normalize_featu
 from searec.data.mmrec import read_features
 from searec.errors import DataError, SearecError
 from searec.graphs import InteractionGraph
+from searec.models import get_model_class
 from searec.models.base import Recommender
 from searec.runs import build_model, load_run, run_config
 from searec.training.trainer import BEST, read_checkpoint
@@ -112,7 +113,7 @@ def score_new_items(run_dir: str | Path, cfg: Config, dataset: Dataset,
     current catalogue, without adding them. ``dataset`` and ``trained`` are the run's
     trained catalogue and representations (``load_run``)."""
     run_dir = Path(run_dir)
-    if not trained_model_class(cfg).scores_new_items:
+    if not get_model_class(cfg.model.name).scores_new_items:
         raise CatalogueError(f"model {cfg.model.name!r} scores items from interactions "
                              "only; it cannot score items from features")
     n_new = len(next(iter(features.values()))) if features else 0
@@ -126,12 +127,6 @@ def score_new_items(run_dir: str | Path, cfg: Config, dataset: Dataset,
     extended = _extended_dataset(dataset, placeholder, _scaled(cfg, dataset, raw))
     _, item_rep = extended_representations(cfg, run_dir, dataset, trained, extended)
     return item_rep[-n_new:]
-
-
-def trained_model_class(cfg: Config) -> type[Recommender]:
-    from searec.models import get_model_class
-
-    return get_model_class(cfg.model.name)
 
 
 # ---------------------------------------------------------------- adding
@@ -292,6 +287,9 @@ def _catalogue_ids(dataset: Dataset, added: list[str]) -> list[str]:
 def _check_ids(new_ids: list[str], catalogue: list[str]) -> None:
     seen: set[str] = set()
     for n, token in enumerate(new_ids, start=1):
+        if not token.strip() or any(c in token for c in "\n\r\t"):
+            raise CatalogueError(f"new item id {token!r} (position {n}) is empty or holds a "
+                                 "tab or line break")
         if token in seen:
             raise CatalogueError(f"item id {token!r} appears twice among the new ids "
                                  f"(second time at position {n})")
