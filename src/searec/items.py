@@ -107,11 +107,13 @@ def apply_catalogue(run_dir: str | Path, cfg: Config, dataset: Dataset,
 
 def score_new_items(run_dir: str | Path, cfg: Config, dataset: Dataset,
                     trained: tuple[torch.Tensor, torch.Tensor],
-                    features: dict[str, np.ndarray]) -> torch.Tensor:
+                    features: dict[str, np.ndarray],
+                    trained_state: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """Representations of items described only by ``features`` (one row each, every
     modality the model reads), as ``add_items`` would give them on top of the run's
     current catalogue, without adding them. ``dataset`` and ``trained`` are the run's
-    trained catalogue and representations (``load_run``)."""
+    trained catalogue and representations (``load_run``); ``trained_state`` its model's
+    state dict (default: read from best.pt; a server passes it once loaded)."""
     run_dir = Path(run_dir)
     if not get_model_class(cfg.model.name).scores_new_items:
         raise CatalogueError(f"model {cfg.model.name!r} scores items from interactions "
@@ -120,13 +122,29 @@ def score_new_items(run_dir: str | Path, cfg: Config, dataset: Dataset,
     new = _read_features(features, dataset, n_new)
     if not n_new:
         raise CatalogueError("no items to score")
-    old_ids, old_feats = _added(run_dir, current_version(run_dir), list(dataset.modalities))
-    raw = {m: np.concatenate([old_feats[m], new[m]]) if old_ids else new[m]
-           for m in dataset.modalities}
-    placeholder = old_ids + [f"\0new{i}" for i in range(n_new)]
-    extended = _extended_dataset(dataset, placeholder, _scaled(cfg, dataset, raw))
-    _, item_rep = extended_representations(cfg, run_dir, dataset, trained, extended)
+    state = trained_state if trained_state is not None else \
+        read_checkpoint(run_dir / BEST)["model"]
+    placeholders = [f"\0new{i}" for i in range(n_new)]
+    added = _added(run_dir, current_version(run_dir), list(dataset.modalities))
+    *_, item_rep = _extend(cfg, dataset, state, trained, added, placeholders, new)
     return item_rep[-n_new:]
+
+
+def _extend(cfg: Config, dataset: Dataset, state: dict[str, torch.Tensor],
+            trained: tuple[torch.Tensor, torch.Tensor],
+            added: tuple[list[str], dict[str, np.ndarray]],
+            new_ids: list[str], new_feats: dict[str, np.ndarray]
+            ) -> tuple[list[str], dict[str, np.ndarray], Dataset, torch.Tensor, torch.Tensor]:
+    """The catalogue with the items ``added`` before (ids, raw features: ``_added``) and
+    the new ones: (every added id, their raw features, the extended dataset, user and item
+    representations over it)."""
+    old_ids, old_feats = added
+    all_ids = old_ids + new_ids
+    raw = {m: np.concatenate([old_feats[m], new_feats[m]]) if old_ids else new_feats[m]
+           for m in dataset.modalities}
+    extended = _extended_dataset(dataset, all_ids, _scaled(cfg, dataset, raw))
+    user_rep, item_rep = extended_representations(cfg, state, dataset, trained, extended)
+    return all_ids, raw, extended, user_rep, item_rep
 
 
 # ---------------------------------------------------------------- adding
@@ -153,18 +171,13 @@ def add_items(run_dir: str | Path, features: dict[str, np.ndarray | str | Path],
                              "items need a model that reads item features (sea, vbpr, "
                              "freedom, lattice, mgcn, lgmrec, dragon)")
     version = current_version(run_dir)
-    old_ids, old_feats = _added(run_dir, version, list(dataset.modalities))
     new_feats = _read_features(features, dataset, len(new_ids))
-    catalogue = _catalogue_ids(dataset, old_ids)
-    _check_ids(new_ids, catalogue)
+    added = _added(run_dir, version, list(dataset.modalities))
+    _check_ids(new_ids, _catalogue_ids(dataset, added[0]))
 
-    all_ids = old_ids + new_ids
-    raw = {m: np.concatenate([old_feats[m], new_feats[m]]) if old_ids else new_feats[m]
-           for m in dataset.modalities}
-    extended = _extended_dataset(dataset, all_ids, _scaled(cfg, dataset, raw))
     t0 = time.perf_counter()
-    user_rep, item_rep = extended_representations(cfg, run_dir, dataset,
-                                                  model.representations(), extended)
+    all_ids, raw, extended, user_rep, item_rep = _extend(
+        cfg, dataset, model.state_dict(), model.representations(), added, new_ids, new_feats)
     if not torch.isfinite(item_rep).all():
         raise CatalogueError("the new items' representations are not finite; check their "
                              "features' scale")
@@ -183,14 +196,14 @@ def add_items(run_dir: str | Path, features: dict[str, np.ndarray | str | Path],
 
 
 @torch.no_grad()
-def extended_representations(cfg: Config, run_dir: Path, dataset: Dataset,
+def extended_representations(cfg: Config, state: dict[str, torch.Tensor], dataset: Dataset,
                              trained: tuple[torch.Tensor, torch.Tensor], extended: Dataset
                              ) -> tuple[torch.Tensor, torch.Tensor]:
     """(user, item) representations over ``extended``: the ``trained`` ones for every user
-    and trained item, the rebuilt model's forward pass for the added items."""
+    and trained item, the forward pass of the model rebuilt over ``extended`` with the
+    trained ``state`` (grown to the added items) for the rest."""
     trained_users, trained_items = trained
     bigger = build_model(cfg, extended)
-    state = read_checkpoint(run_dir / BEST)["model"]
     bigger.load_state_dict(grow_state(state, bigger.state_dict(), dataset.n_items,
                                       extended.n_items))
     bigger.prepare_inference(InteractionGraph.from_train(extended.train))

@@ -52,6 +52,7 @@ class RunService:
         self.config, self.trained_dataset, model = load_run(self.run_dir)
         # the trained catalogue's representations: new items are scored on top of them
         self.trained_reps = tuple(t.clone() for t in model.representations())
+        self.trained_state = model.state_dict()  # new items are represented from it
         self.dataset = apply_catalogue(self.run_dir, self.config, self.trained_dataset, model)
         self.item_table = current_version(self.run_dir)
         self.model = model
@@ -221,7 +222,8 @@ class RunService:
                                f"{self.max_batch} (searec serve --max-batch)")
         try:
             item_rep = score_new_items(self.run_dir, self.config, self.trained_dataset,
-                                       self.trained_reps, arrays)  # type: ignore[arg-type]
+                                       self.trained_reps, arrays,  # type: ignore[arg-type]
+                                       trained_state=self.trained_state)
         except CatalogueError as exc:
             raise RequestError(422, str(exc)) from None
         scores = (self.user_rep[torch.from_numpy(index).to(self.device)]
