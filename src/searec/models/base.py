@@ -90,6 +90,7 @@ class Recommender(nn.Module):
         self.n_items = n_items
         self._user_rep: torch.Tensor | None = None
         self._item_rep: torch.Tensor | None = None
+        self._unit_items: torch.Tensor | None = None  # normalised _item_rep, for similar_items
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -164,6 +165,7 @@ class Recommender(nn.Module):
         was_training = self.training
         self.eval()
         self._user_rep, self._item_rep = (t.detach() for t in self(graph))
+        self._unit_items = None
         self.train(was_training)
 
     def _reps(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,6 +182,7 @@ class Recommender(nn.Module):
         """Answer queries (``recommend``, ``similar_items``) over these representations
         instead, e.g. a catalogue extended after training (searec.items)."""
         self._user_rep, self._item_rep = user_rep, item_rep
+        self._unit_items = None
         self.n_users, self.n_items = user_rep.shape[0], item_rep.shape[0]
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
@@ -194,9 +197,11 @@ class Recommender(nn.Module):
         k: int = 10,
         user_items: sp.csr_matrix | None = None,
         batch_size: int = 4096,
+        exclude_items: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k items per user -> (ids (n, k), scores (n, k)); rows of ``user_items``
-        (e.g. the training matrix) are excluded. Ties go to the lower item id."""
+        (e.g. the training matrix) and, for every user, ``exclude_items`` are excluded
+        (score -inf where fewer than k items are left). Ties go to the lower item id."""
         users = np.atleast_1d(np.asarray(user_ids, dtype=np.int64))
         if len(users) and (users.min() < 0 or users.max() >= self.n_users):
             raise ValueError(f"user ids must be in 0..{self.n_users - 1}")
@@ -209,6 +214,8 @@ class Recommender(nn.Module):
             s = self.score_users(torch.from_numpy(batch)).float()
             if user_items is not None:
                 s[csr_rows_positions(user_items, batch, s.device)] = -torch.inf
+            if exclude_items is not None:
+                s[:, torch.from_numpy(exclude_items).to(s.device)] = -torch.inf
             v, i = topk_stable(s, k)
             ids[start : start + len(batch)] = i.cpu().numpy()
             scores[start : start + len(batch)] = v.cpu().numpy()
@@ -224,9 +231,11 @@ class Recommender(nn.Module):
         if len(items) and (items.min() < 0 or items.max() >= self.n_items):
             raise ValueError(f"item ids must be in 0..{self.n_items - 1}")
         _, item_rep = self._reps()
-        normed = torch.nn.functional.normalize(item_rep.float(), dim=1)
+        if self._unit_items is None:  # once per set of representations, not per query
+            self._unit_items = torch.nn.functional.normalize(item_rep.float(), dim=1)
+        normed = self._unit_items
         query = torch.from_numpy(items).to(normed.device)
         sims = normed[query] @ normed.T
-        sims[torch.arange(len(items)), query] = -torch.inf
+        sims[torch.arange(len(items), device=normed.device), query] = -torch.inf
         v, i = topk_stable(sims, min(k, self.n_items - 1))
         return i.cpu().numpy(), v.cpu().numpy()

@@ -21,12 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from searec.csr import csr_rows_positions, users_per_batch
 from searec.errors import SearecError
 from searec.items import CatalogueError, apply_catalogue, current_version, score_new_items
 from searec.recommend import UnknownIdError, item_indices, user_indices
 from searec.runs import load_run
-from searec.topk import topk_stable
 
 Id = str | int
 
@@ -57,10 +55,11 @@ class RunService:
         self.item_table = current_version(self.run_dir)
         self.model = model
         self.device = torch.device(device)
+        # the model answers queries over its representations on the serving device
         user_rep, item_rep = model.representations()
-        self.user_rep = user_rep.to(self.device).float()
-        self.item_rep = item_rep.to(self.device).float()
-        self.item_unit = torch.nn.functional.normalize(self.item_rep, dim=1)
+        model.use_representations(user_rep.to(self.device).float(),
+                                  item_rep.to(self.device).float())
+        self.user_rep, self.item_rep = model.representations()
         self.max_batch = max_batch
         self.index = self._hnsw_index(ef_search) if approximate else None
         metrics_path = self.run_dir / "metrics.json"
@@ -150,18 +149,10 @@ class RunService:
         excluded = self._item_index(list(exclude), "excluded item") if len(exclude) else None
         if self.index is not None:
             return self._recommend_approximate(index, k, excluded, include_seen)
-        out: list[dict[str, Any]] = []
-        step = users_per_batch(len(index), self.dataset.n_items)
-        for start in range(0, len(index), step):
-            batch = index[start:start + step]
-            scores = self.user_rep[torch.from_numpy(batch).to(self.device)] @ self.item_rep.T
-            if not include_seen:
-                scores[csr_rows_positions(self.dataset.train, batch, self.device)] = -torch.inf
-            if excluded is not None:
-                scores[:, torch.from_numpy(excluded).to(self.device)] = -torch.inf
-            values, items = topk_stable(scores, k)
-            out += self._rows("user", self._users_out(batch), items, values)
-        return out
+        items, values = self.model.recommend(
+            index, k, user_items=None if include_seen else self.dataset.train,
+            exclude_items=excluded)
+        return self._rows("user", self._users_out(index), items, values)
 
     def _recommend_approximate(self, index: np.ndarray, k: int, excluded: np.ndarray | None,
                                include_seen: bool) -> list[dict[str, Any]]:
@@ -192,10 +183,7 @@ class RunService:
         self._check_batch(items, "items")
         self._check_k(k, self.dataset.n_items - 1, "the catalogue's size minus the item")
         index = self._item_index(items)
-        query = torch.from_numpy(index).to(self.device)
-        sims = self.item_unit[query] @ self.item_unit.T
-        sims[torch.arange(len(index), device=self.device), query] = -torch.inf
-        values, found = topk_stable(sims, k)
+        found, values = self.model.similar_items(index, k)
         return self._rows("item", self._items_out(index), found, values)
 
     @torch.no_grad()
@@ -231,11 +219,10 @@ class RunService:
         return [{"user": who, "scores": [float(v) for v in row]}
                 for who, row in zip(self._users_out(index), scores, strict=True)]
 
-    def _rows(self, key: str, ids: list[Id], items: torch.Tensor,
-              values: torch.Tensor) -> list[dict[str, Any]]:
-        items_np, values_np = items.cpu().numpy(), values.cpu().numpy()
+    def _rows(self, key: str, ids: list[Id], items: np.ndarray,
+              values: np.ndarray) -> list[dict[str, Any]]:
         rows = []
-        for who, row_items, row_values in zip(ids, items_np, values_np, strict=True):
+        for who, row_items, row_values in zip(ids, items, values, strict=True):
             keep = np.isfinite(row_values)  # masked candidates (-inf) are not results
             rows.append({key: who, "items": self._items_out(row_items[keep]),
                          "scores": [float(v) for v in row_values[keep]]})
