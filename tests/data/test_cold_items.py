@@ -107,3 +107,27 @@ def test_models_without_features_report_cold_metrics_as_not_applicable(cold_runs
         assert metrics["test_warm"]["recall@20"] > 0
     table = searec.runs.format_metrics(metrics)
     assert "test_cold n/a (model 'pop' scores items from interactions only" in table
+
+
+def test_backfill_restores_the_sections_training_writes(cold_runs, tmp_path):
+    """scripts/backfill_cold_metrics.py gives a run trained before the cold-start
+    sections existed exactly what training now writes, and leaves a complete run alone."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "backfill_cold_metrics.py"
+    spec = importlib.util.spec_from_file_location("backfill_cold_metrics", script)
+    backfill = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(backfill)
+    for model in ("itemknn", "pop"):
+        run = tmp_path / model
+        shutil.copytree(cold_runs[model], run)
+        written = json.loads((run / "metrics.json").read_text())
+        assert backfill.backfill(run) == "left as it is"
+        sections = {k for k in written if k.startswith(("test_warm", "test_cold"))}
+        sections.add("cold_items")
+        (run / "metrics.json").write_text(json.dumps(
+            {k: v for k, v in written.items() if k not in sections}))
+        assert backfill.backfill(run).startswith("added ")
+        assert json.loads((run / "metrics.json").read_text()) == written

@@ -204,6 +204,45 @@ def evaluate_model(
         candidates=items if rank_only_items else None)
 
 
+def warm_and_cold_metrics(
+    model: Recommender,
+    graph: InteractionGraph,
+    dataset: Dataset,
+    cfg: EvalConfig,
+    device: torch.device | str = "cpu",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Test metrics over warm and over cold items alone, when the test split has cold
+    items (no training interaction): the cold-start protocol. ``test_cold`` ranks the
+    whole catalogue (what a deployed model faces), ``test_cold_catalogue`` the cold
+    items among themselves. A model that scores items from interactions only gets
+    ``test_cold: null`` and a note saying why."""
+    cold = dataset.cold_items()
+    if not len(cold) or not dataset.test[:, cold].nnz:
+        return {}
+
+    def test_over(items: np.ndarray, rank_only_items: bool = False) -> dict[str, float]:
+        return evaluate_model(model, graph, dataset, "test", cfg, device, items,
+                              rank_only_items)
+
+    warm = np.setdiff1d(np.arange(dataset.n_items), cold)
+    test_warm = test_over(warm)
+    out: dict[str, Any] = {
+        "test_warm": {k: v for k, v in test_warm.items() if k != "users"},
+        "test_warm_users": int(test_warm["users"]), "cold_items": len(cold)}
+    if not type(model).scores_new_items:
+        note = (f"model {type(model).name!r} scores items from interactions only: "
+                f"metrics over the {len(cold)} cold items are not applicable")
+        log(f"note: {note}")
+        return {**out, "test_cold": None, "test_cold_note": note}
+    test_cold = test_over(cold)
+    # the cold-start papers' view: the cold items ranked among themselves only
+    among = test_over(cold, rank_only_items=True)
+    return {**out, "test_cold": {k: v for k, v in test_cold.items() if k != "users"},
+            "test_cold_users": int(test_cold["users"]),
+            "test_cold_catalogue": {k: v for k, v in among.items() if k != "users"}}
+
+
 @dataclass
 class TrainState:
     """Everything needed to continue a run exactly where it stopped."""
@@ -324,32 +363,6 @@ class Trainer:
                  rank_only_items: bool = False) -> dict[str, float]:
         return evaluate_model(self.model, self.graph, self.dataset, split, self.eval_cfg,
                               self.device, items, rank_only_items)
-
-    def warm_and_cold_metrics(self) -> dict[str, Any]:
-        """Test metrics over warm and over cold items alone, when the test split has cold
-        items (no training interaction): the cold-start protocol. ``test_cold`` ranks the
-        whole catalogue (what a deployed model faces), ``test_cold_catalogue`` the cold
-        items among themselves. A model that scores items from interactions only gets
-        ``test_cold: null`` and a note saying why."""
-        cold = self.dataset.cold_items()
-        if not len(cold) or not self.dataset.test[:, cold].nnz:
-            return {}
-        warm = np.setdiff1d(np.arange(self.dataset.n_items), cold)
-        test_warm = self.evaluate("test", warm)
-        out: dict[str, Any] = {
-            "test_warm": {k: v for k, v in test_warm.items() if k != "users"},
-            "test_warm_users": int(test_warm["users"]), "cold_items": len(cold)}
-        if not type(self.model).scores_new_items:
-            note = (f"model {type(self.model).name!r} scores items from interactions only: "
-                    f"metrics over the {len(cold)} cold items are not applicable")
-            self.log(f"note: {note}")
-            return {**out, "test_cold": None, "test_cold_note": note}
-        test_cold = self.evaluate("test", cold)
-        # the cold-start papers' view: the cold items ranked among themselves only
-        among = self.evaluate("test", cold, rank_only_items=True)
-        return {**out, "test_cold": {k: v for k, v in test_cold.items() if k != "users"},
-                "test_cold_users": int(test_cold["users"]),
-                "test_cold_catalogue": {k: v for k, v in among.items() if k != "users"}}
 
     # ------------------------------------------------------------- loop
     def _check_finite(self, name: str, value: float, epoch: int) -> None:
@@ -534,7 +547,8 @@ class Trainer:
         out: dict[str, Any] = {"valid": {k: v for k, v in valid.items() if k != "users"}}
         if test_m is not None:
             out["test"] = {k: v for k, v in test_m.items() if k != "users"}
-            out.update(self.warm_and_cold_metrics())
+            out.update(warm_and_cold_metrics(self.model, self.graph, self.dataset,
+                                             self.eval_cfg, self.device, self.log))
         inert = [{**t, "try": self.model.term_hint(t["term"], t["kind"])}
                  for t in inert_terms(self.state.history)]
         for t in inert:
