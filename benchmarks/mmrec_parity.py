@@ -6,13 +6,15 @@ docs/models.md):
 
     python benchmarks/mmrec_parity.py pair --mmrec /work/mmrec --data ../shared/data/tiktok \
         --model bm3 --seed 1 --out runs/parity      # MMRec and searec side by side
+    python benchmarks/mmrec_parity.py noisy --model lgmrec --seed 1 --out runs/parity  # see below
     python benchmarks/mmrec_parity.py report --out runs/parity   # -> benchmarks/results/
 
 ``pair`` starts MMRec's run and searec's run of one (model, seed) at the same time, as two
 processes with one thread each, so their epoch times are measured under the same machine
 load; ``mmrec`` and ``ours`` run one side alone. Each side stops early on validation
 recall@20 with patience 20 and reports test metrics at the best validation epoch, as MMRec
-does. A finished side is not run again.
+does. A finished side is not run again. ``noisy`` scores a finished searec LGMRec run as
+MMRec's LGMRec scores (Gumbel noise kept at inference), which the report shows beside.
 """
 
 from __future__ import annotations
@@ -191,6 +193,34 @@ def run_ours(data: Path, model: str, seed: int, threads: int, run_dir: Path,
     out_json.write_text(json.dumps(result, indent=2))
 
 
+def noisy_inference(run_dir: Path, draws: int, out_json: Path) -> None:
+    """Test metrics of a finished searec LGMRec run scored as MMRec scores it: Gumbel noise
+    kept in the hyperedge memberships at inference (dropout off), one draw per evaluation;
+    ``draws`` evaluations with seeds 0..draws-1. Separates what MMRec's noisy inference
+    costs from what training does."""
+    import torch
+    import torch.nn.functional as F
+
+    from searec.graphs import InteractionGraph
+    from searec.runs import load_run
+    from searec.training.trainer import evaluate_model
+
+    cfg, dataset, model = load_run(run_dir)
+    tau = model.params.temperature  # type: ignore[attr-defined]
+    clean = evaluate_model(model, InteractionGraph.from_train(dataset.train), dataset,
+                           "test", cfg.eval)
+    model._memberships = lambda logits: F.gumbel_softmax(logits, tau, dim=1)  # type: ignore[method-assign]
+    noisy = []
+    for draw in range(draws):
+        torch.manual_seed(draw)  # evaluate_model recomputes the representations
+        noisy.append(evaluate_model(model, InteractionGraph.from_train(dataset.train),
+                                    dataset, "test", cfg.eval))
+    result = {"run": str(run_dir), "draws": draws,
+              "test": {m: clean[m] for m in METRICS},
+              "test_noisy": {m: [r[m] for r in noisy] for m in METRICS}}
+    out_json.write_text(json.dumps(result, indent=2))
+
+
 def side_paths(out: Path, side: str, model: str, seed: int) -> tuple[Path, Path]:
     base = out / side / model
     return base / f"seed{seed}.json", base / f"seed{seed}"
@@ -261,6 +291,13 @@ def report(args: argparse.Namespace) -> None:
         row["epochs_run"] = {side: [by_seed[side][s]["epochs_run"] for s in seeds]
                              for side in ("mmrec", "ours")}
         row["mmrec_over_searec_epoch_time"] = ratios
+        noisy = [json.loads(f.read_text())
+                 for f in sorted((args.out / "ours" / model).glob("noisy-seed*.json"))]
+        if noisy:  # searec's checkpoints scored with MMRec's noisy inference
+            row["searec_noisy_inference"] = {
+                metric: mean_std([statistics.mean(r["test_noisy"][metric]) for r in noisy])
+                for metric in METRICS} | {"seeds": [int(Path(r["run"]).name[4:])
+                                                    for r in noisy]}
         rows.append(row)
     payload = {
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),
@@ -286,6 +323,14 @@ def report(args: argparse.Namespace) -> None:
                 f"{m['mmrec_mean']:.4f} ± {m['mmrec_std']:.4f} | "
                 f"{m['searec_mean']:.4f} ± {m['searec_std']:.4f} | {m['welch_p']:.2f} | "
                 f"{'yes' if m['within_mmrec_range'] else 'no'} |")
+    for row in rows:
+        if "searec_noisy_inference" in row:
+            n = row["searec_noisy_inference"]
+            lines += ["", f"{row['model']}: searec's best checkpoints (seeds "
+                      f"{','.join(map(str, n['seeds']))}) scored as MMRec scores them, Gumbel "
+                      "noise kept in the hyperedge memberships at inference (mean of "
+                      "the draws per seed): " + "; ".join(
+                          f"test {m} {n[m][0]:.4f} ± {n[m][1]:.4f}" for m in METRICS)]
     lines += ["", "| model | MMRec s/epoch | searec s/epoch | MMRec / searec | epochs run "
               "(MMRec; searec) |", "|---|---|---|---|---|"]
     for row in rows:
@@ -303,7 +348,7 @@ def report(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["mmrec", "ours", "pair", "report"])
+    parser.add_argument("command", choices=["mmrec", "ours", "pair", "noisy", "report"])
     parser.add_argument("--mmrec", type=Path, default=Path("/work/mmrec"),
                         help="an MMRec checkout (GitHub enoche/MMRec)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/tiktok")
@@ -311,6 +356,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/parity"))
+    parser.add_argument("--draws", type=int, default=5,
+                        help="noisy: evaluations with Gumbel noise kept (lgmrec only)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="report: where mmrec_parity.{json,md} go")
     args = parser.parse_args()
@@ -320,6 +367,11 @@ def main() -> None:
     elif args.command == "ours":
         result_json, run_dir = side_paths(args.out, "ours", args.model, args.seed)
         run_ours(args.data, args.model, args.seed, args.threads, run_dir, result_json)
+    elif args.command == "noisy":
+        if args.model != "lgmrec":
+            raise SystemExit("noisy inference applies to lgmrec only")
+        _, run_dir = side_paths(args.out, "ours", args.model, args.seed)
+        noisy_inference(run_dir, args.draws, run_dir.parent / f"noisy-seed{args.seed}.json")
     elif args.command == "pair":
         pair(args)
     else:

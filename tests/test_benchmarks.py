@@ -142,3 +142,37 @@ def test_mmrec_parity_report_arithmetic(tmp_path):
     assert row["mmrec_over_searec_epoch_time"] == pytest.approx([4.0, 4.0, 4.0])
     assert "| bm3 | 1,2,3 | test recall@20 | 0.0940 ± 0.0040 | 0.0950 ± 0.0020 |" in \
         (tmp_path / "res" / "mmrec_parity.md").read_text()
+
+
+def test_mmrec_parity_noisy_inference_of_lgmrec(tmp_path):
+    """``noisy`` scores a searec LGMRec run with MMRec's inference (Gumbel noise kept):
+    the clean score is the run's own test metric, each draw differs, and the report
+    carries their mean."""
+    import argparse
+
+    import searec
+    from searec.config import load_config
+
+    parity = _load("mmrec_parity")
+    out = tmp_path / "parity"
+    run = out / "ours" / "lgmrec" / "seed1"
+    searec.train(load_config(None, ["model.name=lgmrec", "train.epochs=2",
+                                    "train.progress=false", "data.synthetic.n_users=200",
+                                    "data.synthetic.n_items=150"]), run, log=lambda _m: None)
+    noisy_json = out / "ours" / "lgmrec" / "noisy-seed1.json"
+    parity.noisy_inference(run, 3, noisy_json)
+    result = json.loads(noisy_json.read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert result["test"]["recall@20"] == pytest.approx(metrics["test"]["recall@20"])
+    draws = result["test_noisy"]["ndcg@20"]
+    assert len(draws) == 3 and len(set(draws)) == 3
+    for side in ("mmrec", "ours"):
+        (out / side / "lgmrec").mkdir(parents=True, exist_ok=True)
+        (out / side / "lgmrec" / "seed1.json").write_text(json.dumps({
+            "seed": 1, "test": metrics["test"], "valid": metrics["valid"],
+            "epochs_run": 2, "epoch_seconds": [1.0, 1.0]}))
+    parity.report(argparse.Namespace(out=out, data="synthetic", results=tmp_path / "res"))
+    row = json.loads((tmp_path / "res" / "mmrec_parity.json").read_text())["models"][0]
+    assert row["searec_noisy_inference"]["seeds"] == [1]
+    assert row["searec_noisy_inference"]["ndcg@20"][0] == pytest.approx(sum(draws) / 3)
+    assert "scored as MMRec scores them" in (tmp_path / "res" / "mmrec_parity.md").read_text()
