@@ -1,4 +1,5 @@
-"""scripts/zoo_table.py: grids' summary.csv files side by side, one row per variant."""
+"""scripts/zoo_table.py: a grid's results as one table per dataset, each variant paired
+with the baseline and with the variant compare_with names."""
 
 from __future__ import annotations
 
@@ -6,9 +7,22 @@ import csv
 import importlib.util
 from pathlib import Path
 
+import pytest
+from scipy import stats
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "zoo_table.py"
-FIELDS = ["dataset", "variant", "metric", "mean", "std", "seeds", "paired_seeds",
-          "baseline", "diff", "p_ttest", "p_wilcoxon"]
+
+SPEC = """\
+datasets: {d1: null}
+variants:
+  sea: {}
+  bpr: {model: {name: bpr}}
+  vbpr: {model: {name: vbpr}}
+  vbpr_sep: {model: {name: vbpr, separation: {}}}
+seeds: [1, 2, 3]
+baseline: sea
+compare_with: {vbpr_sep: vbpr}
+"""
 
 
 def load_script():
@@ -18,35 +32,30 @@ def load_script():
     return module
 
 
-def write_summary(grid: Path, rows: list[list[object]]) -> None:
-    grid.mkdir()
-    with open(grid / "summary.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(FIELDS)
-        writer.writerows(rows)
-
-
-def test_table_puts_datasets_side_by_side(tmp_path):
-    write_summary(tmp_path / "a", [
-        ["d1", "sea", "recall@20", 0.1, 0.002, 3, "", "", "", "", ""],
-        ["d1", "bpr", "recall@20", 0.05, 0.001, 3, 3, "sea", -0.05, 0.004, "nan"],
-        ["d1", "bpr_sep", "recall@20", 0.06, 0.001, 2, 2, "bpr", 0.01, 0.2, "nan"],
-        ["d1", "sea", "ndcg@20", 0.04, 0.001, 3, "", "", "", "", ""],
-        ["d1", "bpr", "ndcg@20", 0.02, 0.001, 3, 3, "sea", -0.02, 0.01, "nan"],
-    ])
-    write_summary(tmp_path / "b", [
-        ["d2", "sea", "recall@20", 0.2, 0.003, 3, "", "", "", "", ""],
-        ["d2", "sea", "ndcg@20", 0.3, 0.004, 3, "", "", "", "", ""],
-    ])
-    lines = load_script().table([tmp_path / "a", tmp_path / "b"],
-                                ["recall@20", "ndcg@20"]).splitlines()
-    assert lines[0] == ("| model | d1 recall@20 | d1 ndcg@20 | d1 paired, recall@20 | "
-                        "d2 recall@20 | d2 ndcg@20 | d2 paired, recall@20 |")
-    assert lines[2] == ("| sea | 0.1000 ± 0.0020 | 0.0400 ± 0.0010 | baseline | "
-                        "0.2000 ± 0.0030 | 0.3000 ± 0.0040 | baseline |")
-    assert lines[3] == ("| bpr | 0.0500 ± 0.0010 | 0.0200 ± 0.0010 | -0.0500 vs sea "
-                        "(p 0.004) | - | - | - |")
-    # fewer seeds than the grid's most are marked; a missing metric is "-"
-    assert lines[4] == ("| bpr_sep | 0.0600 ± 0.0010 (n=2) | - | +0.0100 vs bpr (p 0.20) | "
-                        "- | - | - |")
-    assert len(lines) == 5
+def test_tables_pair_each_variant_with_the_baseline_and_its_backbone(tmp_path):
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    recall = {"sea": [0.10, 0.11, 0.12], "bpr": [0.05, 0.07, 0.06],
+              "vbpr": [0.03, 0.04, 0.06], "vbpr_sep": [0.045, 0.04]}  # vbpr_sep: 2 seeds
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["dataset", "variant", "seed", "test_recall@20"])
+        writer.writeheader()
+        for variant, values in recall.items():
+            for seed, value in enumerate(values, 1):
+                writer.writerow({"dataset": "d1", "variant": variant, "seed": seed,
+                                 "test_recall@20": value})
+    lines = load_script().tables(tmp_path / "spec.yaml", out, ["recall@20"]).splitlines()
+    assert lines[0] == "d1:"
+    assert lines[2] == "| model | recall@20 | recall@20 vs sea (p) | recall@20 vs backbone (p) |"
+    assert lines[4] == "| sea | 0.1100 ± 0.0100 | baseline |  |"
+    p_bpr = stats.ttest_rel(recall["bpr"], recall["sea"]).pvalue
+    assert lines[5] == f"| bpr | 0.0600 ± 0.0100 | -0.0500 ({p_bpr:.2f}) |  |"
+    # paired over the two seeds both have: vbpr_sep - vbpr = +0.015, +0.000
+    p_sep = stats.ttest_rel([0.045, 0.04], [0.03, 0.04]).pvalue
+    assert p_sep == pytest.approx(0.5)
+    p_sep_sea = stats.ttest_rel([0.045, 0.04], [0.10, 0.11]).pvalue
+    assert 0.01 < p_sep_sea < 0.1
+    assert lines[7] == (f"| vbpr_sep | 0.0425 ± 0.0035 (n=2) | -0.0625 ({p_sep_sea:.2f}) | "
+                        f"+0.0075 ({p_sep:.2f}) |")
+    assert len(lines) == 8
