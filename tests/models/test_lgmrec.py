@@ -63,6 +63,30 @@ def test_contrastive_loss_is_mmrecs_formula():
     total = torch.exp(a @ t.T / 0.2).sum(1)
     want = -torch.log(pos / total).sum()
     torch.testing.assert_close(contrast_with_table(anchor, table[rows], table, 0.2), want)
+    # a temperature small enough that exp would overflow goes through logsumexp
+    a, t = anchor.clone().requires_grad_(), table.clone().requires_grad_()
+    cold = contrast_with_table(a, t[rows], t, 0.005)
+    assert torch.isfinite(cold)
+    cold.backward()
+    assert torch.isfinite(a.grad).all() and torch.isfinite(t.grad).all()
+
+
+def test_contrastive_loss_gradients_match_logsumexp():
+    g = torch.Generator().manual_seed(1)
+    anchor, table = torch.randn(16, 8, generator=g), torch.randn(40, 8, generator=g)
+    rows = torch.randint(0, 40, (16,), generator=g)
+
+    def reference(a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a, p, t = (torch.nn.functional.normalize(x) for x in (a, t[rows], t))
+        return (torch.logsumexp(a @ t.T / 0.2, dim=1) - (a * p).sum(1) / 0.2).sum()
+
+    grads = []
+    for loss in (reference, lambda a, t: contrast_with_table(a, t[rows], t, 0.2)):
+        a, t = anchor.clone().requires_grad_(), table.clone().requires_grad_()
+        loss(a, t).backward()
+        grads.append((a.grad, t.grad))
+    for ours, want in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(ours, want)
 
 
 def test_user_mean_and_sum_over_training_items():
