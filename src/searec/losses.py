@@ -101,7 +101,7 @@ def contrast_with_table(anchor: torch.Tensor, positive: torch.Tensor, table: tor
                         temperature: float) -> torch.Tensor:
     """sum_i -log softmax over the rows of ``table`` of cos(anchor_i, .) / temperature,
     taken at ``positive_i`` (a row of the table): LGMRec's hypergraph contrastive loss,
-    summed over the batch as in MMRec, via logsumexp."""
+    summed over the batch as in MMRec."""
     a, p, t = (F.normalize(x, dim=1) for x in (anchor, positive, table))
     a = a / temperature  # on the batch rows, not on the batch x table logits
     logits = a @ t.T
