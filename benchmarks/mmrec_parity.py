@@ -7,6 +7,7 @@ docs/models.md):
     python benchmarks/mmrec_parity.py pair --mmrec /work/mmrec --data ../shared/data/tiktok \
         --model bm3 --seed 1 --out runs/parity      # MMRec and searec side by side
     python benchmarks/mmrec_parity.py noisy --model lgmrec --seed 1 --out runs/parity  # see below
+    python benchmarks/mmrec_parity.py equivalence --model lgmrec --mmrec /work/mmrec
     python benchmarks/mmrec_parity.py report --out runs/parity   # -> benchmarks/results/
 
 ``pair`` starts MMRec's run and searec's run of one (model, seed) at the same time, as two
@@ -15,6 +16,8 @@ load; ``mmrec`` and ``ours`` run one side alone. Each side stops early on valida
 recall@20 with patience 20 and reports test metrics at the best validation epoch, as MMRec
 does. A finished side is not run again. ``noisy`` scores a finished searec LGMRec run as
 MMRec's LGMRec scores (Gumbel noise kept at inference), which the report shows beside.
+``equivalence`` gives MMRec's LGMRec and searec's the same weights and compares forward
+pass, loss and gradients (benchmarks/results/mmrec_equivalence_lgmrec.json).
 """
 
 from __future__ import annotations
@@ -96,9 +99,8 @@ def install_stand_ins() -> None:
         sys.modules["torchvision.transforms.functional"])
 
 
-def run_mmrec(mmrec: Path, data: Path, model: str, seed: int, threads: int,
-              out_json: Path) -> None:
-    """One MMRec training run in this process; writes out_json."""
+def prepare_mmrec(mmrec: Path, threads: int) -> None:
+    """Make an unmodified MMRec checkout importable here (see PATCHES)."""
     import numpy as np
     import torch
 
@@ -109,13 +111,41 @@ def run_mmrec(mmrec: Path, data: Path, model: str, seed: int, threads: int,
     if not hasattr(sp.dok_matrix, "_update"):  # see PATCHES
         sp.dok_matrix._update = lambda self, entries: self._dict.update(entries)
     torch.set_num_threads(threads)
-    mmrec_name, hyper, _ = MODELS[model]
     src = (mmrec / "src").resolve()
     os.chdir(src)  # MMRec reads its configs relative to the working directory
     sys.path.insert(0, str(src))
+
+
+def mmrec_config(data: Path, model: str, seed: int) -> dict[str, Any]:
+    """MMRec's config_dict for one run: the data, the shared protocol, the model's values."""
+    data = data.resolve()
+    return {
+        "use_gpu": False, "gpu_id": 0, "seed": [seed], "hyper_parameters": ["seed"],
+        "data_path": str(data.parent) + os.sep, "USER_ID_FIELD": "userID",
+        "ITEM_ID_FIELD": "itemID", "TIME_FIELD": "timestamp",
+        "inter_file_name": f"{data.name}.inter", "field_separator": "\t",
+        "vision_feature_file": "image_feat.npy", "text_feature_file": "audio_feat.npy",
+        "filter_out_cod_start_users": True, "save_recommended_topk": False,
+        "embedding_size": 64, "feat_embed_dim": 64, "learning_rate": 1e-3,
+        "train_batch_size": 2048, "stopping_step": 20, "epochs": 1000,
+        **MODELS[model][1],
+    }
+
+
+def ours_overrides(model: str, seed: int) -> list[str]:
+    """searec's overrides matching mmrec_config."""
+    return [f"model.name={model}", *MODELS[model][2], f"train.seed={seed}", "train.lr=1e-3",
+            "train.batch_size=2048", "train.patience=20", "model.embedding_dim=64"]
+
+
+def run_mmrec(mmrec: Path, data: Path, model: str, seed: int, threads: int,
+              out_json: Path) -> None:
+    """One MMRec training run in this process; writes out_json."""
+    prepare_mmrec(mmrec, threads)
     from common import trainer as trainer_module  # type: ignore[import-not-found]
     from utils.quick_start import quick_start  # type: ignore[import-not-found]
 
+    mmrec_name = MODELS[model][0]
     epoch_seconds: list[float] = []
     fit_results: list[Any] = []
     train_epoch = trainer_module.Trainer._train_epoch
@@ -134,21 +164,11 @@ def run_mmrec(mmrec: Path, data: Path, model: str, seed: int, threads: int,
 
     trainer_module.Trainer._train_epoch = timed_train_epoch
     trainer_module.Trainer.fit = kept_fit
-    data = data.resolve()
-    config = {
-        "use_gpu": False, "gpu_id": 0, "seed": [seed], "hyper_parameters": ["seed"],
-        "data_path": str(data.parent) + os.sep, "USER_ID_FIELD": "userID",
-        "ITEM_ID_FIELD": "itemID", "TIME_FIELD": "timestamp",
-        "inter_file_name": f"{data.name}.inter", "field_separator": "\t",
-        "vision_feature_file": "image_feat.npy", "text_feature_file": "audio_feat.npy",
-        "filter_out_cod_start_users": True, "save_recommended_topk": False,
-        "embedding_size": 64, "feat_embed_dim": 64, "learning_rate": 1e-3,
-        "train_batch_size": 2048, "stopping_step": 20, "epochs": 1000,
-        **hyper,
-    }
+    config = mmrec_config(data, model, seed)
     logging.getLogger().setLevel(logging.INFO)
     start = time.perf_counter()
-    quick_start(model=mmrec_name, dataset=data.name, config_dict=config, save_model=False)
+    quick_start(model=mmrec_name, dataset=data.resolve().name, config_dict=config,
+                save_model=False)
     wall = time.perf_counter() - start
     _, best_valid, test_at_best = fit_results[-1]
     result = {
@@ -173,9 +193,7 @@ def run_ours(data: Path, model: str, seed: int, threads: int, run_dir: Path,
     if (run_dir / "last.pt").is_file() and not (run_dir / "metrics.json").is_file():
         resume(run_dir)
     elif not (run_dir / "metrics.json").is_file():
-        overrides = [f"model.name={model}", *MODELS[model][2], f"train.seed={seed}",
-                     "train.lr=1e-3", "train.batch_size=2048", "train.patience=20",
-                     "model.embedding_dim=64"]
+        overrides = ours_overrides(model, seed)
         extra = {"data": {"path": str(data.resolve()), "cold_users": "drop"},
                  "train": {"threads": threads, "progress": False}}
         train(load_config(None, overrides, extra), run_dir, overwrite=True)
@@ -219,6 +237,91 @@ def noisy_inference(run_dir: Path, draws: int, out_json: Path) -> None:
               "test": {m: clean[m] for m in METRICS},
               "test_noisy": {m: [r[m] for r in noisy] for m in METRICS}}
     out_json.write_text(json.dumps(result, indent=2))
+
+
+def lgmrec_equivalence(mmrec: Path, data: Path, seed: int, out_json: Path) -> None:
+    """MMRec's LGMRec and searec's with the same weights: the largest differences of each
+    part of the forward pass, of the loss on one batch and of every parameter's gradient.
+    Gumbel noise and membership dropout are off in both (their draws cannot be shared),
+    and searec's modalities are given in MMRec's order (image, then audio as its "text"),
+    which fixes the direction of the asymmetric contrastive loss."""
+    import torch
+    import torch.nn.functional as F
+
+    prepare_mmrec(mmrec, 1)
+    from utils.configurator import Config  # type: ignore[import-not-found]
+    from utils.dataloader import TrainDataLoader  # type: ignore[import-not-found]
+    from utils.dataset import RecDataset  # type: ignore[import-not-found]
+    from utils.utils import get_model, init_seed  # type: ignore[import-not-found]
+
+    from searec.config import load_config
+    from searec.data.load import load_dataset
+    from searec.graphs import InteractionGraph, propagate, propagated_mean
+    from searec.runs import build_model
+
+    config = Config("LGMRec", data.resolve().name, mmrec_config(data, "lgmrec", seed), False)
+    for key, value in MODELS["lgmrec"][1].items():  # quick_start sets these per grid point
+        config[key] = value
+    config["seed"] = seed
+    dataset = RecDataset(config)
+    str(dataset)  # MMRec counts the interactions while describing a dataset
+    train_split = dataset.split()[0]
+    str(train_split)
+    init_seed(seed)
+    theirs = get_model("LGMRec")(config, TrainDataLoader(config, train_split, batch_size=2048))
+    cfg = load_config(None, ours_overrides("lgmrec", seed), {"data": {
+        "path": str(data.resolve()), "cold_users": "drop", "modalities": ["image", "audio"]}})
+    ours_data = load_dataset(cfg.data)
+    ours: Any = build_model(cfg, ours_data)
+    graph = InteractionGraph.from_train(ours_data.train)
+    same_train = float(abs(theirs.interaction_matrix.tocsr() - ours_data.train).sum())
+    # (MMRec parameter, searec parameter, transposed?)
+    params = {"user embeddings": (theirs.user_embedding.weight, ours.user_emb, False),
+              "item embeddings": (theirs.item_id_embedding.weight, ours.item_emb, False),
+              "image transform": (theirs.item_image_trs, ours.transforms["image"].weight, True),
+              "image hyperedges": (theirs.v_hyper, ours.hyperedges["image"].weight, True),
+              "audio transform": (theirs.item_text_trs, ours.transforms["audio"].weight, True),
+              "audio hyperedges": (theirs.t_hyper, ours.hyperedges["audio"].weight, True)}
+    with torch.no_grad():
+        for theirs_p, ours_p, transposed in params.values():
+            ours_p.copy_(theirs_p.T if transposed else theirs_p)
+
+    def gap(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
+        return {"max_abs_diff": float((a - b).abs().max()), "max_abs": float(a.abs().max())}
+
+    out: dict[str, Any] = {"seed": seed, "training_matrix_abs_diff": same_train}
+    gumbel = F.gumbel_softmax
+    F.gumbel_softmax = lambda logits, tau=1, hard=False, dim=-1: torch.softmax(logits / tau, dim)  # type: ignore[assignment]
+    try:
+        theirs.eval()
+        ours.eval()
+        with torch.no_grad():
+            ego = torch.cat([ours.user_emb, ours.item_emb])
+            out["collaborative"] = gap(theirs.cge(), propagated_mean(graph.norm_adj, ego, 2))
+            items = ours.item_inputs()["image"].through(ours.transforms["image"])
+            modal = propagate(graph.norm_adj, torch.cat([graph.user_mean(items), items]), 2)[-1]
+            out["image graph embedding"] = gap(theirs.mge("v"), modal)
+            their_users, their_items, _ = theirs.forward()
+            our_users, our_items, _ = ours._embeddings(graph)
+            out["final users"] = gap(their_users, our_users)
+            out["final items"] = gap(their_items, our_items)
+        g = torch.Generator().manual_seed(seed)
+        users = torch.randint(0, ours_data.n_users, (2048,), generator=g)
+        pos = torch.randint(0, ours_data.n_items, (2048,), generator=g)
+        neg = torch.randint(0, ours_data.n_items, (2048,), generator=g)
+        their_loss = theirs.calculate_loss([users, pos, neg])
+        our_loss = ours.ranking_loss(graph, users, pos, neg)["loss"]
+        out["loss"] = {"mmrec": their_loss.item(), "searec": our_loss.item()}
+        their_loss.backward()
+        our_loss.backward()
+        out["gradients"] = {
+            name: gap(t.grad, o.grad.T if transposed else o.grad)
+            for name, (t, o, transposed) in params.items()}
+    finally:
+        F.gumbel_softmax = gumbel
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
 
 
 def side_paths(out: Path, side: str, model: str, seed: int) -> tuple[Path, Path]:
@@ -348,7 +451,8 @@ def report(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["mmrec", "ours", "pair", "noisy", "report"])
+    parser.add_argument("command",
+                        choices=["mmrec", "ours", "pair", "noisy", "equivalence", "report"])
     parser.add_argument("--mmrec", type=Path, default=Path("/work/mmrec"),
                         help="an MMRec checkout (GitHub enoche/MMRec)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/tiktok")
@@ -372,6 +476,11 @@ def main() -> None:
             raise SystemExit("noisy inference applies to lgmrec only")
         _, run_dir = side_paths(args.out, "ours", args.model, args.seed)
         noisy_inference(run_dir, args.draws, run_dir.parent / f"noisy-seed{args.seed}.json")
+    elif args.command == "equivalence":
+        if args.model != "lgmrec":
+            raise SystemExit("the equivalence check is written for lgmrec")
+        lgmrec_equivalence(args.mmrec, args.data, args.seed,
+                           args.results / "mmrec_equivalence_lgmrec.json")
     elif args.command == "pair":
         pair(args)
     else:
