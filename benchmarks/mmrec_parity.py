@@ -53,6 +53,12 @@ MODELS: dict[str, tuple[str, dict[str, Any], list[str]]] = {
                 "model.alpha=0.3", "model.cl_weight=1e-4", "model.reg_weight=1e-6"]),
 }
 
+# How the runs shared the machine (two CPU cores)
+LOAD = ("one thread per run, and every run shared the two cores with exactly one other "
+        "one-thread run: for BM3 its counterpart of the same seed (`pair`); for LGMRec the "
+        "runs went through a two-worker queue, so a run's companion was another parity "
+        "run or a grid run, and short tests ran beside them at times")
+
 # What is done to MMRec to run it here; nothing in its checkout is edited.
 PATCHES = [
     "torchvision and lmdb, which MMRec imports at the top of its data module for raw "
@@ -406,16 +412,15 @@ def report(args: argparse.Namespace) -> None:
         "hardware": {"machine": platform.machine(), "processor": platform.processor(),
                      "cpus": os.cpu_count()},
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
-        "threads": "one per run; MMRec and searec of the same seed ran at the same time",
+        "threads": LOAD,
         "data": str(args.data), "patches": PATCHES, "models": rows,
     }
     results = args.results
     results.mkdir(parents=True, exist_ok=True)
     (results / "mmrec_parity.json").write_text(json.dumps(payload, indent=2))
     lines = ["# Parity with MMRec", "",
-             f"Data: `{args.data}`; one thread per run; MMRec and searec of one seed ran "
-             "side by side. Test metrics at the best validation recall@20 (patience 20), "
-             "mean ± std over seeds.", "",
+             f"Data: `{args.data}`; {LOAD}. Test metrics at the best validation "
+             "recall@20 (patience 20), mean ± std over seeds.", "",
              "| model | seeds | metric | MMRec | searec | Welch p | ours in MMRec's range |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:
