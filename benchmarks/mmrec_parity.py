@@ -231,14 +231,13 @@ def noisy_inference(run_dir: Path, draws: int, out_json: Path) -> None:
 
     cfg, dataset, model = load_run(run_dir)
     tau = model.params.temperature  # type: ignore[attr-defined]
-    clean = evaluate_model(model, InteractionGraph.from_train(dataset.train), dataset,
-                           "test", cfg.eval)
+    graph = InteractionGraph.from_train(dataset.train)
+    clean = evaluate_model(model, graph, dataset, "test", cfg.eval)
     model._memberships = lambda logits: F.gumbel_softmax(logits, tau, dim=1)  # type: ignore[method-assign]
     noisy = []
     for draw in range(draws):
         torch.manual_seed(draw)  # evaluate_model recomputes the representations
-        noisy.append(evaluate_model(model, InteractionGraph.from_train(dataset.train),
-                                    dataset, "test", cfg.eval))
+        noisy.append(evaluate_model(model, graph, dataset, "test", cfg.eval))
     result = {"run": str(run_dir), "draws": draws,
               "test": {m: clean[m] for m in METRICS},
               "test_noisy": {m: [r[m] for r in noisy] for m in METRICS}}

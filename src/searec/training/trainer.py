@@ -190,6 +190,20 @@ def evaluate_model(
     the ranking is over the whole catalogue, or over ``items`` alone with
     ``rank_only_items``."""
     model.prepare_inference(graph)
+    return prepared_metrics(model, dataset, split, cfg, device, items, rank_only_items)
+
+
+def prepared_metrics(
+    model: Recommender,
+    dataset: Dataset,
+    split: str,
+    cfg: EvalConfig,
+    device: torch.device | str = "cpu",
+    items: np.ndarray | None = None,
+    rank_only_items: bool = False,
+) -> dict[str, float]:
+    """``evaluate_model`` over the representations ``model`` already holds
+    (``prepare_inference``), for several evaluations of one set of representations."""
     exclude = [dataset.train]
     if split == "test" and cfg.mask_valid_in_test:
         exclude.append(dataset.valid)
@@ -220,16 +234,16 @@ def warm_and_cold_metrics(
     cold = dataset.cold_items()
     if not len(cold) or not dataset.test[:, cold].nnz:
         return {}
+    model.prepare_inference(graph)  # once for the three evaluations below
 
     def test_over(items: np.ndarray, rank_only_items: bool = False) -> dict[str, float]:
-        return evaluate_model(model, graph, dataset, "test", cfg, device, items,
-                              rank_only_items)
+        return prepared_metrics(model, dataset, "test", cfg, device, items, rank_only_items)
 
     warm = np.setdiff1d(np.arange(dataset.n_items), cold)
     test_warm = test_over(warm)
-    out: dict[str, Any] = {
-        "test_warm": {k: v for k, v in test_warm.items() if k != "users"},
-        "test_warm_users": int(test_warm["users"]), "cold_items": len(cold)}
+    out: dict[str, Any] = {"test_warm": metric_values(test_warm),
+                           "test_warm_users": int(test_warm["users"]),
+                           "cold_items": len(cold)}
     if not type(model).scores_new_items:
         note = (f"model {type(model).name!r} scores items from interactions only: "
                 f"metrics over the {len(cold)} cold items are not applicable")
@@ -238,9 +252,14 @@ def warm_and_cold_metrics(
     test_cold = test_over(cold)
     # the cold-start papers' view: the cold items ranked among themselves only
     among = test_over(cold, rank_only_items=True)
-    return {**out, "test_cold": {k: v for k, v in test_cold.items() if k != "users"},
+    return {**out, "test_cold": metric_values(test_cold),
             "test_cold_users": int(test_cold["users"]),
-            "test_cold_catalogue": {k: v for k, v in among.items() if k != "users"}}
+            "test_cold_catalogue": metric_values(among)}
+
+
+def metric_values(result: dict[str, float]) -> dict[str, float]:
+    """An evaluation's metrics without its evaluated-user count."""
+    return {k: v for k, v in result.items() if k != "users"}
 
 
 @dataclass
@@ -505,7 +524,7 @@ class Trainer:
                 valid = self.evaluate("valid")
                 eval_s = time.perf_counter() - t1
                 st.eval_seconds += eval_s
-                row.update({f"valid_{k}": v for k, v in valid.items() if k != "users"})
+                row.update({f"valid_{k}": v for k, v in metric_values(valid).items()})
                 row["eval_seconds"] = round(eval_s, 4)
                 every = self.cfg.thorough_diagnostics_every  # counted in validations
                 thorough = every > 0 and (epoch // self.cfg.eval_every) % every == 0
@@ -544,9 +563,9 @@ class Trainer:
         valid = self.evaluate("valid")
         test_m = self.evaluate("test") if test else None
         self.state.eval_seconds += time.perf_counter() - t0
-        out: dict[str, Any] = {"valid": {k: v for k, v in valid.items() if k != "users"}}
+        out: dict[str, Any] = {"valid": metric_values(valid)}
         if test_m is not None:
-            out["test"] = {k: v for k, v in test_m.items() if k != "users"}
+            out["test"] = metric_values(test_m)
             out.update(warm_and_cold_metrics(self.model, self.graph, self.dataset,
                                              self.eval_cfg, self.device, self.log))
         inert = [{**t, "try": self.model.term_hint(t["term"], t["kind"])}
