@@ -41,6 +41,13 @@ def variants() -> list[str]:
     return names + with_sep
 
 
+def min_median_after_first(seconds: list[float]) -> tuple[float | None, float | None]:
+    """Min and median over the epochs after the first (warm-up), all epochs when there is
+    only one; (None, None) when there are none."""
+    later = seconds[1:] or seconds
+    return (min(later), statistics.median(later)) if later else (None, None)
+
+
 def measure_one(variant: str, data: str, epochs: int, threads: int) -> dict:
     """Train `variant` for `epochs` epochs in this process; times and peak RSS."""
     from searec.config import load_config
@@ -61,15 +68,13 @@ def measure_one(variant: str, data: str, epochs: int, threads: int) -> dict:
     # models with nothing to train (pop, itemknn) have no epochs: setup and evaluation only
     train_s = [float(r["train_seconds"]) for r in history if r.get("train_seconds")]
     eval_s = [float(r["eval_seconds"]) for r in history if r.get("eval_seconds")]
-    later_train = train_s[1:] or train_s
-    later_eval = eval_s[1:] or eval_s
+    epoch_min, epoch_median = min_median_after_first(train_s)
+    eval_min, eval_median = min_median_after_first(eval_s)
     return {
         "variant": variant, "epochs": len(train_s),
-        "epoch_s_min": min(later_train) if later_train else None,
-        "epoch_s_median": statistics.median(later_train) if later_train else None,
+        "epoch_s_min": epoch_min, "epoch_s_median": epoch_median,
         "first_epoch_s": train_s[0] if train_s else None,
-        "eval_s_min": min(later_eval) if later_eval else None,
-        "eval_s_median": statistics.median(later_eval) if later_eval else None,
+        "eval_s_min": eval_min, "eval_s_median": eval_median,
         # load, graphs and model construction: what training and every evaluation left
         "setup_s": wall - metrics["train_seconds"] - metrics["eval_seconds"],
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
