@@ -46,3 +46,24 @@ def test_batches_cover_every_pair_once_and_are_seeded():
 def test_user_with_every_item_is_rejected():
     with pytest.raises(ValueError, match="interacted with every item"):
         NegativeSampler(sp.csr_matrix(np.ones((2, 3), dtype=np.float32)))
+
+
+def test_trained_pool_never_draws_items_without_training_interactions():
+    train = sp.csr_matrix(np.array([[1, 0, 0, 1, 0, 0],
+                                    [0, 1, 0, 0, 0, 0],
+                                    [0, 0, 0, 1, 0, 0]], dtype=np.float32))
+    users = np.repeat(np.arange(3), 3000)
+    trained = NegativeSampler(train, "trained").sample(users, np.random.default_rng(2))
+    # items 0, 1, 3 have training interactions; user 0 has 0 and 3, user 1 has 1, user 2 has 3
+    assert set(trained[users == 0].tolist()) == {1}
+    assert set(trained[users == 1].tolist()) == {0, 3}
+    assert set(trained[users == 2].tolist()) == {0, 1}
+    catalogue = NegativeSampler(train).sample(users, np.random.default_rng(2))
+    assert set(catalogue[users == 0].tolist()) == {1, 2, 4, 5}
+
+
+def test_trained_pool_rejects_a_user_with_every_trained_item():
+    train = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 0]], dtype=np.float32))
+    NegativeSampler(train)  # item 2 is a negative for both
+    with pytest.raises(ValueError, match="every item that has training interactions"):
+        NegativeSampler(train, "trained")

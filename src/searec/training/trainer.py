@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from searec.data.dataset import Dataset
 from searec.data.sampling import NegativeSampler, bpr_batches
-from searec.errors import NonFiniteLossError, RunDirError
+from searec.errors import ConfigError, NonFiniteLossError, RunDirError
 from searec.evaluation import evaluate_ranking
 from searec.evaluation.evaluator import EvalConfig
 from searec.evaluation.metrics import parse_metric
@@ -64,6 +64,11 @@ class TrainConfig(StrictModel):
         "in the optimisers of auxiliary objectives such as CLUB's q); false: torch's "
         "default per-tensor Adam, as the authors' code. Same algorithm, different rounding "
         "in the last bits (docs/performance.md).")
+    negatives: Literal["catalogue", "trained"] = Field(
+        "catalogue", description="Where BPR negatives are drawn from (uniformly, never a "
+        "training positive of the user): catalogue: every item; trained: only items with "
+        "at least one training interaction, as MMRec, so items absent from training are "
+        "never pushed down as negatives.")
     patience: int = Field(
         20, gt=0, description="Stop after this many evaluations without improvement."
     )
@@ -166,6 +171,17 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError("config key 'train.device': cuda requested but no CUDA device is "
                           "available (use auto or cpu)")
     return torch.device(name)
+
+
+def _negative_sampler(dataset: Dataset, pool: Literal["catalogue", "trained"]
+                      ) -> NegativeSampler:
+    # the loader already rejects a user with every item; only the "trained" pool can
+    # still leave a user without negatives
+    try:
+        return NegativeSampler(dataset.train, pool)
+    except ValueError as exc:
+        raise ConfigError(f"train.negatives={pool}: {exc}; use train.negatives=catalogue"
+                          ) from None
 
 
 def seed_everything(seed: int) -> None:
@@ -332,7 +348,7 @@ class Trainer:
         )
         self.users, self.items = dataset.train_pairs()
         # models that train on positive pairs alone (BM3) get no negatives
-        self.sampler = (NegativeSampler(dataset.train)
+        self.sampler = (_negative_sampler(dataset, train_cfg.negatives)
                         if model.trainable and model.uses_negatives else None)
         # computes model.loss; under torchrun a DDP wrapper that averages gradients
         self.loss_module = distributed.wrap(self.model, device) if model.trainable else None
