@@ -2,6 +2,8 @@
 
 import csv
 import math
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -10,6 +12,7 @@ from searec.cli import main
 from searec.errors import ConfigError
 from searec.evaluation.stats import mean_std, paired_test
 from searec.experiments import run_experiment
+from searec.experiments.grid import claim_run
 
 SPEC = """
 base:
@@ -66,6 +69,51 @@ def test_grid_runs_resumes_and_summarises(tmp_path):
     assert sum("skipped" in m for m in logs) == 5
     assert sum("resuming" in m for m in logs) == 1
     assert [r["test_recall@20"] for r in rows_again] == [r["test_recall@20"] for r in rows]
+
+
+def test_a_run_another_process_holds_is_passed_over(tmp_path):
+    """Two grid processes on one folder: the run one of them holds is left to it; the
+    other trains the rest and tables what is finished. Once free, the run is trained."""
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "exp"
+    held = out / "runs" / "synthetic" / "lightgcn" / "seed2"
+    logs: list[str] = []
+    with claim_run(held) as claimed:
+        assert claimed
+        with claim_run(held) as again:  # a second holder is refused while the first lives
+            assert not again
+        rows = run_experiment(spec, out, log=logs.append)
+    assert not (held / "metrics.json").exists()
+    assert len(rows) == 5
+    assert any("seed 2: another process is running it, passed over" in m for m in logs)
+    assert any("1 runs are still running in other processes" in m for m in logs)
+    with open(out / "results.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 5
+    logs.clear()
+    assert len(run_experiment(spec, out, log=logs.append)) == 6
+    assert (held / "metrics.json").is_file()
+    assert sum("skipped" in m for m in logs) == 5
+
+
+def test_a_claim_dies_with_its_process(tmp_path):
+    run_dir = tmp_path / "runs" / "x" / "seed1"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from pathlib import Path\n"
+         "from searec.experiments.grid import claim_run\n"
+         f"with claim_run(Path({str(run_dir)!r})) as ok:\n"
+         "    print(ok, flush=True)\n"
+         "    time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        with claim_run(run_dir) as claimed:
+            assert not claimed
+    finally:
+        holder.kill()
+        holder.wait()
+    with claim_run(run_dir) as claimed:  # killed, not released by it: the OS released it
+        assert claimed
 
 
 def test_parallel_grid_with_separation_diagnostics(tmp_path, capsys):

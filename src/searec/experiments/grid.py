@@ -21,7 +21,10 @@ The file declares datasets, model variants, seeds, a base config and a baseline:
 
 Runs go to OUT/runs/<dataset>/<variant>/seed<N>/ (ordinary run folders). A run with a
 metrics.json is skipped; one with a checkpoint is resumed; the rest are trained, ``jobs``
-at a time (separate processes, each logging to ``seed<N>.log`` beside its folder). Then
+at a time (separate processes, each logging to ``seed<N>.log`` beside its folder). Several
+``searec experiment`` processes may work on one OUT at once (more cores, or machines that
+share the folder): a run is claimed by a lock on ``.seed<N>.lock`` beside its folder
+while it trains, and the others pass over it. Then
 OUT/results.csv (one row per run, with the means of its term diagnostics up to the best
 epoch and its held-out MI) and OUT/summary.csv / summary.md (mean, std over seeds, paired
 tests against the baseline, for the metrics and for those diagnostics) are written.
@@ -32,8 +35,10 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -130,25 +135,64 @@ def _needs_diagnosis(config: Config, run_dir: Path, settings: HeldoutSettings | 
         json.loads(path.read_text()).get("heldout_settings") != asdict(settings)
 
 
-def _execute(config: Config, run_dir: Path, mode: str, settings: HeldoutSettings | None,
-             log_file: Path | None) -> None:
-    """Train (``mode`` "train"), resume ("resume") or leave ("done") one run, then measure
-    its held-out MI if asked. In a worker process it logs to ``log_file``."""
+def run_state(run_dir: Path) -> str:
+    """"done" (metrics.json written), "resume" (a checkpoint to continue) or "train"."""
+    if (run_dir / "metrics.json").is_file():
+        return "done"
+    if (run_dir / LAST).is_file() or (run_dir / BEST).is_file():
+        return "resume"
+    return "train"
+
+
+@contextmanager
+def claim_run(run_dir: Path) -> Iterator[bool]:
+    """Hold the run's lock file (beside its folder, which training may replace) for the
+    block; yields False when another process holds it. The operating system releases
+    the lock when its holder exits, crashed or not, so a claim never goes stale. Without
+    POSIX file locks (Windows) every claim succeeds."""
+    try:
+        import fcntl
+    except ImportError:
+        yield True
+        return
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir.parent / f".{run_dir.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _execute(config: Config, run_dir: Path, settings: HeldoutSettings | None,
+             log_file: Path | None) -> bool:
+    """Train, resume or leave (finished) one run, then measure its held-out MI if asked;
+    False when another process holds the run. In a worker process it logs to
+    ``log_file``."""
     handle = open(log_file, "a") if log_file is not None else None  # noqa: SIM115
     log: Callable[[str], None] = print if handle is None else \
         (lambda msg: print(msg, file=handle, flush=True))
     try:
-        if mode == "resume":
-            resume(run_dir, log=log)
-        elif mode == "train":
-            train(config, run_dir, overwrite=True, log=log)
-        if _needs_diagnosis(config, run_dir, settings):
-            from searec.experiments.diagnose import diagnose_run
+        with claim_run(run_dir) as claimed:
+            if not claimed:
+                return False
+            mode = run_state(run_dir)  # anew: another process may have got further
+            if mode == "resume":
+                resume(run_dir, log=log)
+            elif mode == "train":
+                train(config, run_dir, overwrite=True, log=log)
+            if _needs_diagnosis(config, run_dir, settings):
+                from searec.experiments.diagnose import diagnose_run
 
-            if config.train.threads:  # as many threads as the run trained with
-                torch.set_num_threads(config.train.threads)
-            diagnose_run(run_dir, heldout=settings)
-            log(f"held-out MI of {run_dir} in diagnostics.json")
+                if config.train.threads:  # as many threads as the run trained with
+                    torch.set_num_threads(config.train.threads)
+                diagnose_run(run_dir, heldout=settings)
+                log(f"held-out MI of {run_dir} in diagnostics.json")
+        return True
     finally:
         if handle is not None:
             handle.close()
@@ -178,34 +222,35 @@ def run_experiment(
     for i, r in enumerate(runs, 1):
         tag = f"[{i}/{len(runs)}] {r['dataset']} / {r['variant']} / seed {r['seed']}"
         run_dir: Path = r["dir"]
-        if (run_dir / "metrics.json").is_file():
-            mode = "done"
-            log(f"{tag}: done, skipped")
-        elif (run_dir / LAST).is_file() or (run_dir / BEST).is_file():
-            mode = "resume"
-            log(f"{tag}: resuming")
-        else:
-            mode = "train"
-            log(f"{tag}: training")
+        mode = run_state(run_dir)
+        log(f"{tag}: " + {"done": "done, skipped", "resume": "resuming",
+                          "train": "training"}[mode])
         if mode != "done" or _needs_diagnosis(r["config"], run_dir, settings):
-            tasks.append((tag, r["config"], run_dir, mode))
+            tasks.append((tag, r["config"], run_dir))
     if jobs == 1:
-        for _, config, run_dir, mode in tasks:
-            _execute(config, run_dir, mode, settings, None)
+        for tag, config, run_dir in tasks:
+            if not _execute(config, run_dir, settings, None):
+                log(f"{tag}: another process is running it, passed over")
     elif tasks:
         # spawned, not forked: torch's thread pools do not survive a fork
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = {}
-            for tag, config, run_dir, mode in tasks:
+            for tag, config, run_dir in tasks:
                 log_file = run_dir.parent / f"{run_dir.name}.log"
                 run_dir.parent.mkdir(parents=True, exist_ok=True)
-                futures[pool.submit(_execute, config, run_dir, mode, settings,
+                futures[pool.submit(_execute, config, run_dir, settings,
                                     log_file)] = (tag, log_file)
             for future, (tag, log_file) in futures.items():
-                future.result()  # a failed run stops the grid, with its error
-                log(f"{tag}: finished (log: {log_file})")
-    rows = collect(runs)
+                # a failed run stops the grid, with its error
+                log(f"{tag}: finished (log: {log_file})" if future.result() else
+                    f"{tag}: another process is running it, passed over")
+    finished = [r for r in runs if (r["dir"] / "metrics.json").is_file()]
+    if len(finished) < len(runs):
+        log(f"{len(runs) - len(finished)} runs are still running in other processes; the "
+            f"tables cover the {len(finished)} finished (the last process to finish writes "
+            "them complete)")
+    rows = collect(finished)
     write_tables(rows, spec, out)
     return rows
 
