@@ -8,6 +8,7 @@ docs/models.md):
         --model bm3 --seed 1 --out runs/parity      # MMRec and searec side by side
     python benchmarks/mmrec_parity.py noisy --model lgmrec --seed 1 --out runs/parity  # see below
     python benchmarks/mmrec_parity.py equivalence --model lgmrec --mmrec /work/mmrec
+    python benchmarks/mmrec_parity.py speed --model bm3 --out runs/parity   # nothing else running
     python benchmarks/mmrec_parity.py report --out runs/parity   # -> benchmarks/results/
 
 ``pair`` starts MMRec's run and searec's run of one (model, seed) at the same time, as two
@@ -17,7 +18,9 @@ recall@20 with patience 20 and reports test metrics at the best validation epoch
 does. A finished side is not run again. ``noisy`` scores a finished searec LGMRec run as
 MMRec's LGMRec scores (Gumbel noise kept at inference), which the report shows beside.
 ``equivalence`` gives MMRec's LGMRec and searec's the same weights and compares forward
-pass, loss and gradients (benchmarks/results/mmrec_equivalence_lgmrec.json).
+pass, loss and gradients (benchmarks/results/mmrec_equivalence_lgmrec.json). ``speed`` is
+``pair`` cut to ``--epochs`` (default 6) epochs, under OUT/speed/: the epoch-time ratio
+measured with the two sides alone on the machine (pause everything else first).
 """
 
 from __future__ import annotations
@@ -122,7 +125,8 @@ def prepare_mmrec(mmrec: Path, threads: int) -> None:
     sys.path.insert(0, str(src))
 
 
-def mmrec_config(data: Path, model: str, seed: int) -> dict[str, Any]:
+def mmrec_config(data: Path, model: str, seed: int, epochs: int | None = None
+                 ) -> dict[str, Any]:
     """MMRec's config_dict for one run: the data, the shared protocol, the model's values."""
     data = data.resolve()
     return {
@@ -133,7 +137,7 @@ def mmrec_config(data: Path, model: str, seed: int) -> dict[str, Any]:
         "vision_feature_file": "image_feat.npy", "text_feature_file": "audio_feat.npy",
         "filter_out_cod_start_users": True, "save_recommended_topk": False,
         "embedding_size": 64, "feat_embed_dim": 64, "learning_rate": 1e-3,
-        "train_batch_size": 2048, "stopping_step": 20, "epochs": 1000,
+        "train_batch_size": 2048, "stopping_step": 20, "epochs": epochs or 1000,
         **MODELS[model][1],
     }
 
@@ -145,7 +149,7 @@ def ours_overrides(model: str, seed: int) -> list[str]:
 
 
 def run_mmrec(mmrec: Path, data: Path, model: str, seed: int, threads: int,
-              out_json: Path) -> None:
+              out_json: Path, epochs: int | None = None) -> None:
     """One MMRec training run in this process; writes out_json."""
     prepare_mmrec(mmrec, threads)
     from common import trainer as trainer_module  # type: ignore[import-not-found]
@@ -170,7 +174,7 @@ def run_mmrec(mmrec: Path, data: Path, model: str, seed: int, threads: int,
 
     trainer_module.Trainer._train_epoch = timed_train_epoch
     trainer_module.Trainer.fit = kept_fit
-    config = mmrec_config(data, model, seed)
+    config = mmrec_config(data, model, seed, epochs)
     logging.getLogger().setLevel(logging.INFO)
     start = time.perf_counter()
     quick_start(model=mmrec_name, dataset=data.resolve().name, config_dict=config,
@@ -189,7 +193,7 @@ def run_mmrec(mmrec: Path, data: Path, model: str, seed: int, threads: int,
 
 
 def run_ours(data: Path, model: str, seed: int, threads: int, run_dir: Path,
-             out_json: Path) -> None:
+             out_json: Path, epochs: int | None = None) -> None:
     """One searec training run (resumed if interrupted); writes out_json."""
     import csv
 
@@ -199,7 +203,7 @@ def run_ours(data: Path, model: str, seed: int, threads: int, run_dir: Path,
     if (run_dir / "last.pt").is_file() and not (run_dir / "metrics.json").is_file():
         resume(run_dir)
     elif not (run_dir / "metrics.json").is_file():
-        overrides = ours_overrides(model, seed)
+        overrides = ours_overrides(model, seed) + ([f"train.epochs={epochs}"] if epochs else [])
         extra = {"data": {"path": str(data.resolve()), "cold_users": "drop"},
                  "train": {"threads": threads, "progress": False}}
         train(load_config(None, overrides, extra), run_dir, overwrite=True)
@@ -334,24 +338,47 @@ def side_paths(out: Path, side: str, model: str, seed: int) -> tuple[Path, Path]
     return base / f"seed{seed}.json", base / f"seed{seed}"
 
 
-def pair(args: argparse.Namespace) -> None:
-    """Both sides of one (model, seed) at once, each in its own process."""
+def pair(args: argparse.Namespace, out: Path | None = None) -> None:
+    """Both sides of one (model, seed) at once, each in its own process (under ``out``,
+    default args.out)."""
+    out = out or args.out
     procs = []
     for side in ("mmrec", "ours"):
-        result_json, _ = side_paths(args.out, side, args.model, args.seed)
+        result_json, _ = side_paths(out, side, args.model, args.seed)
         if result_json.is_file():
             continue
-        log = (args.out / side / args.model / f"seed{args.seed}.log")
+        log = (out / side / args.model / f"seed{args.seed}.log")
         log.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, __file__, side, "--data", str(args.data), "--model", args.model,
                "--seed", str(args.seed), "--threads", str(args.threads), "--out",
-               str(args.out.resolve()), "--mmrec", str(args.mmrec)]
+               str(out.resolve()), "--mmrec", str(args.mmrec)]
+        if args.epochs:
+            cmd += ["--epochs", str(args.epochs)]
         with open(log, "w") as handle:
             procs.append((side, subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT),
                           log))
     for side, proc, log in procs:
         if proc.wait() != 0:
             raise SystemExit(f"{side} run failed (exit {proc.returncode}); see {log}")
+
+
+def speed_rows(out: Path) -> list[dict[str, Any]]:
+    """The ``speed`` runs under ``out``: per model and seed, each side's min / median
+    seconds over its training epochs after the first, and MMRec's median over ours."""
+    rows = []
+    for model in MODELS:
+        for theirs_json in sorted((out / "mmrec" / model).glob("seed*.json")):
+            ours_json = out / "ours" / model / theirs_json.name
+            if not ours_json.is_file():
+                continue
+            row: dict[str, Any] = {"model": model, "seed": int(theirs_json.stem[4:])}
+            for side, path in (("mmrec", theirs_json), ("searec", ours_json)):
+                later = json.loads(path.read_text())["epoch_seconds"][1:]
+                row[side] = {"epochs": len(later), "min": min(later),
+                             "median": statistics.median(later)}
+            row["mmrec_over_searec"] = row["mmrec"]["median"] / row["searec"]["median"]
+            rows.append(row)
+    return rows
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -413,6 +440,7 @@ def report(args: argparse.Namespace) -> None:
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "threads": LOAD,
         "data": str(args.data), "patches": PATCHES, "models": rows,
+        "speed_alone": speed_rows(args.out / "speed"),
     }
     results = args.results
     results.mkdir(parents=True, exist_ok=True)
@@ -448,6 +476,19 @@ def report(args: argparse.Namespace) -> None:
             f"{min(row['mmrec_over_searec_epoch_time']):.2f}-"
             f"{max(row['mmrec_over_searec_epoch_time']):.2f} | "
             f"{row['epochs_run']['mmrec']}; {row['epochs_run']['ours']} |")
+    if payload["speed_alone"]:
+        lines += ["", "Side by side with nothing else on the machine (`speed`: both sides "
+                  "of a seed started together, one thread each, every other job paused; "
+                  "seconds per training epoch over the epochs after the first, min / "
+                  "median):", "",
+                  "| model | seed | epochs timed | MMRec s/epoch | searec s/epoch | "
+                  "MMRec / searec (medians) |", "|---|---|---|---|---|---|"]
+        for r in payload["speed_alone"]:
+            lines.append(
+                f"| {r['model']} | {r['seed']} | {r['mmrec']['epochs']} | "
+                f"{r['mmrec']['min']:.2f} / {r['mmrec']['median']:.2f} | "
+                f"{r['searec']['min']:.2f} / {r['searec']['median']:.2f} | "
+                f"{r['mmrec_over_searec']:.2f} |")
     lines += ["", "What was done to MMRec to run it here:", ""] + [f"- {p}" for p in PATCHES]
     (results / "mmrec_parity.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -456,7 +497,8 @@ def report(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("command",
-                        choices=["mmrec", "ours", "pair", "noisy", "equivalence", "report"])
+                        choices=["mmrec", "ours", "pair", "speed", "noisy", "equivalence",
+                                 "report"])
     parser.add_argument("--mmrec", type=Path, default=Path("/work/mmrec"),
                         help="an MMRec checkout (GitHub enoche/MMRec)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/tiktok")
@@ -464,6 +506,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/parity"))
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="stop each side after this many epochs (speed: default 6)")
     parser.add_argument("--draws", type=int, default=5,
                         help="noisy: evaluations with Gumbel noise kept (lgmrec only)")
     parser.add_argument("--results", type=Path, default=RESULTS,
@@ -471,10 +515,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "mmrec":
         result_json, _ = side_paths(args.out, "mmrec", args.model, args.seed)
-        run_mmrec(args.mmrec, args.data, args.model, args.seed, args.threads, result_json)
+        run_mmrec(args.mmrec, args.data, args.model, args.seed, args.threads, result_json,
+                  args.epochs)
     elif args.command == "ours":
         result_json, run_dir = side_paths(args.out, "ours", args.model, args.seed)
-        run_ours(args.data, args.model, args.seed, args.threads, run_dir, result_json)
+        run_ours(args.data, args.model, args.seed, args.threads, run_dir, result_json,
+                 args.epochs)
     elif args.command == "noisy":
         if args.model != "lgmrec":
             raise SystemExit("noisy inference applies to lgmrec only")
@@ -487,6 +533,9 @@ def main() -> None:
                            args.results / "mmrec_equivalence_lgmrec.json")
     elif args.command == "pair":
         pair(args)
+    elif args.command == "speed":
+        args.epochs = args.epochs or 6
+        pair(args, args.out / "speed")
     else:
         report(args)
 

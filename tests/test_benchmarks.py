@@ -142,6 +142,21 @@ def test_mmrec_parity_report_arithmetic(tmp_path):
     assert row["mmrec_over_searec_epoch_time"] == pytest.approx([4.0, 4.0, 4.0])
     assert "| bm3 | 1,2,3 | test recall@20 | 0.0940 ± 0.0040 | 0.0950 ± 0.0020 |" in \
         (tmp_path / "res" / "mmrec_parity.md").read_text()
+    assert "Side by side with nothing else" not in (tmp_path / "res" / "mmrec_parity.md"
+                                                    ).read_text()
+    # `speed` runs: the first epoch is left out, min / median of the rest, median ratio
+    for side, seconds in (("mmrec", [9.0, 3.0, 5.0, 4.0]), ("ours", [7.0, 2.0, 1.0, 4.0])):
+        path = out / "speed" / side / "lgmrec" / "seed1.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"seed": 1, "epoch_seconds": seconds}))
+    parity.report(argparse.Namespace(out=out, data="tiktok", results=tmp_path / "res"))
+    speed = json.loads((tmp_path / "res" / "mmrec_parity.json").read_text())["speed_alone"]
+    assert speed == [{"model": "lgmrec", "seed": 1,
+                      "mmrec": {"epochs": 3, "min": 3.0, "median": 4.0},
+                      "searec": {"epochs": 3, "min": 1.0, "median": 2.0},
+                      "mmrec_over_searec": 2.0}]
+    assert "| lgmrec | 1 | 3 | 3.00 / 4.00 | 1.00 / 2.00 | 2.00 |" in \
+        (tmp_path / "res" / "mmrec_parity.md").read_text()
 
 
 def test_mmrec_parity_noisy_inference_of_lgmrec(tmp_path):
