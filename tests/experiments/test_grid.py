@@ -87,7 +87,7 @@ def test_a_run_another_process_holds_is_passed_over(tmp_path):
     assert not (held / "metrics.json").exists()
     assert len(rows) == 5
     assert any("seed 2: another process is running it, passed over" in m for m in logs)
-    assert any("1 runs are still running in other processes" in m for m in logs)
+    assert any("1 runs are not finished (other processes held them)" in m for m in logs)
     with open(out / "results.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 5
     logs.clear()

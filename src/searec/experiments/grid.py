@@ -247,9 +247,9 @@ def run_experiment(
                     f"{tag}: another process is running it, passed over")
     finished = [r for r in runs if (r["dir"] / "metrics.json").is_file()]
     if len(finished) < len(runs):
-        log(f"{len(runs) - len(finished)} runs are still running in other processes; the "
-            f"tables cover the {len(finished)} finished (the last process to finish writes "
-            "them complete)")
+        log(f"{len(runs) - len(finished)} runs are not finished (other processes held "
+            f"them); the tables cover the {len(finished)} finished ones (the last process "
+            "to end writes them complete)")
     rows = collect(finished)
     write_tables(rows, spec, out)
     return rows
