@@ -60,7 +60,9 @@ MODELS: dict[str, tuple[str, dict[str, Any], list[str]]] = {
 LOAD = ("one thread per run, and every run shared the two cores with exactly one other "
         "one-thread run: for BM3 its counterpart of the same seed (`pair`); for LGMRec the "
         "runs went through a two-worker queue, so a run's companion was another parity "
-        "run or a grid run, and short tests ran beside them at times")
+        "run or a grid run, and short tests ran beside them at times (for seed 3 the runs "
+        "were paused instead while tests and benchmarks ran, which lengthens the epochs "
+        "they paused in, not the median)")
 
 # What is done to MMRec to run it here; nothing in its checkout is edited.
 PATCHES = [
