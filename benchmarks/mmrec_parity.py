@@ -188,7 +188,7 @@ def run_mmrec(mmrec: Path, data: Path, model: str, seed: int, threads: int,
         "valid": {m: float(best_valid[m]) for m in METRICS},
         "test": {m: float(test_at_best[m]) for m in METRICS},
         "epochs_run": len(epoch_seconds), "epoch_seconds": epoch_seconds,
-        "wall_seconds": wall,
+        "wall_seconds": wall, "epoch_limit": epochs,
     }
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(result, indent=2))
@@ -218,6 +218,7 @@ def run_ours(data: Path, model: str, seed: int, threads: int, run_dir: Path,
         "test": {m: metrics["test"][m] for m in METRICS},
         "epochs_run": metrics["epochs_run"], "epoch_seconds": epoch_seconds,
         "wall_seconds": metrics["train_seconds"] + metrics["eval_seconds"],
+        "epoch_limit": epochs,
     }
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(result, indent=2))
@@ -397,6 +398,10 @@ def report(args: argparse.Namespace) -> None:
         for side in ("mmrec", "ours"):
             files = sorted((args.out / side / model).glob("seed*.json"))
             sides[side] = [json.loads(f.read_text()) for f in files]
+            cut = [f for f, r in zip(files, sides[side], strict=True) if r.get("epoch_limit")]
+            if cut:  # a run stopped by --epochs is no parity result
+                raise SystemExit(f"{cut[0]} was cut at --epochs; parity runs go to early "
+                                 "stopping (cut runs belong under OUT/speed/)")
         seeds = sorted({r["seed"] for r in sides["mmrec"]} & {r["seed"] for r in sides["ours"]})
         if not seeds:
             continue
@@ -534,6 +539,8 @@ def main() -> None:
         lgmrec_equivalence(args.mmrec, args.data, args.seed,
                            args.results / "mmrec_equivalence_lgmrec.json")
     elif args.command == "pair":
+        if args.epochs:
+            raise SystemExit("pair runs to early stopping; `speed` runs a cut pair")
         pair(args)
     elif args.command == "speed":
         args.epochs = args.epochs or 6

@@ -157,6 +157,11 @@ def test_mmrec_parity_report_arithmetic(tmp_path):
                       "mmrec_over_searec": 2.0}]
     assert "| lgmrec | 1 | 3 | 3.00 / 4.00 | 1.00 / 2.00 | 2.00 |" in \
         (tmp_path / "res" / "mmrec_parity.md").read_text()
+    # a run cut at --epochs among the parity results is refused, not averaged in
+    cut = out / "ours" / "bm3" / "seed1.json"
+    cut.write_text(json.dumps({**json.loads(cut.read_text()), "epoch_limit": 6}))
+    with pytest.raises(SystemExit, match="was cut at --epochs"):
+        parity.report(argparse.Namespace(out=out, data="tiktok", results=tmp_path / "res"))
 
 
 def test_mmrec_parity_noisy_inference_of_lgmrec(tmp_path):
