@@ -422,17 +422,15 @@ def report(args: argparse.Namespace) -> None:
                 "within_mmrec_range": min(theirs) <= o_mean <= max(theirs),
                 "within_mmrec_2std": abs(o_mean - t_mean) <= 2 * t_std,
             }
-        ratios = []
-        for s in seeds:
-            theirs_epoch = statistics.median(by_seed["mmrec"][s]["epoch_seconds"])
-            ours_epoch = statistics.median(by_seed["ours"][s]["epoch_seconds"])
-            ratios.append(theirs_epoch / ours_epoch)
-        row["epoch_seconds"] = {
+        medians = {
             side: [statistics.median(by_seed[side][s]["epoch_seconds"]) for s in seeds]
             for side in ("mmrec", "ours")}
+        row["epoch_seconds"] = medians
         row["epochs_run"] = {side: [by_seed[side][s]["epochs_run"] for s in seeds]
                              for side in ("mmrec", "ours")}
-        row["mmrec_over_searec_epoch_time"] = ratios
+        row["mmrec_over_searec_epoch_time"] = [
+            theirs / ours for theirs, ours in zip(medians["mmrec"], medians["ours"],
+                                                  strict=True)]
         noisy = [json.loads(f.read_text())
                  for f in sorted((args.out / "ours" / model).glob("noisy-seed*.json"))]
         if noisy:  # searec's checkpoints scored with MMRec's noisy inference
