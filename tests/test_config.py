@@ -124,3 +124,114 @@ def test_numbers_in_scientific_notation_are_numbers(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("train:\n  lr: 3e-4\n")
     assert load_config(f).train.lr == 3e-4
+
+
+# ---------------------------------------------------------------- bounded, strict input
+BOMB = "".join(f"{a}: &{a} [{', '.join([f'*{p}'] * 9 if p else ['lol'] * 9)}]\n"
+               for p, a in zip([None, *"abcdefgh"], "abcdefghi", strict=True))
+
+
+def test_a_yaml_alias_bomb_is_refused_with_a_short_message(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)
+    assert len(BOMB) < 400
+    with pytest.raises(ConfigError) as err:
+        load_config(bomb)
+    assert "more than 100,000 values once its YAML aliases are expanded" in str(err.value)
+    assert len(str(err.value)) < 300
+    # aliases within the bound are fine
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("train:\n  epochs: &e 3\n  patience: *e\n")
+    assert load_config(ok).train.patience == 3
+
+
+def test_a_large_or_deep_config_file_is_refused(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("train:\n  lr: 0.1\n" + "# padding\n" * 120_000)
+    with pytest.raises(ConfigError, match=r"big\.yaml: the config file is larger than "
+                                          r"1,048,576 bytes"):
+        load_config(big)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("model:\n  knn_weights: " + "[" * 100 + "]" * 100 + "\n")
+    with pytest.raises(ConfigError, match=r"deep\.yaml: refused, nested deeper than 64"):
+        load_config(deep)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"train:\n  lr: \xff\xfe\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(binary)
+
+
+@pytest.mark.parametrize(("text", "line", "first", "key"), [
+    ("train:\n  lr: 0.1\ntrain:\n  epochs: 3\n", 3, 1, "train"),
+    ("train:\n  lr: 0.1\n  epochs: 2\n  lr: 0.2\n", 4, 2, "lr"),
+    ("model:\n  name: sea\n  separation:\n    q_steps: 1\n    q_steps: 2\n", 5, 4, "q_steps"),
+])
+def test_duplicate_keys_and_sections_are_errors_naming_the_line(tmp_path, text, line, first,
+                                                                key):
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"dup\.yaml, line {line}: key '{key}' appears a "
+                                          rf"second time \(first on line {first}\)"):
+        load_config(path)
+
+
+def test_error_messages_quote_only_a_short_prefix_of_a_value(tmp_path):
+    for value in ("x" * 100_000, "[" + ", ".join(["1"] * 50_000) + "]"):
+        path = tmp_path / "long.yaml"
+        path.write_text(f"train:\n  lr: {value}\n")
+        with pytest.raises(ConfigError, match=r"config key 'train\.lr'") as err:
+            load_config(path)
+        assert len(str(err.value)) < 400, len(str(err.value))
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["train.lr=" + "y" * 100_000])
+    assert len(str(err.value)) < 400
+
+
+def test_an_empty_override_is_an_error():
+    with pytest.raises(ConfigError, match=r"override 'train.lr=': no value after '='"):
+        load_config(None, ["train.lr="])
+    assert load_config(None, ["train.lr=null"]).train.lr is not None  # null: the default
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.separation.distancing=clubb",
+     r"unknown distancing estimator 'clubb' \(did you mean 'club'\?\)"),
+    ("model.separation.alignment=infonse",
+     r"unknown alignment estimator 'infonse' \(did you mean 'infonce'\?\)"),
+    ("model.name=saa", r"unknown model 'saa' \(did you mean 'sea'\?\)"),
+])
+def test_registry_names_are_checked_when_the_config_is_read(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_a_model_that_cannot_fit_is_refused_before_allocation(tmp_path):
+    from searec.runs import train
+
+    cfg = load_config(None, ["model.embedding_dim=1000000000", "train.epochs=1",
+                             "data.synthetic.n_users=50", "data.synthetic.n_items=30"])
+    with pytest.raises(ConfigError, match=r"config key 'model.embedding_dim' "
+                                          r"\(1,000,000,000\): model 'sea' on 50 users and "
+                                          r"30 items needs about [\d,.]+ GiB to train") as err:
+        train(cfg, tmp_path / "run", log=lambda _m: None)
+    assert "1,000,000,000 x 256; about" in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_memory_check_changes_no_random_draw(tmp_path):
+    """The estimate builds the model once on the meta device; the real build that
+    follows initialises exactly as without it."""
+    import torch
+
+    from searec.data.load import load_dataset
+    from searec.runs import build_model, check_model_memory
+    from searec.training.trainer import seed_everything
+
+    cfg = load_config(None, ["data.synthetic.n_users=50", "data.synthetic.n_items=30"])
+    dataset = load_dataset(cfg.data)
+    seed_everything(1)
+    plain = build_model(cfg, dataset).state_dict()
+    seed_everything(1)
+    check_model_memory(cfg, dataset, torch.device("cpu"), training=True)
+    checked = build_model(cfg, dataset).state_dict()
+    assert all(torch.equal(plain[k], checked[k]) for k in plain)

@@ -16,6 +16,7 @@ from searec.config import load_config
 from searec.errors import DataError, SearecError
 from searec.items import CatalogueError, add_items, current_version, load_catalogue
 from searec.runs import load_run
+from searec.training.checkpoint import LOCK
 
 # planted-factor data: features carry the items' latent factors, so an item's features
 # say which users want it
@@ -41,7 +42,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 def _snapshot(run: Path) -> dict[str, str]:
     return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(run.rglob("*")) if p.is_file()}
+            for p in sorted(run.rglob("*")) if p.is_file() and p.name != LOCK}
 
 
 def _copies(run: Path, items: list[int]) -> dict[str, np.ndarray]:

@@ -27,8 +27,9 @@ from searec.data.synthetic import SyntheticConfig
 from searec.errors import ConfigError
 from searec.evaluation.evaluator import EvalConfig
 from searec.evaluation.metrics import parse_metric
+from searec.io import read_bounded_text
 from searec.models import model_keys, registry, resolve_model_section
-from searec.schema import StrictModel, known_keys, section_type, validate
+from searec.schema import StrictModel, known_keys, section_type, short_repr, validate
 from searec.separation import SeparationParams
 from searec.training.trainer import TrainConfig
 
@@ -70,9 +71,65 @@ class Config(StrictModel):
 # ---------------------------------------------------------------- loading and overrides
 
 
+# Bounds on config input, which may come from anyone (a received run's config.yaml):
+MAX_CONFIG_BYTES = 1 << 20  # a config file's size
+MAX_CONFIG_VALUES = 100_000  # scalars, lists and mappings, aliases expanded (YAML bombs)
+MAX_CONFIG_DEPTH = 64  # nesting
+
+
+class _ConfigTooLarge(yaml.YAMLError):
+    """The YAML is well formed but too large once its aliases are expanded, or too deep."""
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: str, line: int, first: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+def _check_nodes(root: yaml.Node) -> None:
+    """Refuse a document whose values, aliases expanded, exceed MAX_CONFIG_VALUES or
+    nest deeper than MAX_CONFIG_DEPTH (an alias bomb is a few hundred bytes), and a
+    mapping that names a key twice (PyYAML keeps the last silently)."""
+    sizes: dict[int, int] = {}  # id(node) -> its expanded size: each node is sized once
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_CONFIG_DEPTH:
+            raise _ConfigTooLarge(f"nested deeper than {MAX_CONFIG_DEPTH} levels")
+        if id(node) in sizes:
+            return sizes[id(node)]
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        raise _DuplicateKey(key.value, line, seen[key.value])
+                    seen[key.value] = line
+                total += size(key, depth + 1) + size(value, depth + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item, depth + 1) for item in node.value)
+        if total > MAX_CONFIG_VALUES:
+            raise _ConfigTooLarge(f"more than {MAX_CONFIG_VALUES:,} values once its YAML "
+                                  "aliases are expanded")
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0)
+
+
 class _Loader(yaml.SafeLoader):
     """YAML with 1.2's numbers: ``1e-4`` is a float (YAML 1.1, PyYAML's default, reads it as
-    a string, which a float key then refuses)."""
+    a string, which a float key then refuses). Bounded (:func:`_check_nodes`) and strict
+    about duplicate keys."""
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node)
+        return self.construct_document(node)
 
 
 _Loader.add_implicit_resolver(
@@ -101,12 +158,21 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
+        shown = short_repr(item)
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=0.001")
+            raise ConfigError(f"override {shown}: expected key=value, e.g. train.lr=0.001")
+        if not raw.strip():
+            raise ConfigError(f"override {shown}: no value after '='; give one (null for "
+                              "none, where the key allows it)")
         try:
-            value = _load_yaml(raw) if raw.strip() else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
+            value = _load_yaml(raw)
+        except _ConfigTooLarge as exc:
+            raise ConfigError(f"override {shown}: refused, {exc}") from None
+        except _DuplicateKey as exc:
+            raise ConfigError(f"override {shown}: key {short_repr(exc.key)} given twice"
+                              ) from None
+        except (yaml.YAMLError, RecursionError):
+            raise ConfigError(f"override {shown}: value is not valid YAML") from None
         _set_dotted(tree, key.strip(), value)
     return tree
 
@@ -130,15 +196,23 @@ def deep_merge(
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping; refused with a ConfigError naming the file (and line) when
+    it is missing, over MAX_CONFIG_BYTES, not YAML, too large once its aliases are
+    expanded, or names a key twice."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    text = read_bounded_text(path, MAX_CONFIG_BYTES, "config file", ConfigError)
     try:
         tree = _load_yaml(text)
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}, line {exc.line}: key {short_repr(exc.key)} appears a "
+                          f"second time (first on line {exc.first}); give each key, and "
+                          "each section, once") from None
+    except _ConfigTooLarge as exc:
+        raise ConfigError(f"{path}: refused, {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: refused, nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -340,6 +341,12 @@ def hnsw_knn_graph(
     return _binary_graph(items[rows], items[cols.astype(np.int64)], n)
 
 
+# Where kNN graphs are cached: a folder; None, the default ($SEAREC_CACHE, else
+# ~/.cache/searec); or False, no disk cache at all (neither read nor written: a server
+# answering a request writes no file).
+CacheDir = str | Path | None | Literal[False]
+
+
 def cache_dir(explicit: str | Path | None = None) -> Path:
     if explicit is not None:
         return Path(explicit)
@@ -366,25 +373,31 @@ KNN_METHODS = {"exact": (knn_graph, "knn-cosine-v1"),
                "hnsw": (hnsw_knn_graph, "knn-cosine-hnsw-v1")}
 
 
-def knn_cache_path(features: np.ndarray, k: int, cache: str | Path | None = None,
-                   include_self: bool = True, method: str = "exact") -> Path:
-    """Where :func:`cached_knn_graph` keeps this graph (named by its inputs' content)."""
+def _knn_method(method: str) -> tuple[Any, str]:
     if method not in KNN_METHODS:
         raise ConfigError(f"config key 'model.knn_method': expected one of "
                           f"{tuple(KNN_METHODS)}, got {method!r}")
-    key = content_key(features, KNN_METHODS[method][1], k, int(include_self))
+    return KNN_METHODS[method]
+
+
+def knn_cache_path(features: np.ndarray, k: int, cache: str | Path | None = None,
+                   include_self: bool = True, method: str = "exact") -> Path:
+    """Where :func:`cached_knn_graph` keeps this graph (named by its inputs' content)."""
+    key = content_key(features, _knn_method(method)[1], k, int(include_self))
     return cache_dir(cache) / f"knn-{key}.npz"
 
 
 def cached_knn_graph(
     features: np.ndarray,
     k: int,
-    cache: str | Path | None = None,
+    cache: CacheDir = None,
     include_self: bool = True,
     method: str = "exact",
 ) -> sp.csr_matrix:
     """:func:`knn_graph` (or :func:`hnsw_knn_graph` for ``method="hnsw"``), loaded from /
     saved to the content-addressed cache."""
+    if cache is False:
+        return _knn_method(method)[0](features, k, include_self=include_self)
     path = knn_cache_path(features, k, cache, include_self, method)
     if path.is_file():
         try:
@@ -402,7 +415,7 @@ def cached_knn_graph(
 
 def mixed_knn_graph(
     modalities: Mapping[str, np.ndarray], k: int, weights: Mapping[str, float] | None,
-    cache_dir: str | Path | None, method: str = "exact",
+    cache_dir: CacheDir, method: str = "exact",
 ) -> sp.csr_matrix:
     """sum_m w_m * D^-1/2 kNN_m D^-1/2 over the modalities (weights normalised to sum 1)."""
     names = list(modalities)
@@ -472,7 +485,7 @@ def sym_normalized_edges(rows: torch.Tensor, cols: torch.Tensor, values: torch.T
 
 
 def normalized_similarity_graphs(
-    modalities: Mapping[str, np.ndarray], k: int, cache_dir: str | Path | None,
+    modalities: Mapping[str, np.ndarray], k: int, cache_dir: CacheDir,
     method: str = "exact",
 ) -> dict[str, sp.csr_matrix]:
     """Per modality, D^-1/2 W D^-1/2 of its kNN graph with cosine-similarity edge weights

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +40,38 @@ from searec.data.idmap import IdMap
 from searec.data.load import feature_norm_methods, load_dataset, normalize_features
 from searec.data.mmrec import read_features
 from searec.errors import DataError, SearecError
-from searec.graphs import InteractionGraph
+from searec.graphs import CacheDir, InteractionGraph
+from searec.io import read_bounded_text, write_text
 from searec.models import get_model_class
 from searec.models.base import Recommender
 from searec.runs import build_model, load_run, run_config
-from searec.training.trainer import BEST, read_checkpoint
+from searec.training.checkpoint import (
+    BEST,
+    remove_stale_temporaries,
+    run_lock,
+)
 
 ITEMS_DIR = "items"
 CURRENT = "CURRENT"
 IDS_FILE = "ids.txt"
 REPS_FILE = "representations.pt"
 MANIFEST = "manifest.json"
+# most bytes of one item-table version's id list (a received run folder is not trusted)
+MAX_IDS_BYTES = 256 * 2**20
 
 
 class CatalogueError(SearecError):
-    """New items that cannot be added as given."""
+    """New items that cannot be added as given, or an item table that cannot be read."""
+
+
+@dataclass(frozen=True)
+class ItemTable:
+    """The items added to a run after training, as one published version holds them:
+    their ids and raw (unscaled) features, in the order they were added."""
+
+    version: int | None = None  # None: nothing added, the trained catalogue only
+    ids: list[str] = field(default_factory=list)
+    features: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- reading a version
@@ -63,22 +80,76 @@ def current_version(run_dir: str | Path) -> int | None:
     path = Path(run_dir) / ITEMS_DIR / CURRENT
     if not path.is_file():
         return None
-    return int(path.read_text().strip())
+    value = read_bounded_text(path, 64, "item-table pointer", CatalogueError).strip()
+    if not (value.isascii() and value.isdigit() and int(value) >= 1):
+        raise CatalogueError(f"{path}: holds {value[:20]!r}, expected a version number (1 or "
+                             f"more); restore it, or delete {path.parent} to serve the "
+                             "trained catalogue alone")
+    version = int(value)
+    if not _version_dir(Path(run_dir), version).is_dir():
+        raise CatalogueError(f"{path}: names v{version}, which is not in {path.parent}; "
+                             f"restore it, or delete {path.parent} to serve the trained "
+                             "catalogue alone")
+    return version
 
 
 def _version_dir(run_dir: Path, version: int) -> Path:
     return run_dir / ITEMS_DIR / f"v{version}"
 
 
-def _added(run_dir: Path, version: int | None, modalities: list[str]
-           ) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Ids and raw features of every item added up to ``version``."""
+def read_item_table(run_dir: str | Path, dataset: Dataset,
+                    version: int | None = None) -> ItemTable:
+    """The published item table ``version`` (default: the current one) of a run trained on
+    ``dataset``; every file is checked (a run folder may come from anyone) and a bad one
+    is a :class:`CatalogueError` naming it."""
+    run_dir = Path(run_dir)
+    version = current_version(run_dir) if version is None else version
     if version is None:
-        return [], {}
+        return ItemTable()
     folder = _version_dir(run_dir, version)
-    ids = (folder / IDS_FILE).read_text(encoding="utf-8").splitlines()
-    feats = {m: np.load(folder / f"{m}_feat.npy", allow_pickle=False) for m in modalities}
-    return ids, feats
+    ids_path = folder / IDS_FILE
+    ids = read_bounded_text(ids_path, MAX_IDS_BYTES, "list of added item ids",
+                            CatalogueError).splitlines()
+    if not ids or any(not t.strip() or "\t" in t for t in ids):
+        raise CatalogueError(f"{ids_path}: expected one item id per line, none empty")
+    feats = {}
+    for m, trained in dataset.modalities.items():
+        path = folder / f"{m}_feat.npy"
+        try:
+            rows = np.load(path, allow_pickle=False, mmap_mode="r")
+        except (OSError, ValueError, EOFError) as exc:
+            raise CatalogueError(f"{path}: not a readable array of numbers ({exc})") from None
+        if rows.shape != (len(ids), trained.shape[1]) or rows.dtype.kind != "f":
+            raise CatalogueError(f"{path}: expected {len(ids)} rows x {trained.shape[1]} "
+                                 f"floats (one per added id), got {rows.shape} {rows.dtype}")
+        rows = np.asarray(rows, dtype=np.float32)
+        if not np.isfinite(rows).all():
+            raise CatalogueError(f"{path}: holds NaN or inf")
+        feats[m] = rows
+    return ItemTable(version, ids, feats)
+
+
+def _read_representations(path: Path, n_users: int, n_items: int
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A version's (user, item) representations, loaded without running anything in the
+    file and checked against the catalogue's size."""
+    try:
+        reps = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # refused objects, truncation, corruption: never trusted
+        raise CatalogueError(f"{path}: not a readable pair of representation tensors "
+                             f"({type(exc).__name__}); nothing in it was run") from None
+    if not (isinstance(reps, (tuple, list)) and len(reps) == 2
+            and all(isinstance(t, torch.Tensor) and t.ndim == 2 and t.is_floating_point()
+                    for t in reps)):
+        raise CatalogueError(f"{path}: expected (user, item) representation matrices")
+    users, items = reps
+    if users.shape[0] != n_users or items.shape[0] != n_items \
+            or users.shape[1] != items.shape[1]:
+        raise CatalogueError(f"{path}: shapes {tuple(users.shape)} and {tuple(items.shape)} "
+                             f"do not fit {n_users} users and {n_items} items")
+    if not (torch.isfinite(users).all() and torch.isfinite(items).all()):
+        raise CatalogueError(f"{path}: holds NaN or inf")
+    return users, items
 
 
 def load_catalogue(run_dir: str | Path) -> tuple[Config, Dataset, Recommender]:
@@ -90,31 +161,34 @@ def load_catalogue(run_dir: str | Path) -> tuple[Config, Dataset, Recommender]:
 
 
 def apply_catalogue(run_dir: str | Path, cfg: Config, dataset: Dataset,
-                    model: Recommender) -> Dataset:
-    """Point ``model`` (loaded by ``load_run``) at the run's current item table; the
-    dataset over that catalogue (``dataset`` itself when nothing was added)."""
+                    model: Recommender, table: ItemTable | None = None) -> Dataset:
+    """Point ``model`` (loaded by ``load_run``) at the run's item ``table`` (default: the
+    current one); the dataset over that catalogue (``dataset`` itself when nothing was
+    added)."""
     run_dir = Path(run_dir)
-    version = current_version(run_dir)
-    if version is None:
+    table = read_item_table(run_dir, dataset) if table is None else table
+    if table.version is None:
         return dataset
-    ids, feats = _added(run_dir, version, list(dataset.modalities))
-    extended = _extended_dataset(dataset, ids, _scaled(cfg, dataset, feats))
-    user_rep, item_rep = torch.load(_version_dir(run_dir, version) / REPS_FILE,
-                                    weights_only=True)
+    extended = _extended_dataset(dataset, table.ids,
+                                 FeatureScaler(cfg, dataset)(table.features))
+    user_rep, item_rep = _read_representations(
+        _version_dir(run_dir, table.version) / REPS_FILE, dataset.n_users, extended.n_items)
     model.use_representations(user_rep, item_rep)
     return extended
 
 
-def score_new_items(run_dir: str | Path, cfg: Config, dataset: Dataset,
+def score_new_items(cfg: Config, dataset: Dataset,
                     trained: tuple[torch.Tensor, torch.Tensor],
-                    features: dict[str, np.ndarray],
-                    trained_state: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+                    state: dict[str, torch.Tensor], table: ItemTable,
+                    features: dict[str, Any], scaler: FeatureScaler | None = None,
+                    cache_dir: CacheDir = False) -> torch.Tensor:
     """Representations of items described only by ``features`` (one row each, every
-    modality the model reads), as ``add_items`` would give them on top of the run's
-    current catalogue, without adding them. ``dataset`` and ``trained`` are the run's
-    trained catalogue and representations (``load_run``); ``trained_state`` its model's
-    state dict (default: read from best.pt; a server passes it once loaded)."""
-    run_dir = Path(run_dir)
+    modality the model reads), as ``add_items`` would give them on top of the catalogue
+    ``table`` of a run, without adding them. ``dataset``, ``trained`` and ``state`` are
+    the run's trained catalogue, representations and model state (``load_run``).
+
+    Nothing is read from or written to disk when ``scaler`` is given (built once per
+    run) and ``cache_dir`` is False (the default: kNN graphs in memory)."""
     if not get_model_class(cfg.model.name).scores_new_items:
         raise CatalogueError(f"model {cfg.model.name!r} scores items from interactions "
                              "only; it cannot score items from features")
@@ -122,28 +196,25 @@ def score_new_items(run_dir: str | Path, cfg: Config, dataset: Dataset,
     new = _read_features(features, dataset, n_new)
     if not n_new:
         raise CatalogueError("no items to score")
-    state = trained_state if trained_state is not None else \
-        read_checkpoint(run_dir / BEST)["model"]
     placeholders = [f"\0new{i}" for i in range(n_new)]
-    added = _added(run_dir, current_version(run_dir), list(dataset.modalities))
-    *_, item_rep = _extend(cfg, dataset, state, trained, added, placeholders, new)
+    *_, item_rep = _extend(cfg, dataset, state, trained, table, placeholders, new,
+                           scaler or FeatureScaler(cfg, dataset), cache_dir)
     return item_rep[-n_new:]
 
 
 def _extend(cfg: Config, dataset: Dataset, state: dict[str, torch.Tensor],
-            trained: tuple[torch.Tensor, torch.Tensor],
-            added: tuple[list[str], dict[str, np.ndarray]],
-            new_ids: list[str], new_feats: dict[str, np.ndarray]
+            trained: tuple[torch.Tensor, torch.Tensor], table: ItemTable,
+            new_ids: list[str], new_feats: dict[str, np.ndarray], scaler: FeatureScaler,
+            cache_dir: CacheDir = None
             ) -> tuple[list[str], dict[str, np.ndarray], Dataset, torch.Tensor, torch.Tensor]:
-    """The catalogue with the items ``added`` before (ids, raw features: ``_added``) and
-    the new ones: (every added id, their raw features, the extended dataset, user and item
-    representations over it)."""
-    old_ids, old_feats = added
-    all_ids = old_ids + new_ids
-    raw = {m: np.concatenate([old_feats[m], new_feats[m]]) if old_ids else new_feats[m]
-           for m in dataset.modalities}
-    extended = _extended_dataset(dataset, all_ids, _scaled(cfg, dataset, raw))
-    user_rep, item_rep = extended_representations(cfg, state, dataset, trained, extended)
+    """The catalogue with the items of ``table`` and the new ones: (every added id, their
+    raw features, the extended dataset, user and item representations over it)."""
+    all_ids = table.ids + new_ids
+    raw = {m: np.concatenate([table.features[m], new_feats[m]]) if table.ids
+           else new_feats[m] for m in dataset.modalities}
+    extended = _extended_dataset(dataset, all_ids, scaler(raw))
+    user_rep, item_rep = extended_representations(cfg, state, dataset, trained, extended,
+                                                  cache_dir)
     return all_ids, raw, extended, user_rep, item_rep
 
 
@@ -155,7 +226,8 @@ def add_items(run_dir: str | Path, features: dict[str, np.ndarray | str | Path],
     ``ids``) to a finished run's catalogue; returns the new version's manifest.
 
     ``features`` values are arrays or .npy files; ``ids`` a sequence or a file of one id
-    per line. Every check runs before anything is written."""
+    per line. Every check runs before anything is written, and the run folder is locked
+    meanwhile: a second writer (another addition, training) gets a clear error."""
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
     if not (run_dir / BEST).is_file():
@@ -164,46 +236,67 @@ def add_items(run_dir: str | Path, features: dict[str, np.ndarray | str | Path],
     if cfg.data.perturb:
         raise CatalogueError(f"{run_dir}: the run perturbs its features (data.perturb); new "
                              "items cannot be scaled and perturbed as its training items were")
-    _, dataset, model = load_run(run_dir, cfg)
-    cls = type(model)
-    if not cls.scores_new_items:
-        raise CatalogueError(f"model {cls.name!r} scores items from interactions only; new "
-                             "items need a model that reads item features (sea, vbpr, "
-                             "freedom, lattice, mgcn, lgmrec, dragon)")
-    version = current_version(run_dir)
-    new_feats = _read_features(features, dataset, len(new_ids))
-    added = _added(run_dir, version, list(dataset.modalities))
-    _check_ids(new_ids, _catalogue_ids(dataset, added[0]))
+    with run_lock(run_dir, "searec items add"):
+        _recover(run_dir, log)
+        _, dataset, model = load_run(run_dir, cfg)
+        cls = type(model)
+        if not cls.scores_new_items:
+            raise CatalogueError(f"model {cls.name!r} scores items from interactions only; "
+                                 "new items need a model that reads item features (sea, "
+                                 "vbpr, freedom, lattice, mgcn, lgmrec, dragon)")
+        new_feats = _read_features(features, dataset, len(new_ids))
+        table = read_item_table(run_dir, dataset)
+        _check_ids(new_ids, _catalogue_ids(dataset, table.ids))
 
-    t0 = time.perf_counter()
-    all_ids, raw, extended, user_rep, item_rep = _extend(
-        cfg, dataset, model.state_dict(), model.representations(), added, new_ids, new_feats)
-    if not torch.isfinite(item_rep).all():
-        raise CatalogueError("the new items' representations are not finite; check their "
-                             "features' scale")
+        t0 = time.perf_counter()
+        all_ids, raw, extended, user_rep, item_rep = _extend(
+            cfg, dataset, model.state_dict(), model.representations(), table, new_ids,
+            new_feats, FeatureScaler(cfg, dataset))
+        if not torch.isfinite(item_rep).all():
+            raise CatalogueError("the new items' representations are not finite; check "
+                                 "their features' scale")
 
-    next_version = (version or 0) + 1
-    manifest = {"version": next_version, "model": cls.name, "trained_items": dataset.n_items,
-                "added_items": len(all_ids), "added_now": len(new_ids),
-                "items": extended.n_items,
-                "modalities": {m: int(f.shape[1]) for m, f in raw.items()},
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "seconds": round(time.perf_counter() - t0, 3)}
-    _write_version(run_dir, next_version, all_ids, raw, (user_rep, item_rep), manifest)
+        next_version = (table.version or 0) + 1
+        manifest = {"version": next_version, "model": cls.name,
+                    "trained_items": dataset.n_items, "added_items": len(all_ids),
+                    "added_now": len(new_ids), "items": extended.n_items,
+                    "modalities": {m: int(f.shape[1]) for m, f in raw.items()},
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "seconds": round(time.perf_counter() - t0, 3)}
+        _write_version(run_dir, next_version, all_ids, raw, (user_rep, item_rep), manifest)
     log(f"{run_dir}: added {len(new_ids)} items (catalogue {dataset.n_items} trained + "
         f"{len(all_ids)} added = {extended.n_items}); item table v{next_version}")
     return manifest
 
 
+def _recover(run_dir: Path, log: Callable[[str], None]) -> None:
+    """Undo what an interrupted writer left (the caller holds the run's lock, so no live
+    writer owns any of it): temporary files and folders, and versions written but never
+    published (CURRENT does not name them, so no reader ever used them)."""
+    items = run_dir / ITEMS_DIR
+    for stale in remove_stale_temporaries(items) + remove_stale_temporaries(run_dir):
+        log(f"removed {stale}, left by an interrupted writer")
+    if not items.is_dir():
+        return
+    current = current_version(run_dir) or 0
+    for folder in sorted(items.iterdir()):
+        name = folder.name
+        if folder.is_dir() and name[:1] == "v" and name[1:].isascii() \
+                and name[1:].isdigit() and int(name[1:]) > current:
+            shutil.rmtree(folder)
+            log(f"removed {folder}: an interrupted addition wrote it but never published "
+                f"it (CURRENT names {f'v{current}' if current else 'no version'})")
+
+
 @torch.no_grad()
 def extended_representations(cfg: Config, state: dict[str, torch.Tensor], dataset: Dataset,
-                             trained: tuple[torch.Tensor, torch.Tensor], extended: Dataset
-                             ) -> tuple[torch.Tensor, torch.Tensor]:
+                             trained: tuple[torch.Tensor, torch.Tensor], extended: Dataset,
+                             cache_dir: CacheDir = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(user, item) representations over ``extended``: the ``trained`` ones for every user
     and trained item, the forward pass of the model rebuilt over ``extended`` with the
     trained ``state`` (grown to the added items) for the rest."""
     trained_users, trained_items = trained
-    bigger = build_model(cfg, extended)
+    bigger = build_model(cfg, extended, cache_dir)
     bigger.load_state_dict(grow_state(state, bigger.state_dict(), dataset.n_items,
                                       extended.n_items))
     bigger.prepare_inference(InteractionGraph.from_train(extended.train))
@@ -313,19 +406,26 @@ def _check_ids(new_ids: list[str], catalogue: list[str]) -> None:
         raise CatalogueError(f"item id {clash!r} is already in the catalogue")
 
 
-def _scaled(cfg: Config, dataset: Dataset, raw: dict[str, np.ndarray]
-            ) -> dict[str, np.ndarray]:
-    """Added items' features scaled as the training items' were (statistics of the
-    trained catalogue)."""
-    methods = feature_norm_methods(list(dataset.modalities), cfg.data.feature_norm)
-    if all(method == "none" for method in methods.values()) or not raw:
-        return raw
-    base = load_dataset(cfg.data.model_copy(update={"feature_norm": "none"}))
-    out = {}
-    for m, rows in raw.items():
-        both = np.concatenate([base.modalities[m], rows])
-        out[m] = normalize_features(both, methods[m], fit_rows=base.n_items)[base.n_items:]
-    return out
+class FeatureScaler:
+    """Added items' raw features scaled as the training items' were (with the statistics
+    of the trained catalogue, whose unscaled features are read once, here)."""
+
+    def __init__(self, cfg: Config, dataset: Dataset) -> None:
+        self.methods = feature_norm_methods(list(dataset.modalities), cfg.data.feature_norm)
+        self.trained: dict[str, np.ndarray] = {}
+        if any(method != "none" for method in self.methods.values()):
+            base = load_dataset(cfg.data.model_copy(update={"feature_norm": "none"}))
+            self.trained = {m: base.modalities[m] for m in dataset.modalities}
+
+    def __call__(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not self.trained or not raw:
+            return raw
+        out = {}
+        for m, rows in raw.items():
+            base = self.trained[m]
+            both = np.concatenate([base, rows])
+            out[m] = normalize_features(both, self.methods[m], fit_rows=len(base))[len(base):]
+        return out
 
 
 def _extended_dataset(dataset: Dataset, ids: list[str], feats: dict[str, np.ndarray]
@@ -351,12 +451,14 @@ def _extended_dataset(dataset: Dataset, ids: list[str], feats: dict[str, np.ndar
 
 def _write_version(run_dir: Path, version: int, ids: list[str], raw: dict[str, np.ndarray],
                    reps: tuple[torch.Tensor, torch.Tensor], manifest: dict[str, Any]) -> None:
+    """Write version ``version`` to a temporary folder, rename it into place, then publish
+    it by replacing CURRENT (the caller holds the run's lock)."""
     items = run_dir / ITEMS_DIR
     items.mkdir(exist_ok=True)
     final = _version_dir(run_dir, version)
-    if final.exists():
-        raise CatalogueError(f"{final} exists but {items / CURRENT} does not name it; "
-                             "remove it (left by an interrupted addition) and retry")
+    if final.exists():  # _recover removed every unpublished version under this lock
+        raise CatalogueError(f"{final} appeared while this addition held the run's lock; "
+                             "was it written by hand?")
     tmp = Path(tempfile.mkdtemp(prefix=f".v{version}.", dir=items))
     try:
         (tmp / IDS_FILE).write_text("\n".join(ids) + "\n", encoding="utf-8")
@@ -368,6 +470,4 @@ def _write_version(run_dir: Path, version: int, ids: list[str], raw: dict[str, n
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    pointer = items / f".{CURRENT}.tmp"
-    pointer.write_text(f"{version}\n")
-    os.replace(pointer, items / CURRENT)
+    write_text(items / CURRENT, f"{version}\n")

@@ -7,9 +7,9 @@ resume), best.pt (best validation checkpoint) and, when finished, metrics.json.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +19,29 @@ from searec.config import Config, build_config, read_yaml
 from searec.data.dataset import Dataset
 from searec.data.load import load_dataset
 from searec.errors import ConfigError, RunDirError
-from searec.graphs import InteractionGraph
+from searec.graphs import CacheDir, InteractionGraph
 from searec.io import check_output_dir, write_json, write_text
 from searec.models import create_model
 from searec.models.base import Recommender
 from searec.training import distributed
-from searec.training.memory import keep_freed_memory
-from searec.training.trainer import (
+from searec.training.checkpoint import (
     BEST,
     LAST,
-    Trainer,
+    LOCK,
+    clear_run_dir,
+    load_model_state,
     read_checkpoint,
-    resolve_device,
-    seed_everything,
+    remove_stale_temporaries,
+    run_lock,
 )
+from searec.training.memory import available_memory, check_fits, footprint, keep_freed_memory
+from searec.training.trainer import Trainer, resolve_device, seed_everything
 
 
 def check_run_dir(out: str | Path, overwrite: bool = False) -> None:
     """Refuse a run folder that cannot be used, without touching anything."""
     check_output_dir(out, overwrite, "run directory", "pass --overwrite to replace it or "
-                     "--resume to continue it", RunDirError)
+                     "--resume to continue it", RunDirError, ignore=(LOCK,))
 
 
 def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
@@ -62,22 +65,48 @@ def check_eval_config(
 
 
 def prepare_run_dir(out: str | Path, overwrite: bool = False) -> Path:
-    """Create an empty run folder; refuse an existing non-empty one unless overwrite."""
+    """Empty the run folder, whose lock (:func:`run_lock`) the caller holds; refuse a
+    non-empty one unless overwrite."""
     out = Path(out)
-    check_run_dir(out, overwrite)
-    if out.exists() and any(out.iterdir()):
-        shutil.rmtree(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunDirError(f"{out}: cannot create run directory ({exc.strerror})") from None
+    check_run_dir(out, overwrite)  # again, under the lock: nobody else writes it now
     if not os.access(out, os.W_OK):
         raise RunDirError(f"{out}: run directory is not writable")
+    try:
+        clear_run_dir(out)
+    except OSError as exc:
+        raise RunDirError(f"{out}: cannot clear the run directory ({exc.strerror})") from None
     return out
 
 
-def build_model(cfg: Config, dataset: Dataset) -> Recommender:
-    return create_model(cfg.model.name, dataset, cfg.model_params, cfg.cache_dir)
+def build_model(cfg: Config, dataset: Dataset, cache_dir: CacheDir = None) -> Recommender:
+    """The model ``cfg`` names over ``dataset``; kNN graphs cached in ``cache_dir``, else
+    in ``cfg.cache_dir`` (False: no disk cache)."""
+    return create_model(cfg.model.name, dataset, cfg.model_params,
+                        cfg.cache_dir if cache_dir is None else cache_dir)
+
+
+def _integer_keys(tree: dict[str, Any], prefix: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_integer_keys(value, f"{prefix}{key}."))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out[prefix + key] = value
+    return out
+
+
+def check_model_memory(cfg: Config, dataset: Dataset, device: torch.device,
+                       training: bool) -> None:
+    """Refuse, before anything is allocated, a model whose tensors cannot fit on
+    ``device`` (a ConfigError naming the key that sizes them and the estimate)."""
+    available = available_memory(device)
+    found = footprint(lambda: build_model(cfg, dataset)) if available is not None else None
+    if found is None or available is None:
+        return
+    params = cfg.model.model_dump(mode="json")
+    check_fits(found, available, training, _integer_keys(params, "model."),
+               f"model {cfg.model.name!r} on {dataset.n_users:,} users and "
+               f"{dataset.n_items:,} items")
 
 
 def train(
@@ -94,11 +123,21 @@ def train(
     ``on_eval(epoch, valid_score)`` is called after each validation; ``test=False`` leaves
     the test split untouched (for model selection)."""
     out = Path(out)
+    with ExitStack() as held:
+        return _train(cfg, out, held, overwrite, resume, log, on_eval, test)
+
+
+def _train(cfg: Config, out: Path, held: ExitStack, overwrite: bool, resume: bool,
+           log: Callable[[str], None], on_eval: Callable[[int, float], None] | None,
+           test: bool) -> dict[str, Any]:
+    """``train``; the run folder's lock, once taken, lives as long as ``held``."""
     info = distributed.world()
     main = info.rank == 0
     if resume:
         if not (out / LAST).is_file() and not (out / BEST).is_file():
             raise RunDirError(f"{out}: nothing to resume (no {LAST} in the run directory)")
+        if main:  # before anything is read: a live run is not resumed twice
+            held.enter_context(run_lock(out, "searec train --resume"))
     elif main:
         check_run_dir(out, overwrite)
     # Everything that can fail on the user's input fails here, before anything is written.
@@ -116,14 +155,15 @@ def train(
     dataset = load_dataset(cfg.data)
     check_eval_config(cfg, dataset, log)
     seed_everything(cfg.train.seed)
+    check_model_memory(cfg, dataset, device, training=True)
     model = build_model(cfg, dataset)
     graph = InteractionGraph.from_train(dataset.train)
     if not main:
         pass  # rank 0 owns the run folder
     elif resume:
-        for stale in out.glob(".*.tmp"):  # left by a process killed while writing
-            stale.unlink()
+        remove_stale_temporaries(out)  # left by a process killed while writing
     else:
+        held.enter_context(run_lock(out, "searec train"))
         prepare_run_dir(out, overwrite)
         write_text(out / "config.yaml", cfg.to_yaml())
     distributed.barrier()
@@ -151,11 +191,15 @@ def train(
 
 
 def run_config(run_dir: Path) -> Config:
-    """The config a run folder was started with (its config.yaml)."""
+    """The config a run folder was started with (its config.yaml), minus where it kept
+    its kNN cache: a run folder may come from anyone, and the paths it names are not
+    followed for writing (the cache is this user's: $SEAREC_CACHE or ~/.cache/searec)."""
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise RunDirError(f"{run_dir}: no config.yaml; not a searec run directory")
-    return build_config(read_yaml(path), str(path))
+    cfg = build_config(read_yaml(path), str(path))
+    cfg.cache_dir = None
+    return cfg
 
 
 def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -174,9 +218,10 @@ def load_run(run_dir: str | Path, cfg: Config | None = None
     if not (run_dir / BEST).is_file():
         raise RunDirError(f"{run_dir}: no {BEST}; train the run first")
     dataset = load_dataset(cfg.data)
+    check_model_memory(cfg, dataset, torch.device("cpu"), training=False)
     model = build_model(cfg, dataset)
     state = read_checkpoint(run_dir / BEST)
-    model.load_state_dict(state["model"])
+    load_model_state(model, state["model"], run_dir / BEST)
     model.prepare_inference(InteractionGraph.from_train(dataset.train))
     return cfg, dataset, model
 

@@ -10,6 +10,7 @@ what was expected and, for a mistyped key, suggests the closest known key of any
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -64,18 +65,33 @@ def suggest(key: str, candidates: Iterable[str]) -> str:
     return " (did you mean " + " or ".join(repr(p) for p in picks) + "?)"
 
 
+_SHORT = reprlib.Repr()  # attributes, not arguments: Python 3.10 and 3.11 take none
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxlong, _SHORT.maxother = 2, 60, 40, 60
+for _kind in ("maxtuple", "maxlist", "maxarray", "maxdict", "maxset", "maxfrozenset",
+              "maxdeque"):
+    setattr(_SHORT, _kind, 4)
+SHORT_VALUE = 100  # most characters of a value an error message quotes
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut to a short prefix: a message never echoes a huge value in full
+    (nor walks all of it: nested and long containers are abbreviated first)."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= SHORT_VALUE else text[: SHORT_VALUE - 3] + "..."
+
+
 def describe_errors(err: ValidationError, known: Iterable[str], prefix: str = "") -> str:
     """pydantic's errors as '; '-joined sentences that name each key."""
     known = list(known)
     lines = []
-    for e in err.errors():
-        key = prefix + ".".join(str(p) for p in e["loc"])
+    for e in err.errors(include_url=False)[:5]:
+        key = prefix + ".".join(str(p)[:60] for p in e["loc"])
         if e["type"] == "extra_forbidden":
             lines.append(f"unknown config key {key!r}{suggest(key, known)}")
         else:
-            msg = e["msg"].removeprefix("Value error, ")
+            msg = e["msg"].removeprefix("Value error, ")[:300]
             got = e.get("input")
-            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            shown = "" if isinstance(got, dict) else f" (got {short_repr(got)})"
             lines.append(f"config key {key!r}: {msg}{shown}")
     return "; ".join(lines)
 

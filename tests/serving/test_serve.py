@@ -136,7 +136,8 @@ def test_new_items_scored_from_features_match_an_addition(service, server, shop_
     rows = raw.set_index("item").loc[["B000000010", "B000000011"]].to_numpy().tolist()
     got = service.score_items({"image": rows}, ["A0003Z", "A0010Z"])
     assert [len(r["scores"]) for r in got] == [2, 2]
-    direct = score_new_items(shop_run, service.config, dataset, service.trained_reps,
+    direct = score_new_items(service.config, dataset, service.trained_reps,
+                             service.trained_state, service.table,
                              {"image": np.asarray(rows, dtype=np.float32)})
     users = dataset.user_map.to_index(["A0003Z", "A0010Z"])
     np.testing.assert_allclose([r["scores"] for r in got],

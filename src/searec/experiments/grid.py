@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -49,12 +48,12 @@ from pydantic import Field
 from searec.config import Config, build_config, deep_merge, read_yaml
 from searec.errors import ConfigError
 from searec.evaluation.stats import mean_std, paired_test
-from searec.io import read_csv_rows, rows_to_csv, write_text
+from searec.io import file_lock, read_csv_rows, rows_to_csv, write_text
 from searec.runs import resume, train
 from searec.schema import StrictModel, validate
 from searec.separation.diagnostics import heldout_means
 from searec.separation.heldout import HeldoutSettings
-from searec.training.trainer import BEST, LAST
+from searec.training.checkpoint import BEST, LAST
 
 
 class DiagnoseSpec(StrictModel):
@@ -147,25 +146,9 @@ def run_state(run_dir: Path) -> str:
 @contextmanager
 def claim_run(run_dir: Path) -> Iterator[bool]:
     """Hold the run's lock file (beside its folder, which training may replace) for the
-    block; yields False when another process holds it. The operating system releases
-    the lock when its holder exits, crashed or not, so a claim never goes stale. Without
-    POSIX file locks (Windows) every claim succeeds."""
-    try:
-        import fcntl
-    except ImportError:
-        yield True
-        return
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir.parent / f".{run_dir.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # closing releases the lock
+    block; yields False when another process holds it (:func:`searec.io.file_lock`)."""
+    with file_lock(run_dir.parent / f".{run_dir.name}.lock") as held:
+        yield held
 
 
 def _execute(config: Config, run_dir: Path, settings: HeldoutSettings | None,

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from searec.errors import ConfigError
+from searec.graphs import CacheDir
 from searec.models import (  # noqa: F401  (registration side effect)
     bm3,
     bpr,
@@ -63,7 +64,7 @@ def resolve_model_section(
 
 
 def create_model(name: str, dataset: Any, params: dict[str, Any],
-                 cache_dir: str | None = None) -> Recommender:
+                 cache_dir: CacheDir = None) -> Recommender:
     cls = get_model_class(name)
     cls.check_dataset(dataset)
     return cls.build(dataset, cls.Params.model_validate(params), cache_dir)

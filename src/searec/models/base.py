@@ -23,7 +23,6 @@ After training, ``prepare_inference(graph)`` caches the representations, and
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -34,7 +33,7 @@ from torch import nn
 from searec.csr import csr_rows_positions, users_per_batch
 from searec.data.dataset import Dataset
 from searec.errors import ConfigError
-from searec.graphs import InteractionGraph
+from searec.graphs import CacheDir, InteractionGraph
 from searec.optim import AuxiliaryObjective
 from searec.schema import StrictModel
 from searec.topk import topk_stable
@@ -95,7 +94,7 @@ class Recommender(nn.Module):
     # ---------------------------------------------------------------- construction
     @classmethod
     def build(
-        cls, dataset: Dataset, params: StrictModel, cache_dir: str | Path | None = None
+        cls, dataset: Dataset, params: StrictModel, cache_dir: CacheDir = None
     ) -> Recommender:
         """Construct the model for ``dataset``. Override when the model needs features."""
         return cls(dataset.n_users, dataset.n_items, **params.model_dump())

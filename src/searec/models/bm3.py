@@ -19,8 +19,6 @@ the raw features are fine-tuned (``train_features``; false keeps them fixed).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,7 +26,7 @@ from pydantic import Field
 from torch import nn
 
 from searec.data.dataset import Dataset
-from searec.graphs import InteractionGraph, propagated_mean
+from searec.graphs import CacheDir, InteractionGraph, propagated_mean
 from searec.losses import cosine_distance, embedding_norm_penalty
 from searec.models.base import Recommender, register
 from searec.schema import StrictModel
@@ -81,7 +79,7 @@ class BM3(Recommender):
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
-              cache_dir: str | Path | None = None) -> BM3:
+              cache_dir: CacheDir = None) -> BM3:
         assert isinstance(params, BM3Params)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, params)
 

@@ -15,8 +15,6 @@ drawn once (seed 0), so a saved model scores the same after loading.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -24,6 +22,7 @@ from pydantic import Field
 
 from searec.data.dataset import Dataset
 from searec.graphs import (
+    CacheDir,
     InteractionGraph,
     mixed_knn_graph,
     register_operator,
@@ -63,7 +62,7 @@ class DRAGON(SEA):
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
-              cache_dir: str | Path | None = None) -> DRAGON:
+              cache_dir: CacheDir = None) -> DRAGON:
         assert isinstance(params, DRAGONParams)
         item_graph = mixed_knn_graph(dataset.modalities, params.knn_k, params.knn_weights,
                                      cache_dir, params.knn_method)

@@ -15,8 +15,6 @@ in a trainable embedding); the projections learn instead.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -25,6 +23,7 @@ from torch import nn
 
 from searec.data.dataset import Dataset
 from searec.graphs import (
+    CacheDir,
     InteractionGraph,
     SparseOperator,
     bipartite_adjacency,
@@ -92,7 +91,7 @@ class FREEDOM(MultimodalRecommender):
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
-              cache_dir: str | Path | None = None) -> FREEDOM:
+              cache_dir: CacheDir = None) -> FREEDOM:
         assert isinstance(params, FREEDOMParams)
         graph = mixed_knn_graph(dataset.modalities, params.knn_k, params.knn_weights, cache_dir,
                                 params.knn_method)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from searec.data.dataset import Dataset
-from searec.graphs import InteractionGraph
+from searec.graphs import CacheDir, InteractionGraph
 from searec.models.base import NoParams, Recommender, register
 from searec.schema import StrictModel
 
@@ -40,7 +38,7 @@ class ItemKNN(Recommender):
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
-              cache_dir: str | Path | None = None) -> ItemKNN:
+              cache_dir: CacheDir = None) -> ItemKNN:
         return cls(dataset.n_users, dataset.n_items, dataset.modalities)
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,7 +21,6 @@ are not fine-tuned (as for FREEDOM and MGCN here).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -33,6 +32,7 @@ from torch import nn
 
 from searec.data.dataset import Dataset
 from searec.graphs import (
+    CacheDir,
     InteractionGraph,
     bipartite_adjacency,
     edge_propagate,
@@ -101,7 +101,7 @@ class LATTICE(MultimodalRecommender):
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
-              cache_dir: str | Path | None = None) -> LATTICE:
+              cache_dir: CacheDir = None) -> LATTICE:
         assert isinstance(params, LATTICEParams)
         initial = normalized_similarity_graphs(dataset.modalities, params.knn_k, cache_dir,
                                                params.knn_method)

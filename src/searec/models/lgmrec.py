@@ -25,7 +25,6 @@ change from one evaluation to the next).
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -35,7 +34,13 @@ from pydantic import Field
 from torch import nn
 
 from searec.data.dataset import Dataset
-from searec.graphs import InteractionGraph, hypergraph_propagate, propagate, propagated_mean
+from searec.graphs import (
+    CacheDir,
+    InteractionGraph,
+    hypergraph_propagate,
+    propagate,
+    propagated_mean,
+)
 from searec.losses import bpr_dot_loss, contrast_with_table, embedding_norm_penalty
 from searec.models.base import register
 from searec.models.multimodal import MultimodalRecommender, SeparableParams
@@ -92,7 +97,7 @@ class LGMRec(MultimodalRecommender):
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
-              cache_dir: str | Path | None = None) -> LGMRec:
+              cache_dir: CacheDir = None) -> LGMRec:
         assert isinstance(params, LGMRecParams)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, params)
 

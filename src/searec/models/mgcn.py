@@ -21,7 +21,6 @@ rate by 0.96 every 50 epochs (here: train.lr_schedule).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -32,6 +31,7 @@ from torch import nn
 
 from searec.data.dataset import Dataset
 from searec.graphs import (
+    CacheDir,
     InteractionGraph,
     SparseOperator,
     normalized_similarity_graphs,
@@ -89,7 +89,7 @@ class MGCN(MultimodalRecommender):
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
-              cache_dir: str | Path | None = None) -> MGCN:
+              cache_dir: CacheDir = None) -> MGCN:
         assert isinstance(params, MGCNParams)
         graphs = normalized_similarity_graphs(dataset.modalities, params.knn_k, cache_dir,
                                               params.knn_method)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from searec.data.dataset import Dataset
-from searec.graphs import InteractionGraph
+from searec.graphs import CacheDir, InteractionGraph
 from searec.models.base import NoParams, Recommender, register
 from searec.schema import StrictModel
 
@@ -28,7 +26,7 @@ class Pop(Recommender):
 
     @classmethod
     def build(
-        cls, dataset: Dataset, params: StrictModel, cache_dir: str | Path | None = None
+        cls, dataset: Dataset, params: StrictModel, cache_dir: CacheDir = None
     ) -> Pop:
         counts = np.asarray(dataset.train.sum(axis=0)).ravel()
         return cls(dataset.n_users, dataset.n_items, counts)

@@ -13,7 +13,6 @@ from per-modality cosine kNN graphs. Score = dot(user, item); loss = BPR + separ
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +24,7 @@ from torch.utils.checkpoint import checkpoint
 
 from searec.data.dataset import Dataset
 from searec.graphs import (
+    CacheDir,
     InteractionGraph,
     SparseOperator,
     mixed_knn_graph,
@@ -106,7 +106,7 @@ class SEA(MultimodalRecommender):
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
-              cache_dir: str | Path | None = None) -> SEA:
+              cache_dir: CacheDir = None) -> SEA:
         assert isinstance(params, SEAParams)
         graph = mixed_knn_graph(dataset.modalities, params.knn_k, params.knn_weights, cache_dir,
                                 params.knn_method)

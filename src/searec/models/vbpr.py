@@ -7,15 +7,13 @@ concatenation of the separated modality representations p_m instead of raw featu
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
 
 from searec.data.dataset import Dataset
-from searec.graphs import InteractionGraph
+from searec.graphs import CacheDir, InteractionGraph
 from searec.losses import bpr_dot_loss, l2_penalty
 from searec.models.base import register
 from searec.models.multimodal import MultimodalRecommender, SeparableParams
@@ -48,7 +46,7 @@ class VBPR(MultimodalRecommender):
 
     @classmethod
     def build(cls, dataset: Dataset, params: StrictModel,
-              cache_dir: str | Path | None = None) -> VBPR:
+              cache_dir: CacheDir = None) -> VBPR:
         assert isinstance(params, VBPRParams)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, params)
 

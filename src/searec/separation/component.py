@@ -17,7 +17,7 @@ import warnings
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from searec.optim import AuxiliaryObjective
@@ -75,6 +75,18 @@ class SeparationParams(StrictModel):
         1024, gt=1, description="At most this many items (a random subset, drawn anew each "
         "step) enter the MI losses: contrastive alignment needs N x N logits, so its time "
         "and memory grow with N^2 (16 GB at N = 65,536). None: no cap (reference).")
+
+    # checked when the config is read, not when the model is built: a typo is a config
+    # error with a suggestion (estimators registered by plug-ins count: they load first)
+    @field_validator("alignment")
+    @classmethod
+    def _known_alignment(cls, name: str) -> str:
+        return ALIGNMENTS.check(name)
+
+    @field_validator("distancing")
+    @classmethod
+    def _known_distancing(cls, name: str) -> str:
+        return DISTANCINGS.check(name)
 
 
 class Separation(nn.Module):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -27,9 +28,21 @@ class EstimatorRegistry(Generic[T]):
         """'a, b, none': what a config may name."""
         return ", ".join([*sorted(self.classes), "none"])
 
+    def check(self, name: str) -> str:
+        """``name`` if a config may name it (a registered estimator or ``none``), else a
+        ValueError that suggests the closest name."""
+        if name == "none" or name in self.classes:
+            return name
+        close = difflib.get_close_matches(name, [*self.classes, "none"], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown {self.kind} estimator {name[:60]!r}{hint}; choose one of "
+                         f"{self.choices()}")
+
     def get(self, name: str) -> type[T]:
+        self.check(name)
         if name not in self.classes:
-            raise ValueError(f"{self.kind} must be one of {self.choices()}, got {name!r}")
+            raise ValueError(f"{self.kind} 'none' is no estimator; choose one of "
+                             f"{self.choices()}")
         return self.classes[name]
 
     def copy(self) -> dict[str, type[T]]:

@@ -22,7 +22,13 @@ import numpy as np
 import torch
 
 from searec.errors import SearecError
-from searec.items import CatalogueError, apply_catalogue, current_version, score_new_items
+from searec.items import (
+    CatalogueError,
+    FeatureScaler,
+    apply_catalogue,
+    read_item_table,
+    score_new_items,
+)
 from searec.recommend import UnknownIdError, item_indices, user_indices
 from searec.runs import load_run
 
@@ -51,8 +57,12 @@ class RunService:
         # the trained catalogue's representations: new items are scored on top of them
         self.trained_reps = tuple(t.clone() for t in model.representations())
         self.trained_state = model.state_dict()  # new items are represented from it
-        self.dataset = apply_catalogue(self.run_dir, self.config, self.trained_dataset, model)
-        self.item_table = current_version(self.run_dir)
+        # read once: answering a request reads and writes no file
+        self.table = read_item_table(self.run_dir, self.trained_dataset)
+        self.scaler = FeatureScaler(self.config, self.trained_dataset)
+        self.dataset = apply_catalogue(self.run_dir, self.config, self.trained_dataset, model,
+                                       self.table)
+        self.item_table = self.table.version
         self.model = model
         self.device = torch.device(device)
         # the model answers queries over its representations on the serving device
@@ -209,9 +219,9 @@ class RunService:
             raise RequestError(413, f"{max(lengths)} items in one request; at most "
                                f"{self.max_batch} (searec serve --max-batch)")
         try:
-            item_rep = score_new_items(self.run_dir, self.config, self.trained_dataset,
-                                       self.trained_reps, arrays,  # type: ignore[arg-type]
-                                       trained_state=self.trained_state)
+            item_rep = score_new_items(self.config, self.trained_dataset,
+                                       self.trained_reps,  # type: ignore[arg-type]
+                                       self.trained_state, self.table, arrays, self.scaler)
         except CatalogueError as exc:
             raise RequestError(422, str(exc)) from None
         scores = (self.user_rep[torch.from_numpy(index).to(self.device)]

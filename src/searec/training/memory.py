@@ -1,4 +1,4 @@
-"""CPU memory reuse between training steps.
+"""CPU memory reuse between training steps, and whether a model fits at all.
 
 Every training step allocates the same large temporaries (embeddings of all users and
 items, propagated layers, their gradients). glibc's malloc serves blocks above 32 MiB
@@ -13,7 +13,17 @@ allocator has no cache of its own; CUDA memory is not affected.
 from __future__ import annotations
 
 import ctypes
+import os
+import random
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from searec.errors import ConfigError, SearecError
 
 # mallopt parameters, from glibc's <malloc.h>
 _M_TRIM_THRESHOLD = -1
@@ -36,3 +46,82 @@ def keep_freed_memory() -> bool:
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(
         libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
+
+
+# ---------------------------------------------------------------- will the model fit?
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``: the GPU's free memory, or the system's
+    MemAvailable (Linux; else free physical pages); None when unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A model's tensors, measured on the meta device (no memory allocated)."""
+
+    parameters: int  # bytes
+    buffers: int  # bytes (features, graphs: held once, whether training or not)
+    largest: tuple[str, tuple[int, ...]]  # the largest tensor's name and shape
+
+
+def footprint(build: Callable[[], nn.Module]) -> Footprint | None:
+    """The size of what ``build`` would allocate, from building it on the meta device;
+    None when the model cannot be built there (a plug-in's own code may not allow it).
+    A :class:`~searec.errors.SearecError` from ``build`` (the user's input) propagates."""
+    # the real build that follows must draw the same random numbers as without this one
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        with torch.device("meta"):
+            model = build()
+    except SearecError:
+        raise
+    except Exception:  # an op without a meta kernel: no estimate, the real build decides
+        return None
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+    params = list(model.named_parameters())
+    buffers = list(model.named_buffers())
+    largest = max(params + buffers, key=lambda nt: nt[1].numel(), default=("", torch.empty(0)))
+    return Footprint(
+        parameters=sum(p.numel() * p.element_size() for _, p in params),
+        buffers=sum(b.numel() * b.element_size() for _, b in buffers),
+        largest=(largest[0], tuple(largest[1].shape)))
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def check_fits(found: Footprint, available: int, training: bool, keys: dict[str, int],
+               what: str) -> None:
+    """Refuse (ConfigError) a model whose tensors cannot fit in ``available`` bytes:
+    parameters x4 when ``training`` (gradients and Adam's two moments), plus buffers.
+    The message names the config key whose value sizes the largest tensor (from
+    ``keys``, dotted key -> integer value), when one does."""
+    need = found.parameters * (4 if training else 1) + found.buffers
+    if need <= available:
+        return
+    name, shape = found.largest
+    culprits = sorted((v, k) for k, v in keys.items() if v > 1 and v in shape)
+    blame = (f"config key {culprits[-1][1]!r} ({culprits[-1][0]:,}): "
+             if culprits else "")
+    role = "to train (parameters, gradients and Adam's two moments)" if training \
+        else "to load"
+    raise ConfigError(
+        f"{blame}{what} needs about {_gib(need)} {role}, its largest tensor {name!r} "
+        f"{' x '.join(f'{d:,}' for d in shape)}; about {_gib(available)} is available. "
+        "Use smaller sizes")

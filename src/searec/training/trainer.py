@@ -11,7 +11,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,23 +33,13 @@ from searec.models.base import Recommender
 from searec.optim import AuxiliaryObjective, adam, fit_auxiliary, load_adam_state
 from searec.schema import StrictModel
 from searec.training import distributed
-
-LAST = "last.pt"
-BEST = "best.pt"
-# Version of what best.pt / last.pt hold. 2 (searec 0.2): the optimisers of auxiliary
-# objectives beside the main one; 1 (searec 0.1) kept CLUB's q optimiser in the model's state.
-CHECKPOINT_FORMAT = 2
-
-
-def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """A checkpoint this version can read; an older format is a clear error."""
-    ckpt = torch.load(path, map_location=device, weights_only=False)
-    found = ckpt.get("format", 1) if isinstance(ckpt, dict) else None
-    if found != CHECKPOINT_FORMAT:
-        raise RunDirError(f"{path}: checkpoint format {found}, written by an earlier searec (0.1); "
-                          f"this version reads format {CHECKPOINT_FORMAT} only. Train the run "
-                          "again")
-    return ckpt
+from searec.training.checkpoint import (
+    BEST,
+    CHECKPOINT_FORMAT,
+    LAST,
+    load_model_state,
+    read_checkpoint,
+)
 
 
 class TrainConfig(StrictModel):
@@ -292,6 +282,19 @@ class TrainState:
     stopped_early: bool = False
 
 
+def train_state(saved: Any, path: str | Path) -> TrainState:
+    """The TrainState a checkpoint saved; anything else is a RunDirError naming ``path``."""
+    names = {f.name for f in fields(TrainState)}
+    if not isinstance(saved, dict) or set(saved) != names:
+        raise RunDirError(f"{path}: the checkpoint has no training state to resume from")
+    state = TrainState(**saved)
+    numbers = (state.epoch, state.best_epoch, state.bad_evals)
+    if not all(isinstance(n, int) and n >= 0 for n in numbers) \
+            or not isinstance(state.history, list):
+        raise RunDirError(f"{path}: the checkpoint's training state is damaged")
+    return state
+
+
 class Trainer:
     def __init__(
         self,
@@ -375,20 +378,28 @@ class Trainer:
 
     def load_checkpoint(self, path: str | Path) -> None:
         ckpt = read_checkpoint(path, self.device)
-        self.model.load_state_dict(ckpt["model"])
-        if self.optimizer is not None and ckpt["optimizer"] is not None:
-            load_adam_state(self.optimizer, ckpt["optimizer"])
-        for name, opt in self.auxiliary_optimizers.items():
-            if name not in ckpt["auxiliary"]:
+        load_model_state(self.model, ckpt["model"], path)
+        state = train_state(ckpt.get("state"), path)
+        auxiliary = ckpt.get("auxiliary")
+        for name in self.auxiliary_optimizers:
+            if not isinstance(auxiliary, dict) or name not in auxiliary:
                 raise RunDirError(f"{path}: no optimiser state for the auxiliary objective "
                                   f"{name!r}; was the run started with another config?")
-            load_adam_state(opt, ckpt["auxiliary"][name])
-        if self.scheduler is not None and ckpt.get("scheduler") is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
-        self.state = TrainState(**ckpt["state"])
+        try:  # every part below was written by save_checkpoint; anything else is damage
+            if self.optimizer is not None and ckpt.get("optimizer") is not None:
+                load_adam_state(self.optimizer, ckpt["optimizer"])
+            for name, opt in self.auxiliary_optimizers.items():
+                load_adam_state(opt, auxiliary[name])  # type: ignore[index]
+            if self.scheduler is not None and ckpt.get("scheduler") is not None:
+                self.scheduler.load_state_dict(ckpt["scheduler"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+            raise RunDirError(f"{path}: the checkpoint's optimiser or random state is "
+                              f"damaged ({type(exc).__name__}); resume from a good copy "
+                              "or train the run again") from None
+        self.state = state
 
     def write_history(self) -> None:
         if self.state.history and self.main:
@@ -574,7 +585,7 @@ class Trainer:
         """Load best.pt, evaluate valid (and test, unless ``test=False``: model selection
         must never see it) once, return the metrics.json content."""
         best = read_checkpoint(self.run_dir / BEST, self.device)
-        self.model.load_state_dict(best["model"])
+        load_model_state(self.model, best["model"], self.run_dir / BEST)
         t0 = time.perf_counter()
         valid = self.evaluate("valid")
         test_m = self.evaluate("test") if test else None
