@@ -179,3 +179,15 @@ def test_models_and_config_doc_list_a_user_model_without_docstring(capsys, monke
     assert "mine" in listing.split() and "pop " in listing
     assert main(["config", "docs"]) == 0
     assert "**model = mine** | | |  |" in capsys.readouterr().out
+
+
+def test_the_package_version_is_the_distributions():
+    from pathlib import Path
+
+    import tomllib
+
+    import searec
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml")
+                            .read_text())["project"]
+    assert searec.__version__ == project["version"]

@@ -137,7 +137,7 @@ def test_a_yaml_alias_bomb_is_refused_with_a_short_message(tmp_path):
     assert len(BOMB) < 400
     with pytest.raises(ConfigError) as err:
         load_config(bomb)
-    assert "more than 100,000 values once its YAML aliases are expanded" in str(err.value)
+    assert "more than 100,000 values, YAML aliases expanded" in str(err.value)
     assert len(str(err.value)) < 300
     # aliases within the bound are fine
     ok = tmp_path / "ok.yaml"

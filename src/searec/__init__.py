@@ -1,8 +1,6 @@
 """searec: multimodal recommendation with SEA (separate learning of generic and unique
 modality representations), with baselines, full-ranking evaluation and a CLI."""
 
-__version__ = "0.2.0"
-
 from searec.config import Config, load_config
 from searec.data import Dataset, load_mmrec, make_synthetic, save_mmrec
 from searec.data.load import load_dataset
@@ -11,6 +9,7 @@ from searec.models import create_model, get_model_class, registry
 from searec.recommend import recommend, write_recommendations
 from searec.runs import load_run, resume, train
 from searec.training import evaluate_model
+from searec.version import __version__ as __version__
 
 __all__ = [
     "Config",

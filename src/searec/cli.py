@@ -269,9 +269,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise SearecError(f"--port must be in 0..65535, got {args.port}")
+    for flag, value in (("--max-batch", args.max_batch), ("--max-body", args.max_body),
+                        ("--max-connections", args.max_connections),
+                        ("--header-timeout", args.header_timeout),
+                        ("--body-timeout", args.body_timeout)):
+        if not value > 0:
+            raise SearecError(f"{flag} must be > 0, got {value}")
     print(f"searec serve: loading {args.run}", flush=True)
     serve(str(args.run), args.host, args.port, args.max_batch, args.device, args.log_level,
-          args.approximate)
+          args.approximate, max_body=args.max_body, header_timeout=args.header_timeout,
+          body_timeout=args.body_timeout, max_connections=args.max_connections)
     return 0
 
 
@@ -437,7 +444,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-batch", type=int, default=1000,
-                   help="most ids in one request (more: 413)")
+                   help="most ids in one request, every list counted (more: 413); an "
+                   "answer holds at most 100x as many scored entries")
+    p.add_argument("--max-body", type=int, default=2**20, metavar="BYTES",
+                   help="largest request body (more: 413 before it is read; default 1 MiB)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a request's line and headers must arrive within this (default 10)")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="then its body within this (else 408; default 30)")
+    p.add_argument("--max-connections", type=int, default=256, metavar="N",
+                   help="connections and requests at once (more: 503; default 256)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--approximate", action="store_true",
                    help="top-k per user from a faiss HNSW index over the item "

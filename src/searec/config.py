@@ -111,18 +111,18 @@ def _check_nodes(root: yaml.Node) -> None:
         elif isinstance(node, yaml.SequenceNode):
             total += sum(size(item, depth + 1) for item in node.value)
         if total > MAX_CONFIG_VALUES:
-            raise _ConfigTooLarge(f"more than {MAX_CONFIG_VALUES:,} values once its YAML "
-                                  "aliases are expanded")
+            raise _ConfigTooLarge(f"more than {MAX_CONFIG_VALUES:,} values, YAML aliases "
+                                  "expanded")
         sizes[id(node)] = total
         return total
 
     size(root, 0)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """YAML with 1.2's numbers: ``1e-4`` is a float (YAML 1.1, PyYAML's default, reads it as
     a string, which a float key then refuses). Bounded (:func:`_check_nodes`) and strict
-    about duplicate keys."""
+    about duplicate keys. libyaml's parser where PyYAML has it (3x faster)."""
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()

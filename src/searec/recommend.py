@@ -22,6 +22,7 @@ from searec.errors import DataError, SearecError
 from searec.io import atomic_path
 from searec.items import load_catalogue
 from searec.models.base import Recommender
+from searec.schema import short_repr
 
 FORMATS = {".csv": ",", ".tsv": "\t", ".parquet": None}
 _USER_HEADERS = ("user", "userID", "user_id")
@@ -80,14 +81,18 @@ def _indices(ids: Sequence[str | int], idmap: IdMap | None, n: int, what: str,
             known = set(idmap.originals)
             bad = next(t for t in tokens if t not in known)
             mapping = "u_id_mapping.csv" if what == "user" else "i_id_mapping.csv"
-            raise UnknownIdError(bad, f"{what} {bad!r} is not in the dataset (ids are the "
-                                 f"original {what} ids of {mapping}; for indices pass "
-                                 "index_ids / --index-ids)") from None
+            raise UnknownIdError(bad, f"{what} {short_repr(bad)} is not in the dataset (ids "
+                                 f"are the original {what} ids of {mapping}; for indices "
+                                 "pass index_ids / --index-ids)") from None
     out = []
+    most = len(str(n - 1))
     for tok in tokens:
-        if not tok.isdigit() or int(tok) >= n:
+        # ASCII digits only: str.isdigit() also takes '²' (int() refuses it) and '١'
+        # (int() reads it as 1); and no int() of a 5,000-digit string
+        if not (tok.isascii() and tok.isdigit() and len(tok.lstrip("0")) <= most) \
+                or int(tok) >= n:
             raise UnknownIdError(tok, f"expected a{'n' if what == 'item' else ''} {what} "
-                                 f"index in 0..{n - 1}, got {tok!r}")
+                                 f"index in 0..{n - 1}, got {short_repr(tok)}")
         out.append(int(tok))
     return np.asarray(out, dtype=np.int64)
 

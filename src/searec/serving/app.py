@@ -1,39 +1,59 @@
 """`searec serve`: a trained run over HTTP (FastAPI), JSON in and out.
 
-Endpoints (the OpenAPI page is at /docs, the schema at /openapi.json):
+Endpoints (the OpenAPI page is at /docs, served without any network access; the schema
+at /openapi.json):
 
 - ``GET /health``: liveness.
-- ``GET /info``: model, dataset, sizes, id kind, the run's test metrics.
+- ``GET /info``: model, dataset, sizes, id kind, limits, the run's test metrics.
 - ``POST /recommend`` ``{"users": [...], "k": 20, "exclude": [...], "include_seen": false}``
   and ``GET /users/{user}/recommendations?k=20``: top-k per user.
 - ``POST /similar`` ``{"items": [...], "k": 10}`` and ``GET /items/{item}/similar?k=10``.
 - ``POST /items/score`` ``{"features": {"image": [[...], ...]}, "users": [...]}``: scores
   of items known only by their features, as ``searec items add`` would represent them,
   without adding them.
+- ``GET /metrics``: Prometheus metrics (requests and latency per route and status).
 
-A request that cannot be answered gets a 4xx with ``{"error": "<what is wrong>"}``: 400
-malformed JSON, 404 unknown user or item, 413 too many ids in one request, 422 a field of
-the wrong type or out of range. Never a stack trace.
+Every answer other than 2xx is ``{"error": "<what is wrong>"}``: 400 malformed JSON or
+body, 404 unknown user, item or route, 405 wrong method, 408 a body too slow to arrive,
+413 too many ids, too large an answer or too large a body, 422 a field of the wrong type
+or out of range, 503 busy (retry), 500 a fault of searec's (its trace stays in the log).
 """
 
-from __future__ import annotations
-
+# no "from __future__ import annotations": FastAPI reads the endpoints' annotations, and
+# the request bodies are classes local to create_app
+import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from searec.errors import SearecError
-from searec.serving.service import Id, RequestError, RunService
+from searec.schema import short_repr
+from searec.serving.limits import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_BODY,
+    BodyRejected,
+    BoundedBody,
+)
+from searec.serving.service import RequestError, RunService
+from searec.version import __version__
 
 try:
-    from fastapi import FastAPI, Query, Request
+    from fastapi import FastAPI, Path, Query, Request
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
 except ImportError:  # pragma: no cover - the error names the extra to install
     FastAPI = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger("searec.serve")
+
+# An id in a request: an original id (a string), or an index (a number) where the data
+# has no id map; bounded, so that no id costs more than a lookup.
+MAX_ID_CHARS = 256
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)] | Annotated[
+    int, Field(ge=0, le=2**53)]
 
 
 # ---------------------------------------------------------------- the JSON schema
@@ -41,16 +61,6 @@ class Strict(BaseModel):
     """A request body: unknown fields are errors (a misspelt "exlude" is not ignored)."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class RecommendRequest(Strict):
-    users: list[Id] = Field(description="User ids (original ids where the data maps "
-                            "them, else indices).")
-    k: int = Field(20, description="Items per user (1..catalogue size).")
-    exclude: list[Id] = Field(default_factory=list,
-                              description="Item ids never to return, for every user.")
-    include_seen: bool = Field(False, description="Also return the users' training "
-                               "items.")
 
 
 class UserItems(BaseModel):
@@ -63,11 +73,6 @@ class RecommendResponse(BaseModel):
     results: list[UserItems]
 
 
-class SimilarRequest(Strict):
-    items: list[Id] = Field(description="Item ids.")
-    k: int = Field(10, description="Similar items per item (1..catalogue size - 1).")
-
-
 class ItemItems(BaseModel):
     item: Id
     items: list[Id]
@@ -78,13 +83,6 @@ class SimilarResponse(BaseModel):
     results: list[ItemItems]
 
 
-class ScoreItemsRequest(Strict):
-    features: dict[str, list[list[float]]] = Field(
-        description="Modality -> one feature row per new item (every modality the model "
-        "reads, the trained widths).")
-    users: list[Id] = Field(description="Users to score the new items for.")
-
-
 class UserScores(BaseModel):
     user: Id
     scores: list[float] = Field(description="One score per new item, in the rows' order.")
@@ -92,6 +90,10 @@ class UserScores(BaseModel):
 
 class ScoreItemsResponse(BaseModel):
     results: list[UserScores]
+
+
+class Health(BaseModel):
+    status: str
 
 
 class Error(BaseModel):
@@ -104,20 +106,80 @@ def _require_fastapi() -> None:
                           "pip install 'searec[serve]'")
 
 
-def create_app(service: RunService) -> FastAPI:
-    """The HTTP application over one loaded run."""
+def _request_models(service: RunService) -> tuple[type[Strict], type[Strict], type[Strict]]:
+    """The request bodies of this run: k bounded by its catalogue's size, examples from
+    its own ids and modalities (for /docs, and for a fuzzer to reach past the 404s)."""
+    n_items = service.dataset.n_items
+    most_k, most_similar = n_items, max(1, n_items - 1)
+    user, item = service.example_ids()
+    widths = {m: int(f.shape[1]) for m, f in service.dataset.modalities.items()}
+
+    class RecommendRequest(Strict):
+        users: list[Id] = Field(description="User ids (original ids where the data maps "
+                                "them, else indices).", examples=[[user]])
+        k: int = Field(min(20, most_k), ge=1, le=most_k,
+                       description="Items per user (1..catalogue size).")
+        exclude: list[Id] = Field(default_factory=list, description="Item ids never to "
+                                  "return, for every user.", examples=[[item]])
+        include_seen: bool = Field(False, description="Also return the users' training "
+                                   "items.")
+
+    class SimilarRequest(Strict):
+        items: list[Id] = Field(description="Item ids.", examples=[[item]])
+        k: int = Field(min(10, most_similar), ge=1, le=most_similar,
+                       description="Similar items per item (1..catalogue size - 1).")
+
+    class ScoreItemsRequest(Strict):
+        features: dict[Annotated[str, StringConstraints(max_length=MAX_ID_CHARS)],
+                       list[list[float]]] = Field(
+            description="Modality -> one feature row per new item (every modality the "
+            "model reads, the trained widths: " + ", ".join(
+                f"{m} {w}" for m, w in widths.items()) + ").",
+            examples=[{m: [[0.0] * w] for m, w in widths.items()}])
+        users: list[Id] = Field(description="Users to score the new items for.",
+                                examples=[[user]])
+
+    return RecommendRequest, SimilarRequest, ScoreItemsRequest
+
+
+def create_app(service: RunService, max_body: int = DEFAULT_MAX_BODY,
+               body_timeout: float = DEFAULT_BODY_TIMEOUT, metrics: bool = True) -> FastAPI:
+    """The HTTP application over one loaded run: bodies over ``max_body`` bytes or slower
+    than ``body_timeout`` seconds are refused; ``metrics``: expose ``/metrics``."""
     _require_fastapi()
+    from fastapi_offline import FastAPIOffline
 
     errors: dict[int | str, dict[str, Any]] = {
-        code: {"model": Error} for code in (400, 404, 413, 422)}
+        code: {"model": Error} for code in (400, 404, 405, 408, 413, 422, 500, 503)}
     info = service.info()
-    app = FastAPI(title="searec", summary=f"{info['model']} on {info['dataset']}: "
-                  f"{info['users']} users, {info['items']} items ({info['ids']} ids)",
-                  responses=errors)
+    app = FastAPIOffline(
+        title="searec", version=__version__, responses=errors, redoc_url=None,
+        summary=f"{info['model']} on {info['dataset']}: {info['users']} users, "
+        f"{info['items']} items ({info['ids']} ids)")
+    RecommendRequest, SimilarRequest, ScoreItemsRequest = _request_models(service)
+    most_k, most_similar = service.dataset.n_items, max(1, service.dataset.n_items - 1)
+    user, item = service.example_ids()
 
     @app.exception_handler(RequestError)
     async def request_error(_: Request, exc: RequestError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(BodyRejected)
+    async def body_rejected(_: Request, exc: BodyRejected) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status,
+                            headers={"Connection": "close"})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, BodyRejected):  # FastAPI wraps what reading raised
+            return await body_rejected(request, exc.__cause__)
+        message = {404: "no such route; see /docs for the endpoints",
+                   405: "method not allowed on this route; see /docs"}.get(
+            exc.status_code, str(exc.detail))
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            message = "the request body is not valid JSON (or not UTF-8)"
+        return JSONResponse({"error": message}, status_code=exc.status_code,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,49 +196,122 @@ def create_app(service: RunService) -> FastAPI:
         return JSONResponse({"error": f"internal error ({type(exc).__name__})"},
                             status_code=500)
 
-    @app.get("/health")
-    def health() -> dict[str, str]:
+    # async, so that they answer from the event loop even when every worker thread is busy
+    @app.get("/health", response_model=Health)
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/info")
-    def model_info() -> dict[str, Any]:
-        return service.info()
+    async def model_info() -> dict[str, Any]:
+        return info
 
-    @app.post("/recommend", response_model=RecommendResponse)
-    def recommend(body: RecommendRequest) -> dict[str, Any]:
-        return {"results": service.recommend(body.users, body.k, body.exclude,
-                                             body.include_seen)}
+    # A JSON body is read here and parsed, counted and validated in a worker thread:
+    # FastAPI would parse and validate it on the event loop, where every id of a large
+    # badly typed body costs an error object while all other clients wait.
+    def parse(raw: bytes, model: type[BaseModel], counts: list[tuple[str, str]]) -> Any:
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise RequestError(400, "the request body is not valid JSON (or not UTF-8)"
+                               ) from None
+        if not isinstance(data, dict):
+            raise RequestError(422, "body: expected a JSON object")
+        service.check_counts([(len(v) if isinstance(v := data.get(key), list) else 0, what)
+                              for key, what in counts])
+        if model is ScoreItemsRequest:
+            _check_feature_rows(data.get("features"), service)
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise RequestError(422, "; ".join(_describe(p) for p in exc.errors()[:5])
+                               ) from None
 
+    def body_of(model: type[BaseModel]) -> dict[str, Any]:
+        """The OpenAPI request body of an endpoint that parses its own."""
+        return {"requestBody": {"required": True, "content": {
+            "application/json": {"schema": model.model_json_schema()}}}}
+
+    @app.post("/recommend", response_model=RecommendResponse,
+              openapi_extra=body_of(RecommendRequest))
+    async def recommend(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+
+        def answer() -> dict[str, Any]:
+            body = parse(raw, RecommendRequest, [("users", "users"),
+                                                 ("exclude", "excluded items")])
+            return {"results": service.recommend(body.users, body.k, body.exclude,
+                                                 body.include_seen)}
+        return await run_in_threadpool(answer)
+
+    # GET endpoints: plain functions, which FastAPI runs in worker threads
     @app.get("/users/{user}/recommendations", response_model=UserItems)
-    def recommend_one(user: str, k: int = Query(20), include_seen: bool = False
-                      ) -> dict[str, Any]:
+    def recommend_one(
+        user: Annotated[str, StringConstraints(max_length=MAX_ID_CHARS),
+                        Path(examples=[str(user)])],
+        k: int = Query(min(20, most_k), ge=1, le=most_k), include_seen: bool = False,
+    ) -> dict[str, Any]:
         return service.recommend([user], k, (), include_seen)[0]
 
-    @app.post("/similar", response_model=SimilarResponse)
-    def similar(body: SimilarRequest) -> dict[str, Any]:
-        return {"results": service.similar(body.items, body.k)}
+    @app.post("/similar", response_model=SimilarResponse,
+              openapi_extra=body_of(SimilarRequest))
+    async def similar(request: Request) -> dict[str, Any]:
+        raw = await request.body()
 
-    @app.post("/items/score", response_model=ScoreItemsResponse)
-    def score_items(body: ScoreItemsRequest) -> dict[str, Any]:
-        return {"results": service.score_items(body.features, body.users)}
+        def answer() -> dict[str, Any]:
+            body = parse(raw, SimilarRequest, [("items", "items")])
+            return {"results": service.similar(body.items, body.k)}
+        return await run_in_threadpool(answer)
+
+    @app.post("/items/score", response_model=ScoreItemsResponse,
+              openapi_extra=body_of(ScoreItemsRequest))
+    async def score_items(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+
+        def answer() -> dict[str, Any]:
+            body = parse(raw, ScoreItemsRequest, [("users", "users")])
+            return {"results": service.score_items(body.features, body.users)}
+        return await run_in_threadpool(answer)
 
     @app.get("/items/{item}/similar", response_model=ItemItems)
-    def similar_one(item: str, k: int = Query(10)) -> dict[str, Any]:
+    def similar_one(item: Annotated[str, StringConstraints(max_length=MAX_ID_CHARS),
+                                    Path(examples=[str(item)])],
+                    k: int = Query(min(10, most_similar), ge=1, le=most_similar)
+                    ) -> dict[str, Any]:
         return service.similar([item], k)[0]
 
+    app.add_middleware(BoundedBody, max_bytes=max_body,  # type: ignore[arg-type]
+                       timeout=body_timeout)
+    if metrics:  # added last, so outermost: refused bodies are counted too
+        from prometheus_client import CollectorRegistry
+        from prometheus_fastapi_instrumentator import Instrumentator
+
+        # a registry of its own: several apps in one process keep separate counts
+        Instrumentator(registry=CollectorRegistry()).instrument(app).expose(
+            app, endpoint="/metrics", include_in_schema=False)
     return app
 
 
+def _check_feature_rows(features: Any, service: RunService) -> None:
+    """Before /items/score validates each number: the rows counted against the batch
+    limit and each row as wide as its modality, so that validation is bounded by what a
+    good request holds."""
+    if not isinstance(features, dict):
+        return  # validation says what is wrong
+    widths = {m: int(f.shape[1]) for m, f in service.dataset.modalities.items()}
+    rows = [len(v) for v in features.values() if isinstance(v, list)]
+    service.check_counts([(max(rows, default=0), "new items")])
+    for m, value in features.items():
+        if m not in widths:
+            raise RequestError(422, f"modality {short_repr(m)} is not one the model reads "
+                               f"({', '.join(widths)})")
+        if not isinstance(value, list):
+            continue
+        for n, row in enumerate(value):
+            if isinstance(row, list) and len(row) != widths[m]:
+                raise RequestError(422, f"features[{m!r}] row {n}: {len(row)} columns, but "
+                                   f"the run's {m!r} features have {widths[m]}")
+
+
 def _describe(problem: dict[str, Any]) -> str:
-    where = ".".join(str(p) for p in problem.get("loc", ()) if p != "body")
+    where = ".".join(str(p)[:40] for p in problem.get("loc", ()) if p != "body")
     return f"{where or 'body'}: {problem.get('msg', 'invalid')}"
-
-
-def serve(run: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 1000,
-          device: str = "cpu", log_level: str = "info", approximate: bool = False) -> None:
-    """Load ``run`` once and serve it until interrupted."""
-    _require_fastapi()
-    import uvicorn
-
-    service = RunService(run, max_batch=max_batch, device=device, approximate=approximate)
-    uvicorn.run(create_app(service), host=host, port=port, log_level=log_level)

@@ -8,12 +8,16 @@ Framework-free: the HTTP layer (``searec.serving.app``) and Python callers share
     service.similar(["B000000001"], k=5)
 
 Every query is validated before any scoring; a bad one raises :class:`RequestError`
-carrying the HTTP status it deserves (404 unknown id, 413 oversized batch, 422 bad value).
+carrying the HTTP status it deserves (404 unknown id, 413 oversized batch or answer, 422
+bad value, 503 busy). Every id list of a request counts against ``max_batch`` together,
+and an answer holds at most ``max_results`` scored entries (users x k). Answering reads and
+writes no file: whatever a query needs is loaded when the service starts.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ import numpy as np
 import torch
 
 from searec.errors import SearecError
+from searec.io import read_bounded_text
 from searec.items import (
     CatalogueError,
     FeatureScaler,
@@ -31,16 +36,20 @@ from searec.items import (
 )
 from searec.recommend import UnknownIdError, item_indices, user_indices
 from searec.runs import load_run
+from searec.schema import short_repr
 
 Id = str | int
 
 
 class RequestError(SearecError):
-    """A query that cannot be answered as asked; ``status`` is its HTTP status code."""
+    """A query that cannot be answered as asked; ``status`` is its HTTP status code,
+    ``headers`` any the answer should carry (Retry-After for 503)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
 
 
 class RunService:
@@ -49,9 +58,16 @@ class RunService:
 
     def __init__(self, run: str | Path, max_batch: int = 1000,
                  device: str | torch.device = "cpu", approximate: bool = False,
-                 ef_search: int = 128) -> None:
+                 ef_search: int = 128, max_results: int | None = None) -> None:
         if max_batch < 1:
             raise SearecError(f"max_batch must be at least 1, got {max_batch}")
+        # scored entries in one answer (users x k, users x new items): ~30 bytes each
+        self.max_results = max_results if max_results is not None else 100 * max_batch
+        if self.max_results < 1:
+            raise SearecError(f"max_results must be at least 1, got {self.max_results}")
+        # Scoring new items builds a model over the extended catalogue: memory and CPU
+        # for one at a time; a second request meanwhile gets 503 (retry) at once
+        self._scoring = threading.Lock()
         self.run_dir = Path(run)
         self.config, self.trained_dataset, model = load_run(self.run_dir)
         # the trained catalogue's representations: new items are scored on top of them
@@ -72,8 +88,7 @@ class RunService:
         self.user_rep, self.item_rep = model.representations()
         self.max_batch = max_batch
         self.index = self._hnsw_index(ef_search) if approximate else None
-        metrics_path = self.run_dir / "metrics.json"
-        self.metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+        self.metrics = _read_metrics(self.run_dir / "metrics.json")
 
     def _hnsw_index(self, ef_search: int) -> Any:
         """A faiss HNSW inner-product index over the item representations: top-k per user
@@ -109,30 +124,54 @@ class RunService:
         try:
             return user_indices(users, self.dataset)
         except UnknownIdError as exc:
-            raise RequestError(404, f"unknown user {exc.token!r}: {exc.why}") from None
+            raise RequestError(404, f"unknown user {short_repr(exc.token)}: {exc.why}"
+                               ) from None
 
     def _item_index(self, items: Sequence[Id], what: str = "item") -> np.ndarray:
         try:
             return item_indices(items, self.dataset)
         except UnknownIdError as exc:
-            raise RequestError(404, f"unknown {what} {exc.token!r}: {exc.why}") from None
+            raise RequestError(404, f"unknown {what} {short_repr(exc.token)}: {exc.why}"
+                               ) from None
 
-    def _check_batch(self, ids: Sequence[Id], what: str) -> None:
+    def _check_batch(self, ids: Sequence[Id], what: str, *others: tuple[int, str]) -> None:
+        """Refuse an empty ``ids`` list (422), and a request whose id lists (``ids`` and
+        ``others``: (count, what)) hold more than ``max_batch`` ids together (413)."""
         if not ids:
             raise RequestError(422, f"'{what}' is empty; give at least one id")
-        if len(ids) > self.max_batch:
-            raise RequestError(413, f"{len(ids)} {what} in one request; at most "
-                               f"{self.max_batch} (searec serve --max-batch)")
+        self.check_counts([(len(ids), what), *others])
+
+    def check_counts(self, parts: Sequence[tuple[int, str]]) -> None:
+        """Refuse (413) a request whose lists ((count, what) each) hold more than
+        ``max_batch`` entries together; the HTTP layer calls it before it validates
+        every entry."""
+        parts = [(n, w) for n, w in parts if n]
+        total = sum(n for n, _ in parts)
+        if total > self.max_batch:
+            listed = " + ".join(f"{n} {w}" for n, w in parts)
+            raise RequestError(413, f"{listed} in one request; at most {self.max_batch} ids "
+                               "in all (searec serve --max-batch)")
+
+    def _check_results(self, rows: int, per_row: int, what: str) -> None:
+        if rows * per_row > self.max_results:
+            raise RequestError(413, f"the answer would hold {rows} x {per_row} = "
+                               f"{rows * per_row:,} {what}; at most {self.max_results:,} per "
+                               "request: ask for fewer at a time")
 
     def _check_k(self, k: int, most: int, what: str) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= most:
             raise RequestError(422, f"k must be an integer in 1..{most} ({what}), got {k!r}")
 
+    def example_ids(self) -> tuple[Id, Id]:
+        """A user and an item of this catalogue, as queries name them (API examples)."""
+        first = np.zeros(1, dtype=np.int64)
+        return self._users_out(first)[0], self._items_out(first)[0]
+
     # ------------------------------------------------------------------ queries
     def info(self) -> dict[str, Any]:
         """What is being served: model, data, sizes, id kind, the run's test metrics."""
         return {
-            "run": str(self.run_dir.resolve()),
+            "run": self.run_dir.resolve().name,  # its name only: no path of this machine
             "model": self.config.model.name,
             "dataset": self.dataset.name,
             "users": self.dataset.n_users,
@@ -143,6 +182,7 @@ class RunService:
             "top_k": "approximate (faiss HNSW)" if self.index is not None else "exact",
             "scores_new_items": type(self.model).scores_new_items,
             "max_batch": self.max_batch,
+            "max_results": self.max_results,
             "best_epoch": self.metrics.get("best_epoch"),
             "test": self.metrics.get("test", {}),
         }
@@ -153,8 +193,9 @@ class RunService:
         """Top-k items per user, best first; the user's training items (unless
         ``include_seen``) and the ``exclude`` items are never returned, so a user with
         fewer candidates left gets fewer than k."""
-        self._check_batch(users, "users")
+        self._check_batch(users, "users", (len(exclude), "excluded items"))
         self._check_k(k, self.dataset.n_items, "the catalogue's size")
+        self._check_results(len(users), k, "recommendations")
         index = self._user_index(users)
         excluded = self._item_index(list(exclude), "excluded item") if len(exclude) else None
         if self.index is not None:
@@ -192,6 +233,7 @@ class RunService:
         item itself excluded)."""
         self._check_batch(items, "items")
         self._check_k(k, self.dataset.n_items - 1, "the catalogue's size minus the item")
+        self._check_results(len(items), k, "similar items")
         index = self._item_index(items)
         found, values = self.model.similar_items(index, k)
         return self._rows("item", self._items_out(index), found, values)
@@ -202,28 +244,34 @@ class RunService:
         """Scores, for each user, of items described only by their ``features`` (modality
         -> one row per item), computed as ``searec items add`` would represent them, without
         adding them to the catalogue."""
-        self._check_batch(users, "users")
+        rows = {m: len(v) if isinstance(v, Sequence) else 0 for m, v in features.items()}
+        n_new = max(rows.values(), default=0)
+        self._check_batch(users, "users", (n_new, "new items"))
+        if len(set(rows.values())) > 1:
+            raise RequestError(422, "every modality needs the same number of rows (one per "
+                               f"item); got {sorted(set(rows.values()))}")
+        self._check_results(len(users), n_new, "scores")
         index = self._user_index(users)
         arrays = {}
-        for m, rows in features.items():
+        for m, value in features.items():
             try:
-                arrays[m] = np.asarray(rows, dtype=np.float32)
+                arrays[m] = np.asarray(value, dtype=np.float32)
             except (ValueError, TypeError):
-                raise RequestError(422, f"features[{m!r}]: expected a list of equally long "
-                                   "lists of numbers (one per item)") from None
-        lengths = {len(a) for a in arrays.values()}
-        if len(lengths) > 1:
-            raise RequestError(422, "every modality needs the same number of rows (one per "
-                               f"item); got {sorted(lengths)}")
-        if lengths and max(lengths) > self.max_batch:
-            raise RequestError(413, f"{max(lengths)} items in one request; at most "
-                               f"{self.max_batch} (searec serve --max-batch)")
+                arrays[m] = np.empty(0)
+            if arrays[m].ndim != 2:
+                raise RequestError(422, f"features[{short_repr(m)}]: expected a list of "
+                                   "equally long lists of numbers (one per item)")
+        if not self._scoring.acquire(blocking=False):
+            raise RequestError(503, "busy scoring new items for another request; retry "
+                               "shortly", headers={"Retry-After": "1"})
         try:
             item_rep = score_new_items(self.config, self.trained_dataset,
                                        self.trained_reps,  # type: ignore[arg-type]
                                        self.trained_state, self.table, arrays, self.scaler)
         except CatalogueError as exc:
             raise RequestError(422, str(exc)) from None
+        finally:
+            self._scoring.release()
         scores = (self.user_rep[torch.from_numpy(index).to(self.device)]
                   @ item_rep.to(self.device).float().T).cpu().numpy()
         return [{"user": who, "scores": [float(v) for v in row]}
@@ -237,3 +285,14 @@ class RunService:
             rows.append({key: who, "items": self._items_out(row_items[keep]),
                          "scores": [float(v) for v in row_values[keep]]})
         return rows
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    """A run's metrics.json for /info (bounded; a damaged one is reported as absent)."""
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(read_bounded_text(path, 1 << 20, "metrics file"))
+    except (SearecError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
