@@ -173,7 +173,7 @@ def test_models_and_config_doc_list_a_user_model_without_docstring(capsys, monke
     class Mine(Pop):
         name = "mine"
 
-    monkeypatch.setitem(base._REGISTRY, "mine", Mine)
+    monkeypatch.setitem(base.MODELS.entries, "mine", Mine)
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert "mine" in listing.split() and "pop " in listing

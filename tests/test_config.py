@@ -99,9 +99,9 @@ def test_docs_config_md_is_the_generated_reference():
 
 @pytest.mark.parametrize(("override", "suggested"), [
     ("model.lr=0.1", "'train.lr'"),                       # another section's key
-    ("train.q_steps=3", "'model.separation.q_steps'"),    # a nested section's key
+    ("train.q_steps=3", "'model.separation.distancing.q_steps'"),  # an estimator's key
     ("train.patiense=3", "'train.patience'"),             # a typo in the same section
-    ("model.separation.q_step=3", "'model.separation.q_steps'"),
+    ("model.separation.distancing.q_step=3", "'q_steps'"),
 ])
 def test_mistyped_keys_suggest_across_sections(override, suggested):
     with pytest.raises(ConfigError, match="did you mean") as err:
@@ -111,10 +111,14 @@ def test_mistyped_keys_suggest_across_sections(override, suggested):
 
 def test_old_flat_separation_keys_name_their_new_place():
     with pytest.raises(ConfigError, match=r"'model\.q_steps' moved to 'model\.separation"
-                                          r"\.q_steps'"):
+                                          r"\.distancing\.q_steps'"):
         load_config(None, ["model.q_steps=5"])
-    cfg = load_config(None, ["model.separation.q_steps=7"])
-    assert cfg.model_params["separation"]["q_steps"] == 7
+    with pytest.raises(ConfigError, match=r"'q_steps' moved into the distancing estimator's "
+                                          r"own section: model\.separation\.distancing"
+                                          r"\.q_steps"):
+        load_config(None, ["model.separation.q_steps=5"])
+    cfg = load_config(None, ["model.separation.distancing.q_steps=7"])
+    assert cfg.model_params["separation"]["distancing"]["q_steps"] == 7
 
 
 def test_numbers_in_scientific_notation_are_numbers(tmp_path):

@@ -35,15 +35,15 @@ def example(name: str) -> str:
 @pytest.fixture
 def plugin(tmp_path, monkeypatch):
     """Write a docs example to a file, with every registry restored after the test."""
-    from searec.data import tables
-    from searec.models import base
-    from searec.separation.alignment import base as alignment_base
-    from searec.separation.distancing import base as distancing_base
+    from contextlib import ExitStack
 
-    for module, attr in ((base, "_REGISTRY"), (tables, "_FORMATS")):
-        monkeypatch.setattr(module, attr, dict(getattr(module, attr)))
-    for registry in (alignment_base.ALIGNMENTS, distancing_base.DISTANCINGS):
-        monkeypatch.setattr(registry, "classes", registry.copy())
+    from searec.data.tables import FORMATS
+    from searec.models.base import MODELS
+    from searec.separation import ALIGNMENTS, DISTANCINGS
+
+    scopes = ExitStack()
+    for registry in (MODELS, FORMATS, ALIGNMENTS, DISTANCINGS):
+        scopes.enter_context(registry.scoped())
 
     def write(name: str) -> Path:
         path = tmp_path / name
@@ -51,7 +51,8 @@ def plugin(tmp_path, monkeypatch):
         monkeypatch.delitem(sys.modules, f"searec_plugin_{path.stem}", raising=False)
         return path
 
-    yield write
+    with scopes:
+        yield write
     for key in [k for k in sys.modules if k.startswith("searec_plugin_")]:
         del sys.modules[key]
 
@@ -66,7 +67,7 @@ def test_the_backbone_example(plugin, tmp_path, capsys):
     dataset = make_synthetic(n_users=100, n_items=60, interactions_per_user=10,
                              modalities={"image": 12, "text": 8}, seed=3)
     check_model("feature_gcn", {}, dataset, tmp_path)
-    check_model("feature_gcn", {"separation": {"q_steps": 2}}, dataset, tmp_path)
+    check_model("feature_gcn", {"separation": {"distancing": {"q_steps": 2}}}, dataset, tmp_path)
     assert get_model_class("feature_gcn").summary().startswith("LightGCN over ID")
     run = tmp_path / "run"
     assert main(["--plugin", str(path), "train", "--model", "feature_gcn", "--separation",
@@ -84,8 +85,13 @@ def test_the_estimator_example(plugin, tmp_path, capsys):
     check_distancing(distancing_registry()["cross_correlation"])
     run = tmp_path / "run"
     assert main(["--plugin", str(path), "train", "--out", str(run), *SMALL,
-                 "model.separation.distancing=cross_correlation"]) == 0, \
-        capsys.readouterr().err
+                 "model.separation.distancing=cross_correlation",
+                 "model.separation.distancing.eps=1e-5"]) == 0, capsys.readouterr().err
+    assert "eps: 1.0e-05" in (run / "config.yaml").read_text()
+    assert main(["--plugin", str(path), "train", "--out", str(tmp_path / "typo"), *SMALL,
+                 "model.separation.distancing=cross_correlation",
+                 "model.separation.distancing.esp=1e-5"]) == 2
+    assert "did you mean 'eps'?" in capsys.readouterr().err
     rows = read_csv_rows(run / "history.csv")
     assert all(0.0 <= float(r["loss_distance"]) <= 1.0 for r in rows)
     assert "loss_q_nll" not in rows[0]  # nothing of its own to fit
@@ -114,9 +120,9 @@ def test_the_data_format_example(plugin, tmp_path, capsys):
         read_table(broken)
     capsys.readouterr()
     # without the plugin, the extension is unknown, and the error lists what is known
-    from searec.data import tables
+    from searec.data.tables import FORMATS
 
-    del tables._FORMATS[".dat"]  # a copy, restored by the fixture
+    del FORMATS.entries[".dat"]  # scoped: the fixture restores the registry
     assert main(["prepare", "csv", "--interactions", str(ratings), "--out",
                  str(tmp_path / "x")]) == 2
     assert "unknown table format '.dat'" in capsys.readouterr().err

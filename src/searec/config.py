@@ -30,7 +30,7 @@ from searec.evaluation.metrics import parse_metric
 from searec.io import read_bounded_text
 from searec.models import model_keys, registry, resolve_model_section
 from searec.schema import StrictModel, known_keys, section_type, short_repr, validate
-from searec.separation import SeparationParams
+from searec.separation import ALIGNMENTS, DISTANCINGS, EstimatorParams, SeparationParams
 from searec.training.trainer import TrainConfig
 
 # the sections, importable from here too
@@ -145,10 +145,12 @@ def _load_yaml(text: str) -> Any:
 def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     node = tree
-    for p in parts[:-1]:
+    for depth, p in enumerate(parts[:-1]):
         child = node.setdefault(p, {})
+        if isinstance(child, str) and ".".join(parts[: depth + 1]) in ESTIMATOR_SECTIONS:
+            child = node[p] = {"name": child}  # a bare estimator name, then its settings
         if not isinstance(child, dict):
-            raise ConfigError(f"override {key!r}: {p!r} is a value, not a section")
+            raise ConfigError(f"override {short_repr(key)}: {p!r} is a value, not a section")
         node = child
     node[parts[-1]] = value
 
@@ -180,6 +182,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 # Config sections merge key by key; any other mapping (e.g. model.knn_weights) is one value
 # that a later source replaces whole.
 SECTIONS = {"data", "data.synthetic", "model", "model.separation", "train", "eval"}
+# Estimator sections: a bare name is the section {name: ...}; settings merge into the
+# estimator named below them, and naming another estimator starts its section afresh.
+ESTIMATOR_SECTIONS = {"model.separation.alignment", "model.separation.distancing"}
 
 
 def deep_merge(
@@ -188,8 +193,15 @@ def deep_merge(
     out = dict(base)
     for k, v in top.items():
         path = prefix + k
-        if path in SECTIONS and isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = deep_merge(out[k], v, path + ".")
+        below = out.get(k)
+        if path in ESTIMATOR_SECTIONS and isinstance(v, Mapping) \
+                and isinstance(below, str | Mapping):
+            below = {"name": below} if isinstance(below, str) else below
+            if "name" not in v or v["name"] == below.get("name"):
+                out[k] = {**below, **v}
+                continue
+        if path in SECTIONS and isinstance(v, Mapping) and isinstance(below, Mapping):
+            out[k] = deep_merge(below, v, path + ".")
         else:
             out[k] = v
     return out
@@ -283,10 +295,15 @@ def config_reference() -> str:
     def row(*cells: str) -> None:
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
 
-    def walk(model: type[BaseModel], prefix: str) -> None:
+    def walk(model: type[BaseModel], prefix: str, estimators: bool = True) -> None:
         for name, field in model.model_fields.items():
             ann = field.annotation
             nested = section_type(ann)
+            if not estimators and nested is not None and issubclass(nested, EstimatorParams):
+                default = field.get_default(call_default_factory=True)
+                row(f"`{prefix}{name}`", "section or name",
+                    f"`{default.model_dump(mode='json')}`", field.description or "")
+                continue
             if nested is SeparationParams:  # documented once, below the models
                 default = "{} (its defaults)" if field.default_factory else field.default
                 nullable = field.default is None and not field.default_factory
@@ -314,5 +331,11 @@ def config_reference() -> str:
         walk(cls.Params, "model.")
     rows.append("| **model.separation** | | | SEA's separation component: required by sea, "
                 "optional (null = off) on multimodal backbones |")
-    walk(SeparationParams, "model.separation.")
+    walk(SeparationParams, "model.separation.", estimators=False)
+    for kind, estimators in (("alignment", ALIGNMENTS), ("distancing", DISTANCINGS)):
+        for name, estimator in sorted(estimators.copy().items()):
+            summary = (estimator.__dict__.get("__doc__") or "").strip().splitlines()
+            rows.append(f"| **{kind} = {name}** | | | "
+                        f"{summary[0] if summary else ''} |")
+            walk(estimator.Params, f"model.separation.{kind}.")
     return "\n".join(rows)

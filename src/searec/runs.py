@@ -23,6 +23,7 @@ from searec.graphs import CacheDir, InteractionGraph
 from searec.io import check_output_dir, write_json, write_text
 from searec.models import create_model
 from searec.models.base import Recommender
+from searec.separation import migrate_flat_settings
 from searec.training import distributed
 from searec.training.checkpoint import (
     BEST,
@@ -193,11 +194,18 @@ def _train(cfg: Config, out: Path, held: ExitStack, overwrite: bool, resume: boo
 def run_config(run_dir: Path) -> Config:
     """The config a run folder was started with (its config.yaml), minus where it kept
     its kNN cache: a run folder may come from anyone, and the paths it names are not
-    followed for writing (the cache is this user's: $SEAREC_CACHE or ~/.cache/searec)."""
+    followed for writing (the cache is this user's: $SEAREC_CACHE or ~/.cache/searec).
+    Separation settings an earlier searec wrote flat are read into their estimator's
+    section."""
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise RunDirError(f"{run_dir}: no config.yaml; not a searec run directory")
-    cfg = build_config(read_yaml(path), str(path))
+    tree = read_yaml(path)
+    model = tree.get("model")
+    if isinstance(model, dict) and isinstance(model.get("separation"), dict):
+        # written before estimators owned their settings (searec 0.2): same run, new keys
+        model["separation"] = migrate_flat_settings(model["separation"])
+    cfg = build_config(tree, str(path))
     cfg.cache_dir = None
     return cfg
 

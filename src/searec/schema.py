@@ -9,16 +9,18 @@ what was expected and, for a mistyped key, suggests the closest known key of any
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import reprlib
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from searec.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class StrictModel(BaseModel):
@@ -111,3 +113,53 @@ def validate(
     except ValidationError as err:
         keys = list(known) if known is not None else known_keys(model, prefix)
         raise ConfigError(f"{source}: {describe_errors(err, keys, prefix)}") from None
+
+
+class Registry(Generic[T]):
+    """Entries of one kind by name (models, MI estimators, table formats): each name once,
+    looked up with a did-you-mean. Plug-ins add to them (``searec --plugin``)."""
+
+    reserved: ClassVar[tuple[str, ...]] = ()  # names a config uses for something else
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # "model", "alignment estimator", "table format"
+        self.entries: dict[str, T] = {}
+
+    def add(self, name: Any, entry: T) -> T:
+        if not isinstance(name, str) or not name or name in self.entries \
+                or name in self.reserved:
+            raise ValueError(f"{self.what} name {name!r} is taken or missing")
+        self.entries[name] = entry
+        return entry
+
+    def register(self, cls: T) -> T:
+        """Class decorator: make ``cls`` available under ``cls.name``."""
+        return self.add(getattr(cls, "name", None), cls)
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def copy(self) -> dict[str, T]:
+        return dict(self.entries)
+
+    @property
+    def classes(self) -> dict[str, T]:
+        return self.entries
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def suggestion(self, name: str, extra: Iterable[str] = ()) -> str:
+        """' (did you mean ...?)' for a mistyped name, or ''."""
+        close = difflib.get_close_matches(str(name), [*self.entries, *extra], n=1)
+        return f" (did you mean {close[0]!r}?)" if close else ""
+
+    @contextlib.contextmanager
+    def scoped(self) -> Iterator[Registry[T]]:
+        """What is registered inside the block is forgotten after it (tests, notebooks)."""
+        saved = dict(self.entries)
+        try:
+            yield self
+        finally:
+            self.entries = saved
+

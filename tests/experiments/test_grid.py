@@ -219,13 +219,13 @@ def test_variant_naming_another_model_drops_base_model_keys(tmp_path):
 
     spec_file = tmp_path / "e.yaml"
     spec_file.write_text(yaml.safe_dump({
-        "base": {"model": {"name": "sea", "separation": {"q_steps": 5}},
+        "base": {"model": {"name": "sea", "separation": {"distancing": {"q_steps": 5}}},
                  "train": {"epochs": 2}},
         "variants": {"sea": {}, "lightgcn": {"model": {"name": "lightgcn", "n_layers": 1}}},
         "seeds": [1]}))
     spec, root = load_spec(spec_file)
     runs = {r["variant"]: r["config"] for r in plan(spec, root, tmp_path / "out")}
-    assert runs["sea"].model.model_dump()["separation"]["q_steps"] == 5
+    assert runs["sea"].model.model_dump()["separation"]["distancing"]["q_steps"] == 5
     assert runs["lightgcn"].model.name == "lightgcn"
     assert runs["lightgcn"].model.model_dump()["n_layers"] == 1
     assert runs["lightgcn"].train.epochs == 2  # other sections are still inherited

@@ -32,7 +32,7 @@ def test_plain_backbones_have_no_separation(tiny, tmp_path):
 def test_the_same_separation_component_plugs_into_every_backbone(tiny, tmp_path):
     graph = InteractionGraph.from_train(tiny.train)
     for name in ("vbpr", "freedom", "sea"):
-        model = create_model(name, tiny, {"separation": {"q_steps": 2}},
+        model = create_model(name, tiny, {"separation": {"distancing": {"q_steps": 2}}},
                              cache_dir=str(tmp_path))
         assert type(model.separation) is Separation
         parts = model.loss(graph, *_batch(tiny))
@@ -86,11 +86,11 @@ def test_freedom_trains_on_pruned_graph_and_scores_on_full(tiny, tmp_path):
 
 def test_separation_flag_on_the_command_line():
     cfg = load_config(None, ["model.name=vbpr", "model.separation.alignment=infonce"])
-    assert cfg.model_params["separation"]["alignment"] == "infonce"
-    assert cfg.model_params["separation"]["q_steps"] == 5  # the section's defaults
+    assert cfg.model_params["separation"]["alignment"]["name"] == "infonce"
+    assert cfg.model_params["separation"]["distancing"]["q_steps"] == 5  # the section's defaults
     with pytest.raises(ConfigError, match=r"model\.separation is a section"):
         load_config(None, ["model.name=vbpr", "model.separation=true"])
-    with pytest.raises(ConfigError, match=r"moved to .model\.separation\.q_steps."):
+    with pytest.raises(ConfigError, match=r"moved to .model\.separation\.distancing\.q_steps."):
         load_config(None, ["model.name=vbpr", "model.q_steps=3"])
     assert load_config(None, ["model.name=vbpr"]).model_params["separation"] is None
     with pytest.raises(ConfigError, match="this model always separates"):

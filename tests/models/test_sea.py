@@ -16,10 +16,10 @@ from searec.training import main_parameters
 
 
 def _sea(dataset, tmp_path, **params):
-    """SEA with ``params``; separation keys go to its nested section (q_steps 2)."""
+    """SEA with ``params``; separation keys go to its nested section (2 q steps)."""
     torch.manual_seed(0)
-    sep = {"q_steps": 2} | {k: v for k, v in params.items()
-                            if k in SeparationParams.model_fields}
+    sep = {"distancing": {"q_steps": 2}} | {k: v for k, v in params.items()
+                                            if k in SeparationParams.model_fields}
     own = {k: v for k, v in params.items() if k not in SeparationParams.model_fields}
     return create_model("sea", dataset, {**own, "separation": sep}, cache_dir=str(tmp_path))
 
@@ -97,7 +97,10 @@ def test_reference_preset_loads_and_differs_where_documented():
     assert diff == {"separation", "bpr_log2", "knn_weights", "embedding_dim"}
     ref_sep, default_sep = ref.model_params["separation"], default.model_params["separation"]
     assert {k for k, v in ref_sep.items() if default_sep[k] != v} == {
-        "pair_order", "q_pairs", "distance_weight", "mi_max_items", "q_steps", "mi_items"}
+        "pair_order", "distance_weight", "mi_max_items", "mi_items", "distancing"}
+    ref_club, default_club = ref_sep["distancing"], default_sep["distancing"]
+    assert {k for k, v in ref_club.items() if default_club[k] != v} == {"q_pairs", "q_steps"}
+    assert ref_sep["alignment"] == default_sep["alignment"]
     assert ref_sep["pair_order"] == ["text", "image"]  # the authors' directions
     assert ref.model_params["embedding_dim"] == 64 and default.model_params["embedding_dim"] == 128
     assert ref.train.lr == 1e-4 and default.train.lr == 3e-4
@@ -170,6 +173,7 @@ def test_reference_preset_on_one_modality_is_a_config_error(make_folder, tmp_pat
             "train.valid_metric=recall@2", "eval.topk=[2]", f"cache_dir={tmp_path / 'c'}"]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "config key 'model.separation.q_pairs'" in err and "q_pairs=within" in err, err
+    assert "config key 'model.separation.distancing.q_pairs'" in err, err
+    assert "q_pairs=within" in err, err
     assert not out.exists()
-    assert main([*args, "model.separation.q_pairs=within"]) == 0
+    assert main([*args, "model.separation.distancing.q_pairs=within"]) == 0

@@ -23,11 +23,12 @@ from searec.separation.distancing import (
 def test_contrastive_bound_never_exceeds_log_n_even_for_identical_views():
     z = torch.randn(64, 8)
     for cls in alignment_registry().values():
-        assert float(cls(0.01).lower_bound(z, z)) <= math.log(64) + 1e-5
-    # the estimators are the plain losses
-    torch.testing.assert_close(alignment_registry()["solosim"](0.2)(z, z * 2),
+        sharp = cls(cls.Params(name=cls.name, temperature=0.01))
+        assert float(sharp.lower_bound(z, z)) <= math.log(64) + 1e-5
+    # the estimators are the plain losses, at their default temperature 0.2
+    torch.testing.assert_close(alignment_registry()["solosim"]()(z, z * 2),
                                solosim_loss(z, z * 2, 0.2))
-    torch.testing.assert_close(alignment_registry()["infonce"](0.2)(z, z * 2),
+    torch.testing.assert_close(alignment_registry()["infonce"]()(z, z * 2),
                                infonce_loss(z, z * 2, 0.2))
 
 
@@ -91,9 +92,15 @@ def test_hsic_acts_on_the_parts_themselves_and_lowers_their_dependence():
     assert values[0] > 0.2 and values[-1] < values[0] / 3
 
 
-def _component(n_modalities: int = 2, **kw) -> Separation:
+def _component(n_modalities: int = 2, distancing: str = "club", **kw) -> Separation:
+    """A component over ``n_modalities``; ``q_*`` keywords go to a variational
+    estimator's section (3 q steps unless given)."""
     dims = {f"m{i}": 6 + i for i in range(n_modalities)}
-    return Separation(dims, SeparationParams(q_steps=3, **kw))
+    section = {"name": distancing, **{k: v for k, v in kw.items() if k.startswith("q_")}}
+    if distancing in ("club", "l1out"):
+        section.setdefault("q_steps", 3)
+    rest = {k: v for k, v in kw.items() if not k.startswith("q_")}
+    return Separation(dims, SeparationParams(distancing=section, **rest))
 
 
 def _features(sep: Separation, n: int = 40) -> dict[str, torch.Tensor]:
@@ -187,7 +194,7 @@ def test_pair_order_sets_the_anchor_and_the_direction_of_the_shared_q():
     images) and fits its shared q as q(image | text): pair_order [text, image] gives both."""
     torch.manual_seed(0)
     sep = Separation({"image": 6, "text": 5},
-                     SeparationParams(q_steps=1, q_pairs="reference",
+                     SeparationParams(distancing={"q_steps": 1, "q_pairs": "reference"},
                                       pair_order=["text", "image"]))
     p = sep.project({"image": torch.randn(30, 6), "text": torch.randn(30, 5)})
     sep.eval()  # batch norm on running statistics: the heads give the same output twice
@@ -206,7 +213,8 @@ def test_pair_order_sets_the_anchor_and_the_direction_of_the_shared_q():
 
 def test_a_shared_q_needs_two_modalities():
     with pytest.raises(ConfigError, match=r"q_pairs.*at least two"):
-        Separation({"image": 6}, SeparationParams(q_pairs="reference", alignment="none"))
+        Separation({"image": 6}, SeparationParams(distancing={"q_pairs": "reference"},
+                                                  alignment="none"))
 
 
 def test_single_modality_turns_alignment_off_with_a_warning():

@@ -261,3 +261,21 @@ def test_two_additions_at_once_leave_a_consistent_catalogue(run, tmp_path):
     assert not [p for p in (run / ITEMS_DIR).iterdir() if p.name.startswith(".")]
     frame = searec.recommend(run, k=50 + len(added))
     assert set(added) <= set(frame["item_id"].astype(str))
+
+
+def test_a_run_folder_from_before_the_estimator_sections_still_loads(run, tmp_path):
+    """searec 0.2 wrote each MI estimator's settings flat in model.separation; such a run
+    folder reads into the sections and recommends exactly as before."""
+    before = tmp_path / "before.csv"
+    assert main(["recommend", "--run", str(run), "--out", str(before)]) == 0
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    sep = cfg["model"]["separation"]
+    alignment, distancing = sep.pop("alignment"), sep.pop("distancing")
+    sep.update(alignment=alignment["name"], distancing=distancing["name"],
+               temperature=alignment["temperature"], align_hidden=alignment["head_hidden"],
+               align_out=alignment["head_out"], distance_dim=distancing["dim"],
+               **{k: v for k, v in distancing.items() if k.startswith("q_")})
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    after = tmp_path / "after.csv"
+    assert main(["recommend", "--run", str(run), "--out", str(after)]) == 0
+    assert after.read_text() == before.read_text()

@@ -17,12 +17,12 @@ from searec.graphs import InteractionGraph
 from searec.io import read_csv_rows
 from searec.optim import fit_auxiliary
 from searec.runs import build_model
-from searec.separation import VariationalSettings, distancing_registry
+from searec.separation import VariationalParams, distancing_registry
 from searec.training import Trainer, main_parameters
 from searec.training.trainer import inert_terms
 
 TINY = {"data": {"synthetic": {"n_users": 80, "n_items": 50, "interactions_per_user": 8}},
-        "model": {"name": "sea", "embedding_dim": 16, "separation": {"q_steps": 2}},
+        "model": {"name": "sea", "embedding_dim": 16, "separation": {"distancing": {"q_steps": 2}}},
         "train": {"progress": False, "batch_size": 128, "epochs": 2}}
 
 
@@ -117,7 +117,7 @@ def test_clamp_and_q_fit_facts():
     club = distancing_registry()["club"]
     torch.manual_seed(0)
     x, y = torch.randn(512, 4), torch.randn(512, 4)
-    est = club(["m"], 4, VariationalSettings(hidden=16, steps=1, lr=2e-2))
+    est = club(["m"], VariationalParams(name="club", dim=4, q_hidden=16, q_steps=1, q_lr=2e-2))
     clamped = []
     for _ in range(20):
         est({"m": x}, {"m": y})
@@ -171,8 +171,8 @@ def test_standardised_inputs_let_q_fit_parts_of_small_variance():
     result = {}
     for standardize in (False, True):
         torch.manual_seed(1)
-        est = club(["m"], 4, VariationalSettings(hidden=16, steps=1, lr=1e-2,
-                                                 standardize=standardize))
+        est = club(["m"], VariationalParams(name="club", dim=4, q_hidden=16, q_steps=1,
+                                            q_lr=1e-2, q_standardize=standardize))
         (objective,) = est.objectives()
         opt = torch.optim.Adam(objective.parameters, lr=objective.lr)
         for _ in range(300):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from searec.errors import DataError
+from searec.schema import Registry
 
 SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": "\t"}
 
@@ -20,7 +21,7 @@ def one_line(text: str) -> str:
 
 
 TableReader = Callable[[Path, str | None], pd.DataFrame]
-_FORMATS: dict[str, TableReader] = {}
+FORMATS: Registry[TableReader] = Registry("table format")
 
 
 def register_table_format(*suffixes: str) -> Callable[[TableReader], TableReader]:
@@ -32,16 +33,16 @@ def register_table_format(*suffixes: str) -> Callable[[TableReader], TableReader
 
     def add(reader: TableReader) -> TableReader:
         for suffix in suffixes:
-            if not suffix.startswith(".") or suffix.lower() in _FORMATS:
+            if not suffix.startswith(".") or suffix.lower() in FORMATS:
                 raise ValueError(f"table format {suffix!r}: expected a new '.suffix'")
-            _FORMATS[suffix.lower()] = reader
+            FORMATS.add(suffix.lower(), reader)
         return reader
 
     return add
 
 
 def table_formats() -> list[str]:
-    return sorted(_FORMATS)
+    return FORMATS.names()
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -81,7 +82,7 @@ def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(path, "file not found")
     suffix = _suffix(path)
-    reader = _FORMATS.get(suffix)
+    reader = FORMATS.entries.get(suffix)
     if reader is None:
         if sep is None:
             raise DataError(path, f"unknown table format {suffix!r}; use one of "

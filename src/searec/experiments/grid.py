@@ -10,7 +10,7 @@ The file declares datasets, model variants, seeds, a base config and a baseline:
     variants:                    # name -> config overrides of that variant (a variant that
                                  # names another model does not inherit base's model keys)
       lightgcn: {model: {name: lightgcn}}
-      sea: {model: {name: sea, separation: {q_steps: 5, mi_items: batch}}}
+      sea: {model: {name: sea, separation: {distancing: {q_steps: 5}, mi_items: batch}}}
     seeds: [1, 2, 3]
     baseline: lightgcn           # every variant is compared with it, seed by seed
     compare_with:                # optional: variant -> the variant it is compared with

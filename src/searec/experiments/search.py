@@ -3,7 +3,7 @@
 The file declares a base config, a dataset and a search space::
 
     base:                       # config shared by every trial (same keys as --config)
-      model: {name: sea, separation: {q_steps: 5, mi_items: batch}}
+      model: {name: sea, separation: {distancing: {q_steps: 5}, mi_items: batch}}
       train: {epochs: 100, patience: 10, progress: false}
     data: ../shared/data/tiktok # MMRec folder relative to this file; omit for synthetic
     trials: 30                  # total trials of the study (resumed studies count theirs)

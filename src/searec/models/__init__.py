@@ -23,27 +23,40 @@ from searec.models import (  # noqa: F401  (registration side effect)
 )
 from searec.models.base import Recommender, get_model_class, register, registry
 from searec.schema import known_keys, validate
-from searec.separation import SeparationParams
+from searec.separation import ALIGNMENTS, DISTANCINGS, SeparationParams
+from searec.separation.component import MOVED_TO_SECTIONS
 
 
 def model_keys(name: str) -> list[str]:
-    """Every ``model.*`` key of a registered model ([] for an unknown name)."""
+    """Every ``model.*`` key of a registered model ([] for an unknown name), each
+    registered estimator's settings included where the model takes a separation."""
     cls = registry().get(name)
-    return [] if cls is None else ["model.name", *("model." + k for k in known_keys(cls.Params))]
+    if cls is None:
+        return []
+    keys = ["model.name", *("model." + k for k in known_keys(cls.Params))]
+    if "model.separation" in keys:
+        keys += [f"model.separation.{kind}.{k}" for kind, estimators in
+                 (("alignment", ALIGNMENTS), ("distancing", DISTANCINGS))
+                 for k in estimators.setting_keys()]
+    return list(dict.fromkeys(keys))
 
 
 def _moved_separation_keys(name: str, params: dict[str, Any], source: str) -> None:
     """Separation keys given flat in ``model`` (before the nested section) name their place."""
     fields = get_model_class(name).Params.model_fields
-    moved = [k for k in params if k not in fields and k in SeparationParams.model_fields]
+    moved = [k for k in params if k not in fields
+             and (k in SeparationParams.model_fields or k in MOVED_TO_SECTIONS)]
     if not moved:
         return
     takes = "separation" in fields
     hint = "" if takes else (f"; model {name!r} has no separation (models that take one: "
                              + ", ".join(n for n, c in sorted(registry().items())
                                          if "separation" in c.Params.model_fields) + ")")
-    raise ConfigError(f"{source}: config key 'model.{moved[0]}' moved to "
-                      f"'model.separation.{moved[0]}' (separation is a nested section)" + hint)
+    kind, key = MOVED_TO_SECTIONS.get(moved[0], ("", moved[0]))
+    place = f"model.separation.{kind}.{key}" if kind else f"model.separation.{key}"
+    raise ConfigError(f"{source}: config key 'model.{moved[0]}' moved to '{place}' "
+                      "(separation is a nested section, each estimator's settings a section "
+                      "within it)" + hint)
 
 
 def resolve_model_section(

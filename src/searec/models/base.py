@@ -35,34 +35,26 @@ from searec.data.dataset import Dataset
 from searec.errors import ConfigError
 from searec.graphs import CacheDir, InteractionGraph
 from searec.optim import AuxiliaryObjective
-from searec.schema import StrictModel
+from searec.schema import Registry, StrictModel
 from searec.topk import topk_stable
 
-_REGISTRY: dict[str, type[Recommender]] = {}
+MODELS: Registry[type[Recommender]] = Registry("model")
 
 
 def register(cls: type[Recommender]) -> type[Recommender]:
     """Class decorator: make a model available under ``cls.name``."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"model name {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return MODELS.register(cls)
 
 
 def registry() -> dict[str, type[Recommender]]:
-    return dict(_REGISTRY)
+    return MODELS.copy()
 
 
 def get_model_class(name: str) -> type[Recommender]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"config key 'model.name': unknown model {name!r}{hint}; "
-                          f"available: {', '.join(sorted(_REGISTRY))}") from None
+    if name in MODELS:
+        return MODELS.entries[name]
+    raise ConfigError(f"config key 'model.name': unknown model {str(name)[:60]!r}"
+                      f"{MODELS.suggestion(name)}; available: {', '.join(MODELS.names())}")
 
 
 class NoParams(StrictModel):

@@ -214,10 +214,9 @@ class MultimodalRecommender(Recommender):
         return self.separation.step_stats() if self.separation is not None else {}
 
     def term_hint(self, term: str, kind: str) -> str:
-        if kind == "clamped":
-            return ("standardise the features, give q more width or steps "
-                    "(model.separation.q_hidden, q_steps), or use another estimator "
-                    "(model.separation.distancing=hsic, l1out or neg_l2)")
+        if kind == "clamped":  # the estimator knows what helps its own bound
+            estimator = self.separation.distancing.estimator if self.separation else None
+            return estimator.clamped_hint if estimator is not None else ""
         if term in ("align", "distance"):
             return f"raise model.separation.{term}_weight"
         return ""

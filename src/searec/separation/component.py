@@ -14,17 +14,44 @@ alignment and distancing estimators are looked up by name in their registries
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 from torch import nn
 
 from searec.optim import AuxiliaryObjective
 from searec.schema import StrictModel
-from searec.separation.alignment import ALIGNMENTS, Alignment
-from searec.separation.distancing import DISTANCINGS, Distancing, VariationalSettings
+from searec.separation.alignment import ALIGNMENTS, Alignment, AlignmentParams
+from searec.separation.distancing import DISTANCINGS, Distancing, DistancingParams
 from searec.separation.split import ModalitySplit
+
+# Settings that moved from model.separation into an estimator's own section
+MOVED_TO_SECTIONS = {
+    "temperature": ("alignment", "temperature"), "align_hidden": ("alignment", "head_hidden"),
+    "align_out": ("alignment", "head_out"), "distance_dim": ("distancing", "dim"),
+    **{k: ("distancing", k) for k in ("q_hidden", "q_steps", "q_lr", "q_pairs",
+                                      "q_standardize")}}
+
+
+def migrate_flat_settings(section: dict[str, Any]) -> dict[str, Any]:
+    """A separation section written before estimators owned their settings (searec 0.2's
+    run folders: flat ``q_steps``, ``temperature``, ...), with each moved key in its
+    estimator's section. Only where the estimator takes the setting: the old flat keys
+    were written out for every estimator."""
+    out = {k: v for k, v in section.items() if k not in MOVED_TO_SECTIONS}
+    for kind, registry in (("alignment", ALIGNMENTS), ("distancing", DISTANCINGS)):
+        chosen = out.get(kind, registry.default)
+        estimator = {"name": chosen} if isinstance(chosen, str) else dict(chosen)
+        try:
+            takes = registry.params_class(estimator.setdefault("name", registry.default))
+        except (ValueError, TypeError):
+            takes = None  # an unknown estimator: validation says so
+        for old, (where, new) in MOVED_TO_SECTIONS.items():
+            if where == kind and old in section and takes and new in takes.model_fields:
+                estimator.setdefault(new, section[old])
+        out[kind] = estimator
+    return out
 
 
 class SeparationParams(StrictModel):
@@ -34,12 +61,16 @@ class SeparationParams(StrictModel):
     proj_dim: int | None = Field(
         None, gt=1, description="Width of p_m = Linear(f_m). None: the modality's feature "
         "width (the reference's d_m x d_m layer).")
-    alignment: str = Field(
-        "solosim", description="MI lower bound aligning generic parts across modalities: "
-        f"a registered alignment estimator ({ALIGNMENTS.choices()}).")
-    distancing: str = Field(
-        "club", description="MI upper bound (or proxy) separating generic from unique: a "
-        f"registered distancing estimator ({DISTANCINGS.choices()}).")
+    alignment: SerializeAsAny[AlignmentParams] = Field(
+        default_factory=lambda: ALIGNMENTS.section(ALIGNMENTS.default),
+        description="MI lower bound aligning generic parts across modalities: a section "
+        "{name: <estimator>, <its settings>} or just the name of a registered alignment "
+        f"estimator ({ALIGNMENTS.choices()}); each estimator's settings are listed below.")
+    distancing: SerializeAsAny[DistancingParams] = Field(
+        default_factory=lambda: DISTANCINGS.section(DISTANCINGS.default),
+        description="MI upper bound (or proxy) separating generic from unique: a section "
+        "{name: <estimator>, <its settings>} or just the name of a registered distancing "
+        f"estimator ({DISTANCINGS.choices()}); each estimator's settings are listed below.")
     pair_order: list[str] | None = Field(
         None, description="Modality order that forms the pairs (a, b): a anchors a "
         "one-direction alignment (solosim's softmax runs over b's items) and the "
@@ -49,25 +80,6 @@ class SeparationParams(StrictModel):
                                 "(reference alpha).")
     distance_weight: float = Field(0.006, ge=0, description="Weight of the distancing loss "
                                    "(reference ureg).")
-    temperature: float = Field(0.2, gt=0, description="Contrastive temperature tau.")
-    align_hidden: int = Field(64, gt=0, description="Projection head hidden width.")
-    align_out: int = Field(32, gt=0, description="Projection head output width.")
-    distance_dim: int = Field(32, gt=0, description="Width of the transformed parts that "
-                              "distancing compares.")
-    q_hidden: int = Field(8, gt=0, description="Hidden width of CLUB's q networks.")
-    q_steps: int = Field(5, ge=0, description="q updates per training batch (the "
-                         "reference code uses 50; see docs/performance.md).")
-    q_lr: float = Field(1e-4, gt=0, description="Learning rate of q's own Adam (the "
-                        "reference uses its model rate, 1e-4).")
-    q_pairs: Literal["within", "reference"] = Field(
-        "within", description="within: one q per modality trained on its (generic, unique) "
-        "pairs. reference: one shared q trained on cross-modal pairs (the authors' code; "
-        "for parity runs only).")
-    q_standardize: bool = Field(
-        False, description="Standardise both parts (batch statistics, held constant) "
-        "before CLUB's / L1Out's q: q's tanh-bounded log-variance can only fit variances in "
-        "[e^-1, e], and the parts it is given start far below (about 0.01 to 0.13 per "
-        "dimension on TikTok). The reference: false.")
     mi_items: Literal["all", "batch"] = Field(
         "batch", description="Items the MI losses see each step: batch (the batch's positive "
         "and negative items) or all (reference).")
@@ -76,17 +88,29 @@ class SeparationParams(StrictModel):
         "step) enter the MI losses: contrastive alignment needs N x N logits, so its time "
         "and memory grow with N^2 (16 GB at N = 65,536). None: no cap (reference).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_settings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            moved = [k for k in value if k in MOVED_TO_SECTIONS]
+            if moved:
+                kind, key = MOVED_TO_SECTIONS[moved[0]]
+                raise ValueError(f"{moved[0]!r} moved into the {kind} estimator's own "
+                                 f"section: model.separation.{kind}.{key} (e.g. "
+                                 f"model.separation.{kind}.{key}=...)")
+        return value
+
     # checked when the config is read, not when the model is built: a typo is a config
     # error with a suggestion (estimators registered by plug-ins count: they load first)
-    @field_validator("alignment")
+    @field_validator("alignment", mode="before")
     @classmethod
-    def _known_alignment(cls, name: str) -> str:
-        return ALIGNMENTS.check(name)
+    def _alignment_section(cls, value: Any) -> AlignmentParams:
+        return ALIGNMENTS.section(value)  # type: ignore[return-value]
 
-    @field_validator("distancing")
+    @field_validator("distancing", mode="before")
     @classmethod
-    def _known_distancing(cls, name: str) -> str:
-        return DISTANCINGS.check(name)
+    def _distancing_section(cls, value: Any) -> DistancingParams:
+        return DISTANCINGS.section(value)  # type: ignore[return-value]
 
 
 class Separation(nn.Module):
@@ -102,19 +126,14 @@ class Separation(nn.Module):
         })
         generic = {m: s.generic_dim for m, s in self.split.items()}  # type: ignore[union-attr]
         unique = {m: s.unique_dim for m, s in self.split.items()}  # type: ignore[union-attr]
-        method = params.alignment
-        if len(self.names) < 2 and method != "none":
+        alignment = params.alignment
+        if len(self.names) < 2 and alignment.name != "none":
             warnings.warn(f"only one modality ({', '.join(self.names)}): alignment across "
                           "modalities is off", stacklevel=2)
-            method = "none"
+            alignment = ALIGNMENTS.section("none")
         order = params.pair_order  # checked where the pairs are formed (ordered_pairs)
-        self.alignment = Alignment(generic, method, params.temperature, params.align_hidden,
-                                   params.align_out, order)
-        settings = VariationalSettings(params.q_hidden, params.q_steps, params.q_lr,
-                                       params.q_pairs, tuple(order) if order else None,
-                                       params.q_standardize)
-        self.distancing = Distancing(generic, unique, params.distancing, params.distance_dim,
-                                     settings)
+        self.alignment = Alignment(generic, alignment, order)  # type: ignore[arg-type]
+        self.distancing = Distancing(generic, unique, params.distancing, order)
         # the weighted terms of the last losses() call, as they entered the total
         self.last_terms: dict[str, torch.Tensor] = {}
 

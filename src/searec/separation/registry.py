@@ -1,41 +1,61 @@
-"""A registry of estimator classes by name, one per kind (alignment, distancing).
+"""A registry of estimator classes by name, one per kind (alignment, distancing), and the
+config section each kind is chosen with.
 
-``none`` is reserved: it is how a config switches a kind off.
+An estimator's section is ``{name: <registered name>, <its settings>}`` (a bare name is
+the section with that estimator's defaults); each estimator class declares its settings
+as ``Params``, so a new estimator with settings of its own is one file and one
+registration. ``none`` is reserved: it is how a config switches a kind off.
 """
 
 from __future__ import annotations
 
-import difflib
-from typing import Generic, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from searec.schema import Registry, StrictModel, describe_errors, known_keys
 
 T = TypeVar("T")
 
 
-class EstimatorRegistry(Generic[T]):
-    def __init__(self, kind: str) -> None:
+class EstimatorParams(StrictModel):
+    """Base of an estimator's settings section: which estimator, and its settings."""
+
+    name: str
+
+
+class EstimatorRegistry(Registry[T], Generic[T]):
+    """Estimators of one kind, and the validation of the section that picks one."""
+
+    reserved: ClassVar[tuple[str, ...]] = ("none",)
+
+    def __init__(self, kind: str, base: type[EstimatorParams], default: str) -> None:
+        super().__init__(f"{kind} estimator")
         self.kind = kind
-        self.classes: dict[str, type[T]] = {}
+        self.base = base  # the kind's common settings (and those of "none")
+        self.default = default
 
     def register(self, cls: type[T]) -> type[T]:
-        """Class decorator: make ``cls`` available as ``<kind>: <cls.name>``."""
-        name = getattr(cls, "name", None)
-        if not isinstance(name, str) or name in self.classes or name == "none":
-            raise ValueError(f"{self.kind} estimator name {name!r} is taken or missing")
-        self.classes[name] = cls
-        return cls
+        """Class decorator: make ``cls`` available as ``<kind>: <cls.name>``, its settings
+        (``cls.Params``, a subclass of the kind's base section) with it."""
+        params = getattr(cls, "Params", None)
+        if not (isinstance(params, type) and issubclass(params, self.base)):
+            raise ValueError(f"{self.kind} estimator {getattr(cls, 'name', cls)!r}: its "
+                             f"Params must derive from {self.base.__name__}")
+        return super().register(cls)
 
     def choices(self) -> str:
         """'a, b, none': what a config may name."""
-        return ", ".join([*sorted(self.classes), "none"])
+        return ", ".join([*self.names(), "none"])
 
     def check(self, name: str) -> str:
         """``name`` if a config may name it (a registered estimator or ``none``), else a
         ValueError that suggests the closest name."""
         if name == "none" or name in self.classes:
             return name
-        close = difflib.get_close_matches(name, [*self.classes, "none"], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown {self.kind} estimator {name[:60]!r}{hint}; choose one of "
+        raise ValueError(f"unknown {self.kind} estimator {str(name)[:60]!r}"
+                         f"{self.suggestion(name, extra=['none'])}; choose one of "
                          f"{self.choices()}")
 
     def get(self, name: str) -> type[T]:
@@ -45,5 +65,34 @@ class EstimatorRegistry(Generic[T]):
                              f"{self.choices()}")
         return self.classes[name]
 
-    def copy(self) -> dict[str, type[T]]:
-        return dict(self.classes)
+    def params_class(self, name: str) -> type[EstimatorParams]:
+        """The settings section of estimator ``name`` (the kind's base for ``none``)."""
+        return self.base if self.check(name) == "none" else self.classes[name].Params  # type: ignore[attr-defined]
+
+    def section(self, value: Any) -> EstimatorParams:
+        """Validate a config value into the chosen estimator's settings: a bare name, or a
+        mapping with ``name`` (default: the kind's default estimator) and the settings.
+        Errors are ValueErrors that name the setting and suggest the closest one."""
+        if isinstance(value, EstimatorParams):
+            value = value.model_dump()
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected an estimator name or a section {{name: ..., its "
+                             f"settings}}, e.g. {self.default} (got {type(value).__name__})")
+        value = {"name": self.default, **value}
+        name = value["name"]
+        if not isinstance(name, str):
+            raise ValueError("'name' must be a string: a registered estimator or none")
+        params = self.params_class(name)
+        try:
+            return params.model_validate(value)
+        except ValidationError as err:
+            own = [k for k in known_keys(params) if k != "name"]
+            raise ValueError(f"{name}: {describe_errors(err, own)}; the settings of "
+                             f"{name}: {', '.join(own) or 'none'}") from None
+
+    def setting_keys(self) -> list[str]:
+        """Every setting any registered estimator of this kind has."""
+        keys = {k for cls in self.classes.values() for k in known_keys(cls.Params)}  # type: ignore[attr-defined]
+        return sorted(keys | set(known_keys(self.base)))

@@ -23,6 +23,7 @@ or out of range, 503 busy (retry), 500 a fault of searec's (its trace stays in t
 # the request bodies are classes local to create_app
 import json
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -231,17 +232,31 @@ def create_app(service: RunService, max_body: int = DEFAULT_MAX_BODY,
         return {"requestBody": {"required": True, "content": {
             "application/json": {"schema": model.model_json_schema()}}}}
 
+    async def answered(request: Request, model: type[BaseModel], counts: list[tuple[str, str]],
+                       answer: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """Read the body here; parse it and ``answer`` it in a worker thread."""
+        raw = await request.body()
+        return await run_in_threadpool(lambda: answer(parse(raw, model, counts)))
+
     @app.post("/recommend", response_model=RecommendResponse,
               openapi_extra=body_of(RecommendRequest))
     async def recommend(request: Request) -> dict[str, Any]:
-        raw = await request.body()
+        return await answered(
+            request, RecommendRequest, [("users", "users"), ("exclude", "excluded items")],
+            lambda body: {"results": service.recommend(body.users, body.k, body.exclude,
+                                                       body.include_seen)})
 
-        def answer() -> dict[str, Any]:
-            body = parse(raw, RecommendRequest, [("users", "users"),
-                                                 ("exclude", "excluded items")])
-            return {"results": service.recommend(body.users, body.k, body.exclude,
-                                                 body.include_seen)}
-        return await run_in_threadpool(answer)
+    @app.post("/similar", response_model=SimilarResponse,
+              openapi_extra=body_of(SimilarRequest))
+    async def similar(request: Request) -> dict[str, Any]:
+        return await answered(request, SimilarRequest, [("items", "items")], lambda body: {
+            "results": service.similar(body.items, body.k)})
+
+    @app.post("/items/score", response_model=ScoreItemsResponse,
+              openapi_extra=body_of(ScoreItemsRequest))
+    async def score_items(request: Request) -> dict[str, Any]:
+        return await answered(request, ScoreItemsRequest, [("users", "users")], lambda body: {
+            "results": service.score_items(body.features, body.users)})
 
     # GET endpoints: plain functions, which FastAPI runs in worker threads
     @app.get("/users/{user}/recommendations", response_model=UserItems)
@@ -251,26 +266,6 @@ def create_app(service: RunService, max_body: int = DEFAULT_MAX_BODY,
         k: int = Query(min(20, most_k), ge=1, le=most_k), include_seen: bool = False,
     ) -> dict[str, Any]:
         return service.recommend([user], k, (), include_seen)[0]
-
-    @app.post("/similar", response_model=SimilarResponse,
-              openapi_extra=body_of(SimilarRequest))
-    async def similar(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-
-        def answer() -> dict[str, Any]:
-            body = parse(raw, SimilarRequest, [("items", "items")])
-            return {"results": service.similar(body.items, body.k)}
-        return await run_in_threadpool(answer)
-
-    @app.post("/items/score", response_model=ScoreItemsResponse,
-              openapi_extra=body_of(ScoreItemsRequest))
-    async def score_items(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-
-        def answer() -> dict[str, Any]:
-            body = parse(raw, ScoreItemsRequest, [("users", "users")])
-            return {"results": service.score_items(body.features, body.users)}
-        return await run_in_threadpool(answer)
 
     @app.get("/items/{item}/similar", response_model=ItemItems)
     def similar_one(item: Annotated[str, StringConstraints(max_length=MAX_ID_CHARS),

@@ -66,7 +66,8 @@ class TrainConfig(StrictModel):
         "constant", description="constant: train.lr throughout. plateau: multiply the "
         "learning rate by lr_factor once more than lr_patience evaluations in a row have not "
         "improved valid_metric, then count afresh (torch's ReduceLROnPlateau); never below "
-        "min_lr. Auxiliary optimisers (CLUB's q, model.separation.q_lr) keep their rate.")
+        "min_lr. Auxiliary optimisers (CLUB's q, model.separation.distancing.q_lr) keep "
+        "their rate.")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="plateau: the factor per decay.")
     lr_patience: int = Field(
         5, ge=0, description="plateau: evaluations without improvement tolerated before a "

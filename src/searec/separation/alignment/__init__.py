@@ -18,6 +18,8 @@ from searec.separation.alignment import infonce, solosim  # noqa: F401  (registr
 from searec.separation.alignment.base import (
     ALIGNMENTS,
     AlignmentEstimator,
+    AlignmentParams,
+    ContrastiveParams,
     alignment_registry,
     register_alignment,
 )
@@ -57,24 +59,25 @@ class Alignment(nn.Module):
     """Aligns the generic parts of every pair of modalities (mean over pairs).
 
     With three or more modalities every pair contributes one term; the loss is their mean,
-    so its scale does not grow with the number of modalities. ``method="none"`` (or a
-    single modality) turns it off.
+    so its scale does not grow with the number of modalities. The estimator and its
+    settings are its section (``params``); name ``none`` (or a single modality) turns it
+    off. ``order``: the modality order of the pairs (``model.separation.pair_order``).
     """
 
-    def __init__(self, generic_dims: dict[str, int], method: str = "solosim",
-                 temperature: float = 0.2, hidden: int = 64, out: int = 32,
+    def __init__(self, generic_dims: dict[str, int], params: AlignmentParams | str = "solosim",
                  order: list[str] | None = None) -> None:
         super().__init__()
-        estimator = None if method == "none" else ALIGNMENTS.get(method)
-        self.method = method
+        params = ALIGNMENTS.section(params)
+        estimator = None if params.name == "none" else ALIGNMENTS.get(params.name)
+        self.method = params.name
         self.names = list(generic_dims)
         self.pairs = ordered_pairs(self.names, order)
-        active = method != "none" and self.pairs
+        active = params.name != "none" and self.pairs
         self.heads = nn.ModuleDict(
-            {m: ProjectionHead(d, hidden, out) for m, d in generic_dims.items()} if active else {}
-        )
+            {m: ProjectionHead(d, params.head_hidden, params.head_out)
+             for m, d in generic_dims.items()} if active else {})
         self.estimator: AlignmentEstimator | None = (
-            estimator(temperature) if estimator is not None and active else None)
+            estimator(params) if estimator is not None and active else None)
 
     @property
     def active(self) -> bool:
@@ -88,5 +91,6 @@ class Alignment(nn.Module):
         return torch.stack(terms).mean()
 
 
-__all__ = ["ALIGNMENTS", "Alignment", "AlignmentEstimator", "ProjectionHead", "alignment_registry",
-           "infonce_loss", "ordered_pairs", "register_alignment", "solosim_loss"]
+__all__ = ["ALIGNMENTS", "Alignment", "AlignmentEstimator", "AlignmentParams",
+           "ContrastiveParams", "ProjectionHead", "alignment_registry", "infonce_loss",
+           "ordered_pairs", "register_alignment", "solosim_loss"]

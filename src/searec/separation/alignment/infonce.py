@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from searec.separation.alignment.base import AlignmentEstimator, register_alignment
+from searec.separation.alignment.base import (
+    AlignmentEstimator,
+    ContrastiveParams,
+    register_alignment,
+)
 
 
 def infonce_loss(za: torch.Tensor, zb: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -20,6 +24,8 @@ class InfoNCE(AlignmentEstimator):
     """Both directions, averaged: neither modality is the anchor."""
 
     name = "infonce"
+    Params = ContrastiveParams
+    params: ContrastiveParams
 
     def forward(self, za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
-        return infonce_loss(za, zb, self.temperature)
+        return infonce_loss(za, zb, self.params.temperature)

@@ -9,7 +9,11 @@ from __future__ import annotations
 import torch
 
 from searec.losses import one_way_infonce
-from searec.separation.alignment.base import AlignmentEstimator, register_alignment
+from searec.separation.alignment.base import (
+    AlignmentEstimator,
+    ContrastiveParams,
+    register_alignment,
+)
 
 
 def solosim_loss(za: torch.Tensor, zb: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -22,6 +26,8 @@ class Solosim(AlignmentEstimator):
     """One direction: ``za`` anchors, the softmax runs over ``zb``'s items."""
 
     name = "solosim"
+    Params = ContrastiveParams
+    params: ContrastiveParams
 
     def forward(self, za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
-        return solosim_loss(za, zb, self.temperature)
+        return solosim_loss(za, zb, self.params.temperature)

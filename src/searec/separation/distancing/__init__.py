@@ -22,41 +22,46 @@ from searec.separation.distancing import (  # noqa: F401  (registration)
 from searec.separation.distancing.base import (
     DISTANCINGS,
     DistancingEstimator,
-    VariationalSettings,
+    DistancingParams,
+    TransformedParams,
     distancing_registry,
     register_distancing,
 )
 from searec.separation.distancing.club import club_sample_bound
-from searec.separation.distancing.hsic import normalised_hsic
+from searec.separation.distancing.hsic import HSICParams, normalised_hsic
 from searec.separation.distancing.l1out import L1OUT_MAX, l1out_bound
 from searec.separation.distancing.negative_l2 import neg_l2
 from searec.separation.distancing.variational import (
     GaussianQ,
     VariationalEstimator,
+    VariationalParams,
     pairwise_log_density,
     q_nll,
 )
 
 
 class Distancing(nn.Module):
-    """Per modality: push the generic and unique parts apart with the registered estimator
-    ``method`` (``"none"``: off), after transforming both to ``dim`` where the estimator
-    compares transformed parts."""
+    """Per modality: push the generic and unique parts apart with the estimator its
+    section names (``params``; name ``none``: off), after transforming both to the
+    section's ``dim`` where the estimator compares transformed parts. ``order``: the
+    modality order of cross-modal pairs (``model.separation.pair_order``)."""
 
     def __init__(self, generic_dims: dict[str, int], unique_dims: dict[str, int],
-                 method: str = "club", dim: int = 32,
-                 settings: VariationalSettings | None = None) -> None:
+                 params: DistancingParams | str = "club",
+                 order: list[str] | None = None) -> None:
         super().__init__()
-        estimator = None if method == "none" else DISTANCINGS.get(method)
-        self.method = method
+        params = DISTANCINGS.section(params)
+        estimator = None if params.name == "none" else DISTANCINGS.get(params.name)
+        self.method = params.name
         self.names = list(generic_dims)
         transforms = estimator is not None and estimator.transformed
+        dim = getattr(params, "dim", 0)
         self.generic_tf = nn.ModuleDict(
             {m: nn.Linear(d, dim) for m, d in generic_dims.items()} if transforms else {})
         self.unique_tf = nn.ModuleDict(
             {m: nn.Linear(d, dim) for m, d in unique_dims.items()} if transforms else {})
         self.estimator: DistancingEstimator | None = (
-            estimator(self.names, dim, settings) if estimator is not None else None)
+            estimator(self.names, params, order) if estimator is not None else None)
 
     @property
     def active(self) -> bool:
@@ -85,7 +90,8 @@ class Distancing(nn.Module):
                 for k, v in stats.items()}
 
 
-__all__ = ["DISTANCINGS", "L1OUT_MAX", "Distancing", "DistancingEstimator", "GaussianQ",
-           "VariationalEstimator", "VariationalSettings", "club_sample_bound",
+__all__ = ["DISTANCINGS", "L1OUT_MAX", "Distancing", "DistancingEstimator",
+           "DistancingParams", "GaussianQ", "HSICParams", "TransformedParams",
+           "VariationalEstimator", "VariationalParams", "club_sample_bound",
            "distancing_registry", "l1out_bound", "neg_l2", "normalised_hsic",
            "pairwise_log_density", "q_nll", "register_distancing"]

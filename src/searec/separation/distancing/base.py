@@ -3,7 +3,8 @@
 A distancing estimator takes, per modality m, paired rows x_m (the transformed generic
 part) and y_m (the transformed unique part) of the same items and returns one value per
 modality that the model minimises: an upper bound on I(x_m; y_m), or a proxy for it.
-It is one file: a class with a ``name``, registered with :func:`register_distancing`. An
+It is one file: a class with a ``name`` and its settings (``Params``, the config section
+``model.separation.distancing``), registered with :func:`register_distancing`. An
 estimator with a network of its own to fit (CLUB's variational q) declares that fitting
 step as an :class:`~searec.optim.AuxiliaryObjective`; its own parameters never receive
 gradient from the values it returns, and the trainer owns the optimiser that fits them.
@@ -11,32 +12,38 @@ gradient from the values it returns, and the trainer owns the optimiser that fit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from searec.optim import AuxiliaryObjective
-from searec.separation.registry import EstimatorRegistry
+from searec.separation.registry import EstimatorParams, EstimatorRegistry
 
 
-@dataclass(frozen=True)
-class VariationalSettings:
-    """How an estimator with a variational network q fits it (ignored by the others)."""
+class DistancingParams(EstimatorParams):
+    """The section ``model.separation.distancing``: which estimator, and its settings."""
 
-    hidden: int = 8  # hidden width of q's two MLPs
-    steps: int = 5  # q updates after every training step
-    lr: float = 1e-4  # q's Adam rate
-    pairs: Literal["within", "reference"] = "within"  # what q is fitted to
-    order: tuple[str, ...] | None = None  # reference pairs (a, b): q models q(b | a)
-    standardize: bool = False  # q sees both parts scaled by their batch statistics
+    name: str = Field("club", description="The estimator: a registered distancing "
+                      "estimator, or none (off).")
+
+
+class TransformedParams(DistancingParams):
+    """Settings of an estimator that compares the parts after Distancing's learned
+    linear transforms to one common width."""
+
+    dim: int = Field(32, gt=0, description="Width the generic and unique parts are "
+                     "transformed to before they are compared.")
 
 
 class DistancingEstimator(nn.Module):
     """Per-modality values to minimise, from paired (n, dim) parts of each modality."""
 
     name: ClassVar[str]
+    Params: ClassVar[type[DistancingParams]] = TransformedParams
+    # what to try when the estimator's bound is clamped in most steps (no gradient then)
+    clamped_hint: ClassVar[str] = ""
     # "upper_bound": the value bounds I(x; y) from above where the estimator fits;
     # "proxy": it only moves with the dependence (then ``value_range`` says its range)
     kind: ClassVar[Literal["upper_bound", "proxy"]] = "upper_bound"
@@ -45,12 +52,14 @@ class DistancingEstimator(nn.Module):
     # own two learned linear transforms (what CLUB's q needs); False: the parts themselves
     transformed: ClassVar[bool] = True
 
-    def __init__(self, modalities: list[str], dim: int,
-                 settings: VariationalSettings | None = None) -> None:
+    def __init__(self, modalities: list[str], params: DistancingParams | None = None,
+                 order: list[str] | None = None) -> None:
+        """``params``: the estimator's section; ``order``: the modality order that forms
+        cross-modal pairs (``model.separation.pair_order``), for estimators that use one."""
         super().__init__()
         self.names = list(modalities)
-        self.dim = dim
-        self.settings = settings or VariationalSettings()
+        self.params = params if params is not None else type(self).Params(name=self.name)
+        self.order = order
 
     def forward(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                 ) -> dict[str, torch.Tensor]:
@@ -69,7 +78,8 @@ class DistancingEstimator(nn.Module):
         return {}
 
 
-DISTANCINGS: EstimatorRegistry[DistancingEstimator] = EstimatorRegistry("distancing")
+DISTANCINGS: EstimatorRegistry[DistancingEstimator] = EstimatorRegistry(
+    "distancing", DistancingParams, default="club")
 # Class decorator: make a distancing estimator available as ``distancing: <name>``.
 register_distancing = DISTANCINGS.register
 

@@ -43,7 +43,7 @@ class CLUB(VariationalEstimator):
 
     def bounds(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                ) -> dict[str, torch.Tensor]:
-        if self.settings.pairs != "within":
+        if self.params.q_pairs != "within":
             return super().bounds(x, y)
         # every modality's copy of q in one batched product (one permutation for all)
         stacked = club_sample_bound(self.q, torch.stack([x[m] for m in self.names]),

@@ -18,11 +18,24 @@ directions that carry it, without changing the parts the backbone uses.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
+from pydantic import Field
 
-from searec.separation.distancing.base import DistancingEstimator, register_distancing
+from searec.separation.distancing.base import (
+    DistancingEstimator,
+    DistancingParams,
+    register_distancing,
+)
+
+
+class HSICParams(DistancingParams):
+    """Settings of hsic."""
+
+    max_rows: int = Field(
+        512, ge=4, description="Rows per value: a random subset of the step's items when "
+        "there are more. Its cost is some forty n x n element-wise passes per modality "
+        "(forward and backward), as much as the rest of a TikTok step at n = 1024; the "
+        "estimate's bias is O(1/n).")
 
 
 def _gaussian_kernel(z: torch.Tensor) -> torch.Tensor:
@@ -73,18 +86,16 @@ class HSIC(DistancingEstimator):
     when they are independent; an unbiased estimate can dip below 0)."""
 
     name = "hsic"
+    Params = HSICParams
+    params: HSICParams
     kind = "proxy"
     value_range = (-1.0, 1.0)
     transformed = False
-    # Rows per value: a random subset of the step's items when there are more. Its cost
-    # is some forty n x n element-wise passes per modality (forward and backward), as much
-    # as the rest of a TikTok step at n = 1024; the estimate's bias is O(1/n).
-    max_rows: ClassVar[int] = 512
 
     def forward(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                 ) -> dict[str, torch.Tensor]:
         first = next(iter(x.values()))
         rows: torch.Tensor | slice = (
-            torch.randperm(len(first), device=first.device)[: self.max_rows]
-            if len(first) > self.max_rows else slice(None))
+            torch.randperm(len(first), device=first.device)[: self.params.max_rows]
+            if len(first) > self.params.max_rows else slice(None))
         return {m: normalised_hsic(x[m][rows], y[m][rows]) for m in self.names}

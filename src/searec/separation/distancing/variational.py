@@ -4,7 +4,7 @@ q(y | x) = N(mu(x), exp(logvar(x))): two small MLPs x -> hidden -> y, the log-va
 tanh-bounded (as in the reference). An estimator built on it keeps one q per modality
 (the copies of one stacked :class:`GaussianQ`), fitted to that modality's own (x, y)
 pairs of the last step by the auxiliary objective ``q_nll``; with
-``pairs="reference"`` one shared q is fitted to cross-modal pairs, as the authors' code
+``q_pairs="reference"`` one shared q is fitted to cross-modal pairs, as the authors' code
 does (for parity runs only: the bound is then not the bound).
 """
 
@@ -12,16 +12,40 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from searec.errors import ConfigError
 from searec.optim import AuxiliaryObjective
 from searec.separation.alignment import ordered_pairs
-from searec.separation.distancing.base import DistancingEstimator, VariationalSettings
+from searec.separation.distancing.base import (
+    DistancingEstimator,
+    DistancingParams,
+    TransformedParams,
+)
+
+
+class VariationalParams(TransformedParams):
+    """Settings of an estimator built on a fitted q(y | x) (CLUB, L1Out)."""
+
+    q_hidden: int = Field(8, gt=0, description="Hidden width of q's two MLPs.")
+    q_steps: int = Field(5, ge=0, description="q updates per training batch (the "
+                         "reference code uses 50; see docs/performance.md).")
+    q_lr: float = Field(1e-4, gt=0, description="Learning rate of q's own Adam (the "
+                        "reference uses its model rate, 1e-4).")
+    q_pairs: Literal["within", "reference"] = Field(
+        "within", description="within: one q per modality trained on its (generic, unique) "
+        "pairs. reference: one shared q trained on cross-modal pairs (the authors' code; "
+        "for parity runs only).")
+    q_standardize: bool = Field(
+        False, description="Standardise both parts (batch statistics, held constant) "
+        "before q: q's tanh-bounded log-variance can only fit variances in [e^-1, e], and "
+        "the parts it is given start far below (about 0.01 to 0.13 per dimension on "
+        "TikTok). The reference: false.")
 
 
 class GaussianQ(nn.Module):
@@ -117,27 +141,34 @@ class VariationalEstimator(DistancingEstimator):
     """Base of estimators built on a fitted q(y | x): keeps q, remembers each step's pairs
     and declares q's fitting step (``q_nll``)."""
 
-    def __init__(self, modalities: list[str], dim: int,
-                 settings: VariationalSettings | None = None) -> None:
-        super().__init__(modalities, dim, settings)
-        s = self.settings
-        if s.pairs == "reference" and len(self.names) < 2:
+    Params = VariationalParams
+    params: VariationalParams
+    clamped_hint = ("standardise the features, give q more width or steps "
+                    "(model.separation.distancing.q_hidden, q_steps, or q_standardize=true), "
+                    "or use another estimator (model.separation.distancing=hsic or neg_l2)")
+
+    def __init__(self, modalities: list[str], params: DistancingParams | None = None,
+                 order: list[str] | None = None) -> None:
+        super().__init__(modalities, params, order)
+        s = self.params
+        if s.q_pairs == "reference" and len(self.names) < 2:
             raise ConfigError(
-                "config key 'model.separation.q_pairs': reference fits one shared q to pairs "
-                f"across modalities and needs at least two; this dataset has one "
+                "config key 'model.separation.distancing.q_pairs': reference fits one shared "
+                "q to pairs across modalities and needs at least two; this dataset has one "
                 f"({', '.join(self.names)}). Use q_pairs=within")
-        self.pair_order = ordered_pairs(self.names, list(s.order) if s.order else None)
-        self.q = GaussianQ(dim, dim, s.hidden, len(self.names) if s.pairs == "within" else 1)
+        self.pair_order = ordered_pairs(self.names, order)
+        self.q = GaussianQ(s.dim, s.dim, s.q_hidden,
+                           len(self.names) if s.q_pairs == "within" else 1)
         self._pending: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._stats: dict[str, torch.Tensor] = {}
 
     def q_copy(self, modality: str) -> int:
         """Which copy of q scores ``modality``."""
-        return self.names.index(modality) if self.settings.pairs == "within" else 0
+        return self.names.index(modality) if self.params.q_pairs == "within" else 0
 
     def forward(self, x: dict[str, torch.Tensor], y: dict[str, torch.Tensor]
                 ) -> dict[str, torch.Tensor]:
-        if self.settings.standardize:
+        if self.params.q_standardize:
             x, y = ({m: _standardized(t[m]) for m in self.names} for t in (x, y))
         self._pending = {m: (x[m].detach(), y[m].detach()) for m in self.names}
         raw = self.bounds(x, y)
@@ -172,7 +203,7 @@ class VariationalEstimator(DistancingEstimator):
     def training_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """What q is fitted to: each modality's (x_m, y_m), or in reference mode the
         cross-modal (x_a, x_b) and (y_a, y_b) of every pair (a, b), q modelling q(b | a)."""
-        if self.settings.pairs == "within":
+        if self.params.q_pairs == "within":
             return [self._pending[m] for m in self.names]
         pairs = []
         for a, b in self.pair_order:
@@ -184,7 +215,7 @@ class VariationalEstimator(DistancingEstimator):
         if not self._pending:
             return None
         pairs = self.training_pairs()
-        if self.settings.pairs == "within":  # all modalities' q at once: pair m fits copy m
+        if self.params.q_pairs == "within":  # all modalities' q at once: pair m fits copy m
             return q_nll(self.q, torch.stack([x for x, _ in pairs]),
                          torch.stack([y for _, y in pairs]))
         return torch.stack([q_nll(self.q, x, y, copy=0) for x, y in pairs])
@@ -193,7 +224,7 @@ class VariationalEstimator(DistancingEstimator):
         self._pending = {}
 
     def objectives(self) -> list[AuxiliaryObjective]:
-        if self.settings.steps == 0:
+        if self.params.q_steps == 0:
             return []
-        return [AuxiliaryObjective("q_nll", list(self.q.parameters()), self.settings.lr,
-                                   self.settings.steps, self._q_loss, self._forget)]
+        return [AuxiliaryObjective("q_nll", list(self.q.parameters()), self.params.q_lr,
+                                   self.params.q_steps, self._q_loss, self._forget)]
