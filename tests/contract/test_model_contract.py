@@ -8,6 +8,7 @@ import torch
 
 from searec.graphs import InteractionGraph
 from searec.models import create_model, registry
+from searec.models.base import LossResult
 from searec.optim import fit_auxiliary
 from searec.training import main_parameters, seed_everything
 
@@ -55,10 +56,13 @@ def test_loss_parts_are_finite_and_reach_parameters(built, tiny):
     if not model.trainable:
         pytest.skip(f"{name} has nothing to train")
     u, p, n = _batch(tiny)
-    parts = model.loss(graph, u, p, n)
-    assert "loss" in parts and parts["loss"].ndim == 0
-    assert all(torch.isfinite(v) for v in parts.values())
-    parts["loss"].backward()
+    result = model.loss(graph, u, p, n)
+    assert isinstance(result, LossResult) and result.loss.ndim == 0
+    assert all(v.ndim == 0 and torch.isfinite(v) for v in result.logged().values())
+    # measured terms are parts of the total; facts about the step are detached
+    assert all(t.ndim == 0 for t in result.terms.values())
+    assert all(not s.requires_grad for s in result.stats.values())
+    result.loss.backward()
     objectives = model.auxiliary_objectives()
     grads = [q.grad for q in main_parameters(model, objectives)]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
@@ -93,14 +97,14 @@ def test_training_steps_reduce_loss(built, tiny):
     aux = [torch.optim.Adam(o.parameters, lr=o.lr) for o in objectives]
     first = None
     for _ in range(30):
-        loss = model.loss(graph, u, p, n)["loss"]
+        loss = model.loss(graph, u, p, n).loss
         first = float(loss.detach()) if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
         for o, o_opt in zip(objectives, aux, strict=True):
             fit_auxiliary(o, o_opt)
-    assert float(model.loss(graph, u, p, n)["loss"].detach()) < first
+    assert float(model.loss(graph, u, p, n).loss.detach()) < first
 
 
 def test_recommend_excludes_seen_items_and_is_batched(built, tiny):

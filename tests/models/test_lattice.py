@@ -39,7 +39,7 @@ def test_the_learned_graph_gets_gradient_at_the_first_step_of_each_epoch(tiny):
 
     def projection_grad() -> float:
         model.zero_grad(set_to_none=True)
-        model.loss(graph, *batch)["loss"].backward()
+        model.loss(graph, *batch).loss.backward()
         grad = model.projections["image"].weight.grad
         return 0.0 if grad is None else float(grad.abs().sum())
 

@@ -107,7 +107,7 @@ def test_any_number_of_modalities_and_pairs_in_the_contrastive_loss(tiny):
     for ds, pairs in ((one, 0), (three, 3)):
         model = create_model("lgmrec", ds, {})
         assert len(model.pairs) == pairs
-        parts = model.loss(InteractionGraph.from_train(ds.train), *_batch(ds, 24))
+        parts = model.loss(InteractionGraph.from_train(ds.train), *_batch(ds, 24)).logged()
         assert torch.isfinite(parts["loss"])
         assert (float(parts["hypergraph_cl"].detach()) > 0) == (pairs > 0)
 
@@ -117,7 +117,7 @@ def test_separation_plugs_into_lgmrec(tiny):
                                                          "distancing": {"q_steps": 2}}})
     assert model.transforms["image"].in_features == 10
     assert model.hyperedges["text"].in_features == 10
-    parts = model.loss(InteractionGraph.from_train(tiny.train), *_batch(tiny))
+    parts = model.loss(InteractionGraph.from_train(tiny.train), *_batch(tiny)).logged()
     assert {"align", "distance", "hypergraph_cl", "bpr"} <= set(parts)
     assert len(model.auxiliary_objectives()) == 1  # CLUB's q
 

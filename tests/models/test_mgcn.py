@@ -52,7 +52,7 @@ def test_attention_fusion_over_any_number_of_modalities():
     rng = np.random.default_rng(0)
     u = torch.from_numpy(rng.integers(0, 60, 16))
     p = torch.from_numpy(rng.integers(0, 40, 16))
-    parts = model.loss(graph, u, p, torch.from_numpy(rng.integers(0, 40, 16)))
+    parts = model.loss(graph, u, p, torch.from_numpy(rng.integers(0, 40, 16))).logged()
     assert {"bpr", "reg", "contrast"} <= set(parts)
     assert float(parts["contrast"].detach()) > 0
 
@@ -75,7 +75,7 @@ def test_separation_plugs_into_mgcn(tiny):
                                                        "distancing": {"q_steps": 2}}})
     assert model.projections["image"].in_features == 10
     parts = model.loss(InteractionGraph.from_train(tiny.train), torch.tensor([0, 1]),
-                       torch.tensor([2, 3]), torch.tensor([4, 5]))
+                       torch.tensor([2, 3]), torch.tensor([4, 5])).logged()
     assert {"align", "distance", "contrast"} <= set(parts)
 
 

@@ -77,7 +77,7 @@ def test_every_model_at_100k_items_without_a_dense_square(name, catalogue, knn_c
             pos = torch.from_numpy(rng.integers(0, N_ITEMS, 512))
             neg = (torch.from_numpy(rng.integers(0, N_ITEMS, 512)) if model.uses_negatives
                    else torch.empty(0, dtype=torch.long))
-            loss = model.loss(graph, users, pos, neg)["loss"]
+            loss = model.loss(graph, users, pos, neg).loss
             assert torch.isfinite(loss)
             loss.backward()
         model.prepare_inference(graph)

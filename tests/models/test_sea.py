@@ -40,7 +40,7 @@ def _touched(model, loss):
 def test_each_loss_reaches_what_it_should(tiny, tmp_path):
     model = _sea(tiny, tmp_path)
     graph = InteractionGraph.from_train(tiny.train)
-    parts = model.loss(graph, *_batch(tiny))
+    parts = model.loss(graph, *_batch(tiny)).logged()
     bpr = _touched(model, parts["bpr"])
     assert any(n.startswith("encoders.") for n in bpr)
     assert "user_modality_weight" in bpr
@@ -62,7 +62,7 @@ def test_single_modality_runs_with_alignment_off(tmp_path):
     ds = make_synthetic(n_users=60, n_items=50, modalities={"text": 8}, seed=2)
     with pytest.warns(UserWarning, match="alignment across modalities is off"):
         model = _sea(ds, tmp_path)
-    parts = model.loss(InteractionGraph.from_train(ds.train), *_batch(ds, 32))
+    parts = model.loss(InteractionGraph.from_train(ds.train), *_batch(ds, 32)).logged()
     assert "align" not in parts and "distance_text" in parts
 
 
@@ -131,8 +131,9 @@ def test_separation_losses_on_batch_items_need_no_full_projection(tiny, tmp_path
     _, pos, neg = _batch(tiny)
     from_features = model.separation_losses(None, pos, neg)
     from_all = model.separation_losses(model.modality_inputs(), pos, neg)
-    for name, value in from_all.items():
-        torch.testing.assert_close(from_features[name], value)
+    for name, value in from_all.parts.items():
+        torch.testing.assert_close(from_features.parts[name], value)
+    torch.testing.assert_close(from_features.total, from_all.total)
     everything = _sea(tiny, tmp_path, mi_items="all")
     p = everything.item_inputs()["image"].projected
     assert p is not None and p.shape[0] == tiny.n_items
@@ -146,7 +147,7 @@ def test_recompute_gives_the_same_loss_and_gradients(tiny, tmp_path):
     for recompute in (False, True):
         model = _sea(tiny, tmp_path, alignment="infonce", distancing="neg_l2",
                      recompute=recompute)
-        loss = model.loss(graph, users, pos, neg)["loss"]
+        loss = model.loss(graph, users, pos, neg).loss
         model.zero_grad(set_to_none=True)
         loss.backward()
         results.append((loss.detach(), {n: p.grad for n, p in model.named_parameters()

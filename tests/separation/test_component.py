@@ -83,7 +83,7 @@ def test_hsic_acts_on_the_parts_themselves_and_lowers_their_dependence():
     opt = torch.optim.Adam([generic, unique], lr=0.05)
     values = []
     for _ in range(60):
-        value = sep.distancing({"m0": generic}, {"m0": unique})["m0"]
+        value = sep.distancing({"m0": generic}, {"m0": unique})[0]["m0"]
         values.append(float(value.detach()))
         opt.zero_grad()
         value.backward()
@@ -128,7 +128,7 @@ def test_alignment_gradient_reaches_generic_split_and_heads_only():
     torch.manual_seed(0)
     sep = _component()
     out = sep.losses(sep.project(_features(sep)))
-    grads = _grads(sep, out["align"])
+    grads = _grads(sep, out.parts["align"])
     for m, split in sep.split.items():
         w = grads[f"split.{m}.proj.weight"]
         assert _nonzero(w[: split.generic_dim])
@@ -145,7 +145,7 @@ def test_distancing_gradient_reaches_split_and_transforms_never_q(method):
     torch.manual_seed(0)
     sep = _component(distancing=method)
     out = sep.losses(sep.project(_features(sep)))
-    grads = _grads(sep, out["distance"])
+    grads = _grads(sep, out.parts["distance"])
     for name, g in grads.items():
         if name.startswith(("distancing.generic_tf", "distancing.unique_tf", "split.")):
             assert _nonzero(g), name
@@ -201,8 +201,8 @@ def test_pair_order_sets_the_anchor_and_the_direction_of_the_shared_q():
     out = sep.losses(p)
     generic = {m: sep.split[m].parts(x)[0] for m, x in p.items()}
     z = {m: sep.alignment.heads[m](g) for m, g in generic.items()}
-    torch.testing.assert_close(out["align"], solosim_loss(z["text"], z["image"], 0.2))
-    assert not torch.allclose(out["align"], solosim_loss(z["image"], z["text"], 0.2))
+    torch.testing.assert_close(out.parts["align"], solosim_loss(z["text"], z["image"], 0.2))
+    assert not torch.allclose(out.parts["align"], solosim_loss(z["image"], z["text"], 0.2))
     (x, y), _ = sep.distancing.estimator.training_pairs()
     tf = sep.distancing.generic_tf
     torch.testing.assert_close(x, tf["text"](generic["text"]).detach())  # q(image | text)
@@ -221,7 +221,7 @@ def test_single_modality_turns_alignment_off_with_a_warning():
     with pytest.warns(UserWarning, match="alignment across modalities is off"):
         sep = _component(1)
     out = sep.losses(sep.project(_features(sep)))
-    assert "align" not in out and "distance" in out
+    assert "align" not in out.parts and "distance" in out.parts
 
 
 def test_three_modalities_align_every_pair():
@@ -230,8 +230,8 @@ def test_three_modalities_align_every_pair():
         sep = _component(3)
     assert sep.alignment.pairs == [("m0", "m1"), ("m0", "m2"), ("m1", "m2")]
     out = sep.losses(sep.project(_features(sep)))
-    assert set(out) == {"align", "distance", "distance_m0", "distance_m1", "distance_m2",
-                        "separation"}
+    assert set(out.parts) == {"align", "distance", "distance_m0", "distance_m1", "distance_m2"}
+    assert set(out.weighted) == {"align", "distance"}
 
 
 @pytest.mark.parametrize("alignment", ["solosim", "infonce", "none"])
@@ -239,9 +239,9 @@ def test_three_modalities_align_every_pair():
 def test_every_combination_runs(alignment, distancing):
     sep = _component(2, alignment=alignment, distancing=distancing)
     out = sep.losses(sep.project(_features(sep)))
-    assert ("align" in out) == (alignment != "none")
-    assert ("distance" in out) == (distancing != "none")
-    assert torch.isfinite(out["separation"])
+    assert ("align" in out.parts) == (alignment != "none")
+    assert ("distance" in out.parts) == (distancing != "none")
+    assert torch.isfinite(out.total)
     assert ("q_nll" in _fit(sep)) == (distancing in ("club", "l1out"))
 
 

@@ -53,10 +53,10 @@ def test_gradient_shares_equal_the_direct_computation(tmp_path):
     model = direct.model
     users, pos, neg = (torch.from_numpy(a) for a in _batch(direct))
     torch.manual_seed(5)
-    parts = model.loss(direct.graph, users, pos, neg)
-    terms = model.loss_terms()
+    result = model.loss(direct.graph, users, pos, neg)
+    terms = result.terms
     params = main_parameters(model, model.auxiliary_objectives())
-    rest = parts["loss"] - sum(terms.values())
+    rest = result.loss - sum(terms.values())
 
     def grads(t):
         return torch.autograd.grad(t, params, retain_graph=True, allow_unused=True)

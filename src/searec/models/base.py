@@ -7,8 +7,11 @@ A model is a ``torch.nn.Module`` that
   model never reads files itself;
 - maps the training graph to user and item representations (``forward(graph)``), whose
   dot product is the ranking score;
-- returns its training loss as named parts (``loss(graph, users, pos, neg)``, key
-  ``"loss"`` is what the optimiser minimises, the rest are logged);
+- returns what its training loss computed as one :class:`LossResult`
+  (``loss(graph, users, pos, neg)``): the total the optimiser minimises, the named parts
+  that are logged, and, where it has them, weighted terms whose share of the gradient is
+  measured, facts about the step and hints for terms that turn out inert; nothing of a
+  step is kept on the model for later calls to read;
 - may declare auxiliary objectives (``auxiliary_objectives``: name, parameters, rate,
   steps per batch, loss), e.g. a variational network fitted beside the main loss; the
   trainer builds, checkpoints and steps their optimisers, and the main optimiser
@@ -23,7 +26,8 @@ After training, ``prepare_inference(graph)`` caches the representations, and
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,6 +59,37 @@ def get_model_class(name: str) -> type[Recommender]:
         return MODELS.entries[name]
     raise ConfigError(f"config key 'model.name': unknown model {str(name)[:60]!r}"
                       f"{MODELS.suggestion(name)}; available: {', '.join(MODELS.names())}")
+
+
+@dataclass(frozen=True)
+class LossResult:
+    """What one ``loss`` call computed, for the trainer to read."""
+
+    loss: torch.Tensor  # the total the optimiser minimises
+    # named parts, logged per epoch as history.csv loss_<name> (their mean over steps)
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)
+    # terms of ``loss`` as they entered it (weights included) whose share of the gradient
+    # the trainer measures (history.csv term_grad_share_<name>)
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    # detached facts about the step, logged as term_<name>; clamped_<part> is 1 when that
+    # part's bound was clamped (it then gives no gradient)
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)
+    # term or part name -> what to try when it turns out inert
+    hints: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, parts: dict[str, torch.Tensor]) -> LossResult:
+        """From named parts whose ``"loss"`` is the total."""
+        named = dict(parts)
+        return cls(named.pop("loss"), named)
+
+    def logged(self) -> dict[str, torch.Tensor]:
+        """The total (``"loss"``) and the named parts, as history.csv logs them."""
+        return {"loss": self.loss, **self.parts}
+
+    def as_dict(self) -> dict[str, Any]:
+        """Its fields, shallowly (tensors kept as they are): what crosses DDP's forward."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class NoParams(StrictModel):
@@ -117,29 +152,14 @@ class Recommender(nn.Module):
         users: torch.Tensor,
         pos: torch.Tensor,
         neg: torch.Tensor,
-    ) -> dict[str, torch.Tensor]:
+    ) -> LossResult:
+        """The training loss on (users, pos, neg) triples, and what it computed."""
         raise NotImplementedError
 
     def auxiliary_objectives(self) -> list[AuxiliaryObjective]:
         """Objectives fitted beside the main loss, each with its own optimiser (none by
         default). Called once by the trainer, after the model is on its device."""
         return []
-
-    def loss_terms(self) -> dict[str, torch.Tensor]:
-        """Optional: terms of the last ``loss`` call whose activity the trainer measures
-        (name -> the term as it entered ``"loss"``, weight included)."""
-        return {}
-
-    def step_stats(self) -> dict[str, torch.Tensor]:
-        """Optional facts about the last ``loss`` call, logged per epoch as their mean
-        (history.csv ``term_<name>``); ``clamped_<part>`` is 1 when that loss part's bound
-        was clamped. Detached scalars."""
-        return {}
-
-    def term_hint(self, term: str, kind: str) -> str:
-        """Optional: what to try when loss term ``term`` turns out inert (``kind``:
-        ``small_gradient`` or ``clamped``)."""
-        return ""
 
     def on_epoch_start(self, epoch: int, rng: np.random.Generator) -> None:
         """Optional per-epoch action (e.g. resampling a pruned graph)."""

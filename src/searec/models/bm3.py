@@ -28,7 +28,7 @@ from torch import nn
 from searec.data.dataset import Dataset
 from searec.graphs import CacheDir, InteractionGraph, propagated_mean
 from searec.losses import cosine_distance, embedding_norm_penalty
-from searec.models.base import Recommender, register
+from searec.models.base import LossResult, Recommender, register
 from searec.schema import StrictModel
 
 
@@ -97,7 +97,7 @@ class BM3(Recommender):
         return self.predictor(users), self.predictor(items)
 
     def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
-             neg: torch.Tensor) -> dict[str, torch.Tensor]:
+             neg: torch.Tensor) -> LossResult:
         """``neg`` is ignored (BM3 samples no negatives; the trainer passes none)."""
         p = self.params
         h_users, h_items = self._online(graph)
@@ -121,4 +121,4 @@ class BM3(Recommender):
             masked = masked + parts[f"masked_{m}"]
         reg = embedding_norm_penalty(h_users, h_items)
         total = graph_views + p.cl_weight * (align + masked) + p.reg_weight * reg
-        return {"loss": total, "graph_views": graph_views, **parts, "reg": reg}
+        return LossResult(total, {"graph_views": graph_views, **parts, "reg": reg})

@@ -8,7 +8,7 @@ from torch import nn
 
 from searec.graphs import InteractionGraph
 from searec.losses import bpr_indexed_loss, l2_penalty
-from searec.models.base import Recommender, register
+from searec.models.base import LossResult, Recommender, register
 from searec.schema import StrictModel
 
 
@@ -37,11 +37,11 @@ class BPR(Recommender):
         return self.user_emb.weight, self.item_emb.weight
 
     def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
-             neg: torch.Tensor) -> dict[str, torch.Tensor]:
+             neg: torch.Tensor) -> LossResult:
         """BPR on the output representations, L2 on the batch's own (ego) embeddings."""
         user_rep, item_rep = self(graph)
         rank = bpr_indexed_loss(user_rep, item_rep, users, pos, neg)
         reg = self.reg_weight * l2_penalty(
             self.user_emb(users), self.item_emb(pos), self.item_emb(neg)
         )
-        return {"loss": rank + reg, "bpr": rank, "reg": reg}
+        return LossResult(rank + reg, {"bpr": rank, "reg": reg})

@@ -8,7 +8,9 @@ as buffers and, when its ``separation`` section is set, SEA's
   returns p_m = Linear(f_m), split into generic and unique parts, instead of f_m;
 - ``loss`` is a template: it calls the backbone's ``ranking_loss`` and adds the
   separation terms (alignment, distancing) on the p_m that ranking loss used, or on
-  p_m of the batch's items;
+  p_m of the batch's items; its :class:`~searec.models.base.LossResult` carries the
+  weighted terms (the trainer measures their share of the gradient), the distancing
+  estimator's facts about the step and what to try when a term turns out inert;
 - the component's auxiliary objectives (CLUB's q) are declared to the trainer.
 
 So a new backbone writes ``ranking_loss`` over ``modality_inputs()`` and gets separation
@@ -26,10 +28,11 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from searec.graphs import InteractionGraph, SparseOperator, register_operator, registered_operator
-from searec.models.base import Recommender
+from searec.models.base import LossResult, Recommender
 from searec.optim import AuxiliaryObjective
 from searec.schema import StrictModel
 from searec.separation import ModalitySplit, Separation, SeparationParams
+from searec.separation.component import SeparationLosses
 
 _SECTION_HINT = ("model.separation is a section: {} (or --separation sea) for its defaults, "
                  "keys such as model.separation.alignment=infonce, or null for none")
@@ -117,8 +120,9 @@ class MultimodalRecommender(Recommender):
             Separation({m: f.shape[1] for m, f in features.items()}, separation)
             if separation is not None else None
         )
-        # p_m over every item, when this step's ranking loss computed it (else None)
-        self._projected: dict[str, torch.Tensor] | None = None
+        # while loss() runs: each p_m over every item its ranking loss computes, for the
+        # separation terms of the same call (None outside loss(): nothing outlives a call)
+        self._recording: list[dict[str, torch.Tensor]] | None = None
 
     def set_item_graph(self, graph: sp.spmatrix) -> None:
         """Keep the item-item graph as buffers (moved by ``.to``, not saved: it is rebuilt)."""
@@ -143,8 +147,8 @@ class MultimodalRecommender(Recommender):
         if self.separation is None:
             return feats
         p = self.separation.project(feats)
-        if torch.is_grad_enabled():  # kept for this step's separation losses only
-            self._projected = p
+        if self._recording is not None:
+            self._recording.append(p)
         return p
 
     def item_inputs(self) -> dict[str, ModalityInput]:
@@ -169,26 +173,28 @@ class MultimodalRecommender(Recommender):
         raise NotImplementedError
 
     def loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
-             neg: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The backbone's ranking loss plus, with separation, the separation terms."""
-        self._projected = None
-        parts = self.ranking_loss(graph, users, pos, neg)
+             neg: torch.Tensor) -> LossResult:
+        """The backbone's ranking loss plus, with separation, the separation terms (on the
+        p_m the ranking loss computed, where it computed them over every item)."""
+        self._recording = recorded = []
+        try:
+            ranking = LossResult.of(self.ranking_loss(graph, users, pos, neg))
+        finally:
+            self._recording = None
         if self.separation is None:
-            return parts
-        sep = self.separation_losses(self._projected, pos, neg)
-        self._projected = None
-        total = parts["loss"] + sep.pop("separation")
-        return {"loss": total, **{k: v for k, v in parts.items() if k != "loss"}, **sep}
+            return ranking
+        sep = self.separation_losses(recorded[-1] if recorded else None, pos, neg)
+        return LossResult(ranking.loss + sep.total, {**ranking.parts, **sep.parts},
+                          terms=sep.weighted, stats=sep.stats, hints=self.separation.hints())
 
     def separation_losses(
         self, p: dict[str, torch.Tensor] | None, pos: torch.Tensor, neg: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    ) -> SeparationLosses:
         """Separation terms on p_m (over all items or the batch's, as configured).
 
         ``p``: p_m over every item if the caller has it; None computes p_m for just the
         items the losses see."""
-        if self.separation is None:
-            return {}
+        assert self.separation is not None
         params = self.separation.params
         n = self.n_items
         items = torch.unique(torch.cat([pos, neg])) if params.mi_items == "batch" else None
@@ -206,20 +212,6 @@ class MultimodalRecommender(Recommender):
 
     def auxiliary_objectives(self) -> list[AuxiliaryObjective]:
         return self.separation.objectives() if self.separation is not None else []
-
-    def loss_terms(self) -> dict[str, torch.Tensor]:
-        return dict(self.separation.last_terms) if self.separation is not None else {}
-
-    def step_stats(self) -> dict[str, torch.Tensor]:
-        return self.separation.step_stats() if self.separation is not None else {}
-
-    def term_hint(self, term: str, kind: str) -> str:
-        if kind == "clamped":  # the estimator knows what helps its own bound
-            estimator = self.separation.distancing.estimator if self.separation else None
-            return estimator.clamped_hint if estimator is not None else ""
-        if term in ("align", "distance"):
-            return f"raise model.separation.{term}_weight"
-        return ""
 
     def diagnostics(self, thorough: bool = False) -> dict[str, float]:
         """Linear-Gaussian MI between the separated parts; ``thorough``: also their

@@ -14,6 +14,7 @@ alignment and distancing estimators are looked up by name in their registries
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -113,6 +114,16 @@ class SeparationParams(StrictModel):
         return DISTANCINGS.section(value)  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class SeparationLosses:
+    """What :meth:`Separation.losses` computed on one batch."""
+
+    total: torch.Tensor  # align_weight * align + distance_weight * distance
+    parts: dict[str, torch.Tensor]  # align, distance_<m>, distance (unweighted)
+    weighted: dict[str, torch.Tensor]  # align, distance as they entered ``total``
+    stats: dict[str, torch.Tensor]  # the distancing estimator's facts (clamped_distance_<m>)
+
+
 class Separation(nn.Module):
     """Split every modality into generic and unique parts; align and distance them."""
 
@@ -134,8 +145,6 @@ class Separation(nn.Module):
         order = params.pair_order  # checked where the pairs are formed (ordered_pairs)
         self.alignment = Alignment(generic, alignment, order)  # type: ignore[arg-type]
         self.distancing = Distancing(generic, unique, params.distancing, order)
-        # the weighted terms of the last losses() call, as they entered the total
-        self.last_terms: dict[str, torch.Tensor] = {}
 
     def out_dims(self) -> dict[str, int]:
         return {m: s.proj.out_features for m, s in self.split.items()}  # type: ignore[union-attr]
@@ -144,32 +153,35 @@ class Separation(nn.Module):
         """p_m = Linear(f_m) for every modality."""
         return {m: self.split[m](f) for m, f in features.items()}
 
-    def losses(self, p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def losses(self, p: dict[str, torch.Tensor]) -> SeparationLosses:
         """Alignment and distancing terms on representations p_m (rows = the same items)."""
         generic, unique = {}, {}
         for m, x in p.items():
             generic[m], unique[m] = self.split[m].parts(x)  # type: ignore[operator]
-        out: dict[str, torch.Tensor] = {}
+        parts: dict[str, torch.Tensor] = {}
         weighted: dict[str, torch.Tensor] = {}
+        stats: dict[str, torch.Tensor] = {}
         total = next(iter(p.values())).new_zeros(())
         if self.alignment.active:
-            out["align"] = self.alignment(generic)
-            weighted["align"] = self.params.align_weight * out["align"]
+            parts["align"] = self.alignment(generic)
+            weighted["align"] = self.params.align_weight * parts["align"]
             total = total + weighted["align"]
         if self.distancing.active:
-            per = self.distancing(generic, unique)
+            per, stats = self.distancing(generic, unique)
             for m, v in per.items():
-                out[f"distance_{m}"] = v
-            out["distance"] = torch.stack(list(per.values())).mean()
-            weighted["distance"] = self.params.distance_weight * out["distance"]
+                parts[f"distance_{m}"] = v
+            parts["distance"] = torch.stack(list(per.values())).mean()
+            weighted["distance"] = self.params.distance_weight * parts["distance"]
             total = total + weighted["distance"]
-        out["separation"] = total
-        self.last_terms = weighted
-        return out
+        return SeparationLosses(total, parts, weighted, stats)
 
-    def step_stats(self) -> dict[str, torch.Tensor]:
-        """Facts about the last :meth:`losses` call (e.g. whether a bound was clamped)."""
-        return self.distancing.step_stats()
+    def hints(self) -> dict[str, str]:
+        """What to try when a separation term or part turns out inert."""
+        out = {term: f"raise model.separation.{term}_weight" for term in ("align", "distance")}
+        estimator = self.distancing.estimator
+        if estimator is not None and estimator.clamped_hint:
+            out.update({f"distance_{m}": estimator.clamped_hint for m in self.names})
+        return out
 
     def objectives(self) -> list[AuxiliaryObjective]:
         """What the component fits beside the model's loss (e.g. CLUB's q)."""

@@ -113,8 +113,10 @@ class LossModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, *args: Any) -> dict[str, torch.Tensor]:
-        return self.model.loss(*args)  # type: ignore[operator]
+    def forward(self, *args: Any) -> dict[str, Any]:
+        # a plain dict of the LossResult's fields: DDP finds the tensors in what forward
+        # returns, and dicts are what it (and torch's pytree) knows for sure
+        return self.model.loss(*args).as_dict()  # type: ignore[operator]
 
 
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:

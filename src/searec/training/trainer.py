@@ -29,7 +29,7 @@ from searec.evaluation.evaluator import EvalConfig
 from searec.evaluation.metrics import parse_metric
 from searec.graphs import InteractionGraph
 from searec.io import atomic_path, rows_to_csv, write_text
-from searec.models.base import Recommender
+from searec.models.base import LossResult, Recommender
 from searec.optim import AuxiliaryObjective, adam, fit_auxiliary, load_adam_state
 from searec.schema import StrictModel
 from searec.training import distributed
@@ -281,17 +281,20 @@ class TrainState:
     eval_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
+    # what to try when a loss term turns out inert, as the model's losses said
+    term_hints: dict[str, str] = field(default_factory=dict)
 
 
 def train_state(saved: Any, path: str | Path) -> TrainState:
     """The TrainState a checkpoint saved; anything else is a RunDirError naming ``path``."""
     names = {f.name for f in fields(TrainState)}
-    if not isinstance(saved, dict) or set(saved) != names:
+    # term_hints came later (searec 0.2 checkpoints lack it; the next step fills it)
+    if not isinstance(saved, dict) or not names - {"term_hints"} <= set(saved) <= names:
         raise RunDirError(f"{path}: the checkpoint has no training state to resume from")
     state = TrainState(**saved)
     numbers = (state.epoch, state.best_epoch, state.bad_evals)
     if not all(isinstance(n, int) and n >= 0 for n in numbers) \
-            or not isinstance(state.history, list):
+            or not isinstance(state.history, list) or not isinstance(state.term_hints, dict):
         raise RunDirError(f"{path}: the checkpoint's training state is damaged")
     return state
 
@@ -424,24 +427,26 @@ class Trainer:
                    ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
         """One optimisation step on (users, pos, neg): the loss parts and the auxiliary logs.
 
-        The model's step facts (``step_stats``) are left in ``self.last_term_stats``, with,
-        when ``measure_terms``, each measured loss term's share of the gradient on the
-        parameters it shares with the rest of the loss (``grad_share_<term>``)."""
+        The step's facts (the model's ``LossResult.stats``) are left in
+        ``self.last_term_stats``, with, when ``measure_terms``, each measured loss term's
+        share of the gradient on the parameters it shares with the rest of the loss
+        (``grad_share_<term>``)."""
         assert self.optimizer is not None and self.loss_module is not None
         users, pos, neg = (torch.from_numpy(a).to(self.device) for a in batch)
         # Before the forward pass: last step's gradients (as large as the parameters)
         # need not live through this step's activations.
         self.optimizer.zero_grad(set_to_none=True)
-        parts = self.loss_module(self.graph, users, pos, neg)
+        result = LossResult(**self.loss_module(self.graph, users, pos, neg))
+        parts = result.logged()
         # Name the term that diverged, not just the total it poisoned.
         for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
             self._check_finite(name, float(value.detach()), epoch)
-        terms = self.model.loss_terms() if measure_terms else {}
-        term_grads = self._term_gradients(terms)
-        parts["loss"].backward()
-        stats = {k: float(v) for k, v in self.model.step_stats().items()}
+        term_grads = self._term_gradients(result.terms if measure_terms else {})
+        result.loss.backward()
+        stats = {k: float(v) for k, v in result.stats.items()}
         stats.update(self._gradient_shares(term_grads))
         self.last_term_stats = stats
+        self.state.term_hints.update(result.hints)
         self.optimizer.step()
         logged = {}
         for objective in self.objectives:
@@ -596,7 +601,7 @@ class Trainer:
             out["test"] = metric_values(test_m)
             out.update(warm_and_cold_metrics(self.model, self.graph, self.dataset,
                                              self.eval_cfg, self.device, self.log))
-        inert = [{**t, "try": self.model.term_hint(t["term"], t["kind"])}
+        inert = [{**t, "try": self.state.term_hints.get(t["term"], "")}
                  for t in inert_terms(self.state.history)]
         for t in inert:
             self.log(f"warning: loss term {t['term']!r} was inert: {t['why']}"

@@ -69,25 +69,24 @@ class Distancing(nn.Module):
 
     def forward(
         self, generic: dict[str, torch.Tensor], unique: dict[str, torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
-        """Per-modality distancing losses."""
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Per-modality distancing losses, and the estimator's facts about this call
+        (``clamped_<m>`` renamed ``clamped_distance_<m>``: the loss part that was
+        clamped)."""
         if self.estimator is None:
-            return {}
+            return {}, {}
         if not self.estimator.transformed:
-            return self.estimator(generic, unique)
-        a = {m: self.generic_tf[m](generic[m]) for m in self.names}
-        b = {m: self.unique_tf[m](unique[m]) for m in self.names}
-        return self.estimator(a, b)
+            values = self.estimator(generic, unique)
+        else:
+            a = {m: self.generic_tf[m](generic[m]) for m in self.names}
+            b = {m: self.unique_tf[m](unique[m]) for m in self.names}
+            values = self.estimator(a, b)
+        stats = {(f"clamped_distance_{k[8:]}" if k.startswith("clamped_") else k): v
+                 for k, v in self.estimator.step_stats().items()}
+        return values, stats
 
     def objectives(self) -> list[AuxiliaryObjective]:
         return self.estimator.objectives() if self.estimator is not None else []
-
-    def step_stats(self) -> dict[str, torch.Tensor]:
-        """The estimator's facts about the last step; ``clamped_<m>`` becomes
-        ``clamped_distance_<m>``, naming the loss part that was clamped."""
-        stats = self.estimator.step_stats() if self.estimator is not None else {}
-        return {(f"clamped_distance_{k[8:]}" if k.startswith("clamped_") else k): v
-                for k, v in stats.items()}
 
 
 __all__ = ["DISTANCINGS", "L1OUT_MAX", "Distancing", "DistancingEstimator",
