@@ -16,8 +16,7 @@ from searec.data import make_synthetic
 from searec.data.tables import read_table
 from searec.errors import DataError
 from searec.io import read_csv_rows
-from tests.contract.test_estimator_contract import check_distancing
-from tests.contract.test_model_contract import check_model
+from searec.testing import check_distancing, check_model
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 SMALL = ["data.synthetic.n_users=80", "data.synthetic.n_items=50",

@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"config"},
     {"runs"},
     {"items", "recommend"},
-    {"experiments"},
+    {"experiments", "testing"},
     {"serving"},
     {"cli", "__main__", ""},
 ]

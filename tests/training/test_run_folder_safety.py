@@ -279,3 +279,13 @@ def test_a_run_folder_from_before_the_estimator_sections_still_loads(run, tmp_pa
     after = tmp_path / "after.csv"
     assert main(["recommend", "--run", str(run), "--out", str(after)]) == 0
     assert after.read_text() == before.read_text()
+
+
+def test_a_checkpoint_from_before_the_loss_result_resumes(run):
+    """searec 0.2's last.pt has no term_hints in its training state; it resumes."""
+    ckpt = read_checkpoint(run / LAST)
+    del ckpt["state"]["term_hints"]
+    ckpt["state"]["stopped_early"] = False
+    torch.save(ckpt, run / LAST)
+    searec.resume(run, log=lambda _m: None)
+    assert (run / "metrics.json").is_file()
