@@ -232,9 +232,9 @@ def noisy_inference(run_dir: Path, draws: int, out_json: Path) -> None:
     import torch
     import torch.nn.functional as F
 
+    from searec.evaluation import evaluate_model
     from searec.graphs import InteractionGraph
     from searec.runs import load_run
-    from searec.training.trainer import evaluate_model
 
     cfg, dataset, model = load_run(run_dir)
     tau = model.params.temperature  # type: ignore[attr-defined]

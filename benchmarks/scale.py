@@ -101,7 +101,7 @@ def run_one(args: argparse.Namespace) -> dict:
         trainer = Trainer(model, ds, graph, train_cfg, eval_cfg, run_dir,
                           torch.device("cpu"), log=lambda _m: None)
         t = time.perf_counter()
-        losses = trainer._train_epoch(1)
+        losses = trainer.train_epoch(1)
         out["epoch_s"] = time.perf_counter() - t
         out["steps"] = args.steps
         out["batch_size"] = batch

@@ -1,5 +1,5 @@
 """Add the cold-start sections training now writes (test_warm, test_cold,
-test_cold_catalogue: searec.training.trainer.warm_and_cold_metrics) to the metrics.json of
+test_cold_catalogue: searec.evaluation.warm_and_cold_metrics) to the metrics.json of
 finished runs trained before searec reported them; sections a run has are left alone.
 
     python scripts/backfill_cold_metrics.py runs/cold-tiktok/runs/tiktok/*/seed*
@@ -14,10 +14,10 @@ import json
 import sys
 from pathlib import Path
 
+from searec.evaluation import warm_and_cold_metrics
 from searec.graphs import InteractionGraph
 from searec.io import write_json
 from searec.runs import load_run
-from searec.training.trainer import warm_and_cold_metrics
 
 
 def backfill(run: Path) -> str:

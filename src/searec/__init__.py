@@ -4,11 +4,11 @@ modality representations), with baselines, full-ranking evaluation and a CLI."""
 from searec.config import Config, load_config
 from searec.data import Dataset, load_mmrec, make_synthetic, save_mmrec
 from searec.data.load import load_dataset
+from searec.evaluation import evaluate_model
 from searec.items import add_items, load_catalogue
 from searec.models import create_model, get_model_class, registry
 from searec.recommend import recommend, write_recommendations
 from searec.runs import load_run, resume, train
-from searec.training import evaluate_model
 from searec.version import __version__ as __version__
 
 __all__ = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from searec.training.checkpoint import (
     run_lock,
 )
 from searec.training.memory import available_memory, check_fits, footprint, keep_freed_memory
-from searec.training.trainer import Trainer, resolve_device, seed_everything
+from searec.training.trainer import Callback, Trainer, resolve_device, seed_everything
 
 
 def check_run_dir(out: str | Path, overwrite: bool = False) -> None:
@@ -116,20 +116,20 @@ def train(
     overwrite: bool = False,
     resume: bool = False,
     log: Callable[[str], None] = print,
-    on_eval: Callable[[int, float], None] | None = None,
+    callbacks: Sequence[Callback] = (),
     test: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate one model; returns (and writes) metrics.json's content.
 
-    ``on_eval(epoch, valid_score)`` is called after each validation; ``test=False`` leaves
+    ``callbacks`` get the trainer's hooks (epoch end, evaluation); ``test=False`` leaves
     the test split untouched (for model selection)."""
     out = Path(out)
     with ExitStack() as held:
-        return _train(cfg, out, held, overwrite, resume, log, on_eval, test)
+        return _train(cfg, out, held, overwrite, resume, log, callbacks, test)
 
 
 def _train(cfg: Config, out: Path, held: ExitStack, overwrite: bool, resume: bool,
-           log: Callable[[str], None], on_eval: Callable[[int, float], None] | None,
+           log: Callable[[str], None], callbacks: Sequence[Callback],
            test: bool) -> dict[str, Any]:
     """``train``; the run folder's lock, once taken, lives as long as ``held``."""
     info = distributed.world()
@@ -169,7 +169,7 @@ def _train(cfg: Config, out: Path, held: ExitStack, overwrite: bool, resume: boo
         write_text(out / "config.yaml", cfg.to_yaml())
     distributed.barrier()
     trainer = Trainer(model, dataset, graph, cfg.train, cfg.eval, out, device, log=log,
-                      on_eval=on_eval)
+                      callbacks=callbacks)
     if resume and (out / LAST).is_file():
         trainer.load_checkpoint(out / LAST)
         log(f"resumed {out} after epoch {trainer.state.epoch}")

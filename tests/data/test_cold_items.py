@@ -14,7 +14,7 @@ from searec.config import load_config
 from searec.data.cold import hold_out_items, with_cold_items
 from searec.data.prepare import prepare_interactions
 from searec.errors import DataError
-from searec.training.trainer import evaluate_model
+from searec.evaluation import evaluate_model
 
 
 def test_hold_out_items_moves_only_the_drawn_items_training_rows():

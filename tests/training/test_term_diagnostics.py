@@ -19,7 +19,7 @@ from searec.optim import fit_auxiliary
 from searec.runs import build_model
 from searec.separation import VariationalParams, distancing_registry
 from searec.training import Trainer, main_parameters
-from searec.training.trainer import inert_terms
+from searec.training.terms import inert_terms
 
 TINY = {"data": {"synthetic": {"n_users": 80, "n_items": 50, "interactions_per_user": 8}},
         "model": {"name": "sea", "embedding_dim": 16, "separation": {"distancing": {"q_steps": 2}}},

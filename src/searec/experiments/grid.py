@@ -255,7 +255,7 @@ def separation_summary(run_dir: Path, best_epoch: int) -> dict[str, float]:
     return out
 
 
-# metrics.json's cold-start sections (searec.training.trainer.warm_and_cold_metrics)
+# metrics.json's cold-start sections (searec.evaluation.warm_and_cold_metrics)
 COLD_PARTS = ("warm", "cold", "cold_catalogue")
 
 

@@ -40,6 +40,7 @@ from searec.errors import ConfigError, NonFiniteLossError, SearecError
 from searec.io import rows_to_csv, write_text
 from searec.runs import train
 from searec.schema import StrictModel, validate
+from searec.training.trainer import Callback, Trainer
 
 
 class Distribution(StrictModel):
@@ -181,16 +182,17 @@ def run_search(
         run_dir = out / "trials" / f"trial-{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))
 
-        def on_eval(epoch: int, score: float) -> None:
-            trial.report(score, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"valid {metric} {score:.4f} at epoch {epoch}")
+        class Pruning(Callback):
+            def on_evaluation(self, trainer: Trainer, epoch: int, score: float) -> None:
+                trial.report(score, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"valid {metric} {score:.4f} at epoch {epoch}")
 
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in params.items())
         log(f"trial {trial.number}: {shown}")
         metrics = train(cfg, run_dir, overwrite=True, log=lambda _msg: None,
-                        on_eval=on_eval, test=False)
+                        callbacks=[Pruning()], test=False)
         trial.set_user_attr("best_epoch", metrics["best_epoch"])
         value = float(metrics["valid"][metric])
         log(f"trial {trial.number}: valid {metric} {value:.4f} (epoch {metrics['best_epoch']})")

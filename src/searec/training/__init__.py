@@ -1,12 +1,13 @@
-"""Training: the loop (Trainer), its config section, and distributed helpers. Whole runs
+"""Training: the loop (Trainer) and its callbacks, its config section, checkpoints and the
+run-folder lock, term diagnostics, memory checks, and distributed helpers. Whole runs
 (train, resume, load_run) are in :mod:`searec.runs`."""
 
 from searec.training.trainer import (
+    Callback,
     TrainConfig,
     Trainer,
-    evaluate_model,
     main_parameters,
     seed_everything,
 )
 
-__all__ = ["TrainConfig", "Trainer", "evaluate_model", "main_parameters", "seed_everything"]
+__all__ = ["Callback", "TrainConfig", "Trainer", "main_parameters", "seed_everything"]

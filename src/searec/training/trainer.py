@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from pydantic import Field, field_validator
 from tqdm.auto import tqdm
@@ -24,9 +23,9 @@ from tqdm.auto import tqdm
 from searec.data.dataset import Dataset
 from searec.data.sampling import NegativeSampler, bpr_batches
 from searec.errors import ConfigError, NonFiniteLossError, RunDirError
-from searec.evaluation import evaluate_ranking
 from searec.evaluation.evaluator import EvalConfig
 from searec.evaluation.metrics import parse_metric
+from searec.evaluation.protocol import evaluate_model, metric_values, warm_and_cold_metrics
 from searec.graphs import InteractionGraph
 from searec.io import atomic_path, rows_to_csv, write_text
 from searec.models.base import LossResult, Recommender
@@ -40,6 +39,7 @@ from searec.training.checkpoint import (
     load_model_state,
     read_checkpoint,
 )
+from searec.training.terms import gradient_shares, inert_terms, term_gradients
 
 
 class TrainConfig(StrictModel):
@@ -116,35 +116,6 @@ class TrainConfig(StrictModel):
         return v
 
 
-# A loss term is called inert when, averaged over the epochs, it gave less than this share
-# of the gradient on the parameters it shares with the rest of the loss ...
-INERT_GRAD_SHARE = 0.01
-# ... or when its bound was clamped (no gradient at all) in more than this share of steps.
-INERT_CLAMPED = 0.9
-
-
-def inert_terms(history: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The loss terms that did next to nothing in a run, from its history rows
-    (``term_grad_share_<term>``, ``term_clamped_<part>``): [{term, kind, why}], kind
-    ``small_gradient`` or ``clamped``."""
-    columns = dict.fromkeys(k for row in history for k in row)
-    found = []
-    for col in columns:
-        values = [float(r[col]) for r in history if r.get(col) not in (None, "")]
-        if not values:
-            continue
-        mean = sum(values) / len(values)
-        if col.startswith("term_grad_share_") and mean < INERT_GRAD_SHARE:
-            found.append({"term": col[len("term_grad_share_"):], "kind": "small_gradient",
-                          "why": f"{mean:.2%} of the gradient on the parameters it shares "
-                                 "with the rest of the loss"})
-        elif col.startswith("term_clamped_") and mean > INERT_CLAMPED:
-            found.append({"term": col[len("term_clamped_"):], "kind": "clamped",
-                          "why": f"its bound was clamped at 0 (no gradient) in {mean:.0%} "
-                                 "of steps"})
-    return found
-
-
 def main_parameters(model: Recommender, objectives: list[AuxiliaryObjective]
                     ) -> list[torch.nn.Parameter]:
     """The model's parameters that its main optimiser updates: all but those of its
@@ -181,92 +152,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def evaluate_model(
-    model: Recommender,
-    graph: InteractionGraph,
-    dataset: Dataset,
-    split: str,
-    cfg: EvalConfig,
-    device: torch.device | str = "cpu",
-    items: np.ndarray | None = None,
-    rank_only_items: bool = False,
-) -> dict[str, float]:
-    """Full-ranking metrics of ``model`` on 'valid' or 'test' (training items masked).
+class Callback:
+    """Hooks the trainer calls after each epoch, once it is checkpointed; subclass and
+    override what you need. An exception raised by a hook stops training there (the
+    hyper-parameter search prunes trials this way); the run folder stays resumable."""
 
-    ``items``: count only held-out interactions with these items (e.g. the cold ones);
-    the ranking is over the whole catalogue, or over ``items`` alone with
-    ``rank_only_items``."""
-    model.prepare_inference(graph)
-    return prepared_metrics(model, dataset, split, cfg, device, items, rank_only_items)
+    def on_epoch_end(self, trainer: Trainer, epoch: int, row: dict[str, Any]) -> None:
+        """After every epoch: ``row`` is its history.csv row."""
 
-
-def prepared_metrics(
-    model: Recommender,
-    dataset: Dataset,
-    split: str,
-    cfg: EvalConfig,
-    device: torch.device | str = "cpu",
-    items: np.ndarray | None = None,
-    rank_only_items: bool = False,
-) -> dict[str, float]:
-    """``evaluate_model`` over the representations ``model`` already holds
-    (``prepare_inference``), for several evaluations of one set of representations."""
-    exclude = [dataset.train]
-    if split == "test" and cfg.mask_valid_in_test:
-        exclude.append(dataset.valid)
-    target = dataset.valid if split == "valid" else dataset.test
-    if items is not None:
-        keep = np.zeros(dataset.n_items, dtype=np.float32)
-        keep[items] = 1.0
-        target = (target @ sp.diags(keep)).tocsr()
-        target.eliminate_zeros()
-    return evaluate_ranking(
-        model.score_users, target, exclude, cfg.topk, cfg.batch_size, device=device,
-        candidates=items if rank_only_items else None)
-
-
-def warm_and_cold_metrics(
-    model: Recommender,
-    graph: InteractionGraph,
-    dataset: Dataset,
-    cfg: EvalConfig,
-    device: torch.device | str = "cpu",
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Test metrics over warm and over cold items alone, when the test split has cold
-    items (no training interaction): the cold-start protocol. ``test_cold`` ranks the
-    whole catalogue (what a deployed model faces), ``test_cold_catalogue`` the cold
-    items among themselves. A model that scores items from interactions only gets
-    ``test_cold: null`` and a note saying why."""
-    cold = dataset.cold_items()
-    if not len(cold) or not dataset.test[:, cold].nnz:
-        return {}
-    model.prepare_inference(graph)  # once for the three evaluations below
-
-    def test_over(items: np.ndarray, rank_only_items: bool = False) -> dict[str, float]:
-        return prepared_metrics(model, dataset, "test", cfg, device, items, rank_only_items)
-
-    warm = np.setdiff1d(np.arange(dataset.n_items), cold)
-    test_warm = test_over(warm)
-    out: dict[str, Any] = {"test_warm": metric_values(test_warm),
-                           "test_warm_users": int(test_warm["users"]),
-                           "cold_items": len(cold)}
-    if not type(model).scores_new_items:
-        note = (f"model {type(model).name!r} scores items from interactions only: "
-                f"metrics over the {len(cold)} cold items are not applicable")
-        log(f"note: {note}")
-        return {**out, "test_cold": None, "test_cold_note": note}
-    test_cold = test_over(cold)
-    # the cold-start papers' view: the cold items ranked among themselves only
-    among = test_over(cold, rank_only_items=True)
-    return {**out, "test_cold": metric_values(test_cold),
-            "test_cold_users": int(test_cold["users"]),
-            "test_cold_catalogue": metric_values(among)}
-
-
-def metric_values(result: dict[str, float]) -> dict[str, float]:
-    """An evaluation's metrics without its evaluated-user count."""
-    return {k: v for k, v in result.items() if k != "users"}
+    def on_evaluation(self, trainer: Trainer, epoch: int, score: float) -> None:
+        """After an epoch that was evaluated: ``score`` is its validation metric."""
 
 
 @dataclass
@@ -310,7 +205,7 @@ class Trainer:
         run_dir: str | Path,
         device: torch.device,
         log: Callable[[str], None] = print,
-        on_eval: Callable[[int, float], None] | None = None,
+        callbacks: Sequence[Callback] = (),
     ) -> None:
         self.model = model.to(device)
         self.dataset = dataset
@@ -322,9 +217,7 @@ class Trainer:
         self.dist = distributed.world()
         self.main = self.dist.rank == 0
         self.log = log if self.main else (lambda _msg: None)
-        # called with (epoch, validation score) once that epoch is checkpointed; may raise to
-        # stop training (hyper-parameter search prunes trials this way)
-        self.on_eval = on_eval
+        self.callbacks = list(callbacks)
         self.state = TrainState()
         self.last_term_stats: dict[str, float] = {}
         # a TrainConfig built in Python leaves lr None ("the model's rate"); resolve it here too
@@ -441,10 +334,10 @@ class Trainer:
         # Name the term that diverged, not just the total it poisoned.
         for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
             self._check_finite(name, float(value.detach()), epoch)
-        term_grads = self._term_gradients(result.terms if measure_terms else {})
+        term_grads = term_gradients(result.terms if measure_terms else {}, self.main_params)
         result.loss.backward()
         stats = {k: float(v) for k, v in result.stats.items()}
-        stats.update(self._gradient_shares(term_grads))
+        stats.update(gradient_shares(term_grads, self.main_params))
         self.last_term_stats = stats
         self.state.term_hints.update(result.hints)
         self.optimizer.step()
@@ -457,43 +350,9 @@ class Trainer:
                 logged[objective.name] = value
         return parts, logged
 
-    def _term_gradients(self, terms: dict[str, torch.Tensor]
-                        ) -> dict[str, tuple[torch.Tensor | None, ...]]:
-        """Each term's own gradient on the main parameters (before the main backward,
-        which then frees the graph). Only the terms' own subgraphs are traversed."""
-        grads = {name: torch.autograd.grad(t, self.main_params, retain_graph=True,
-                                           allow_unused=True)
-                 for name, t in terms.items() if t.requires_grad}
-        # under torchrun the main gradients are averaged over ranks; average these too
-        distributed.average_tensors([g for gs in grads.values() for g in gs if g is not None])
-        return grads
-
-    def _gradient_shares(self, term_grads: dict[str, tuple[torch.Tensor | None, ...]]
-                         ) -> dict[str, float]:
-        """||g_term|| / (||g_term|| + ||g_rest||) on the parameters a term shares with the
-        rest of the loss, g_rest being the total gradient minus every measured term's."""
-        if not term_grads:
-            return {}
-        rest = []
-        for i, p in enumerate(self.main_params):
-            g = None if p.grad is None else p.grad.detach().clone()
-            for grads in term_grads.values():
-                if g is not None and grads[i] is not None:
-                    g -= grads[i]
-            rest.append(g)
-        shares = {}
-        for name, grads in term_grads.items():
-            own = other = 0.0
-            for g_term, g_rest in zip(grads, rest, strict=True):
-                if g_term is None or g_rest is None or not bool(g_rest.any()):
-                    continue  # not shared with the rest of the loss
-                own += float(g_term.double().pow(2).sum())
-                other += float(g_rest.double().pow(2).sum())
-            total = math.sqrt(own) + math.sqrt(other)
-            shares[f"grad_share_{name}"] = math.sqrt(own) / total if total > 0 else 0.0
-        return shares
-
-    def _train_epoch(self, epoch: int) -> dict[str, float]:
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training interactions (epoch numbers start at 1): the mean of
+        each loss part and step fact over its steps."""
         self.model.train()
         rng = np.random.default_rng([self.cfg.seed, epoch])
         self.model.on_epoch_start(epoch, rng)
@@ -546,7 +405,7 @@ class Trainer:
         while st.epoch < self.cfg.epochs and not st.stopped_early:
             epoch = st.epoch + 1
             t0 = time.perf_counter()
-            losses = self._train_epoch(epoch)
+            losses = self.train_epoch(epoch)
             train_s = time.perf_counter() - t0
             row: dict[str, Any] = {"epoch": epoch, **losses, "train_seconds": round(train_s, 4)}
             if self.scheduler is not None:
@@ -583,8 +442,10 @@ class Trainer:
             st.epoch = epoch
             self.save_checkpoint()
             self.write_history()
-            if self.on_eval is not None and "eval_seconds" in row:
-                self.on_eval(epoch, row[f"valid_{metric}"])
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, epoch, row)
+                if "eval_seconds" in row:
+                    callback.on_evaluation(self, epoch, row[f"valid_{metric}"])
         return st
 
     def final_metrics(self, test: bool = True) -> dict[str, Any]:
