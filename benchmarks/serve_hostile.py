@@ -119,7 +119,7 @@ def _slow(port: int, stop: threading.Event) -> str:
 
 
 def _near_limit_body() -> bytes:
-    from searec.serving.limits import DEFAULT_MAX_BODY
+    from searec.inference.serving.limits import DEFAULT_MAX_BODY
 
     # a list of nested lists where ids belong: valid JSON, badly typed, just under the limit
     return b'{"users": [' + b",".join([b"[1,2]"] * ((DEFAULT_MAX_BODY - 64) // 6)) + b"]}"
@@ -215,8 +215,8 @@ def main() -> None:
     import torch
 
     from searec.data.load import load_dataset
+    from searec.inference.serving.process import free_port, spawn_server, stop_server
     from searec.runs import run_config
-    from searec.serving.process import free_port, spawn_server, stop_server
 
     dataset = load_dataset(run_config(args.run).data)  # the ids only: no model here
     users = [str(u) for u in (dataset.user_map.originals if dataset.user_map is not None

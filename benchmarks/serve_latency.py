@@ -52,7 +52,7 @@ def synthetic_run(work: Path, n_items: int) -> Path:
 
 
 def start(run: Path, port: int, approximate: bool) -> subprocess.Popen:
-    from searec.serving.process import spawn_server
+    from searec.inference.serving.process import spawn_server
 
     options = ["--log-level", "warning", "--max-batch", "100000"]
     return spawn_server(run, port, options + (["--approximate"] if approximate else []),
@@ -96,7 +96,7 @@ def in_process(run: Path, sample_users: np.ndarray) -> dict:
     import torch
 
     from searec.csr import csr_rows_positions
-    from searec.serving import RunService
+    from searec.inference.serving import RunService
     from searec.topk import topk_stable
 
     exact = RunService(run)
@@ -144,7 +144,7 @@ def main() -> None:
         bare = in_process(run, sample)
         users = bare.pop("user_ids")
         for approximate in (False, True):
-            from searec.serving.process import free_port, stop_server
+            from searec.inference.serving.process import free_port, stop_server
 
             port = free_port()
             proc = start(run, port, approximate)

@@ -14,7 +14,7 @@ import searec
 from searec.cli import main
 from searec.config import load_config
 from searec.errors import DataError, SearecError
-from searec.items import CatalogueError, add_items, current_version, load_catalogue
+from searec.inference.items import CatalogueError, add_items, current_version, load_catalogue
 from searec.runs import load_run
 from searec.training.checkpoint import LOCK
 

@@ -25,9 +25,8 @@ LAYERS: list[set[str]] = [
     {"training"},
     {"config"},
     {"runs"},
-    {"items", "recommend"},
+    {"inference"},
     {"experiments", "testing"},
-    {"serving"},
     {"cli", "__main__", ""},
 ]
 

@@ -8,7 +8,7 @@ import searec
 from searec.cli import main
 from searec.config import load_config
 from searec.errors import DataError, SearecError
-from searec.recommend import read_user_ids, user_indices, write_recommendations
+from searec.inference.recommend import read_user_ids, user_indices, write_recommendations
 from searec.runs import load_run
 
 SMALL = ["data.synthetic.n_users=60", "data.synthetic.n_items=40",

@@ -5,9 +5,9 @@ from searec.config import Config, load_config
 from searec.data import Dataset, load_mmrec, make_synthetic, save_mmrec
 from searec.data.load import load_dataset
 from searec.evaluation import evaluate_model
-from searec.items import add_items, load_catalogue
+from searec.inference.items import add_items, load_catalogue
+from searec.inference.recommend import recommend, write_recommendations
 from searec.models import create_model, get_model_class, registry
-from searec.recommend import recommend, write_recommendations
 from searec.runs import load_run, resume, train
 from searec.version import __version__ as __version__
 

@@ -224,8 +224,8 @@ def cmd_features_align(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from searec.items import load_catalogue
-    from searec.recommend import (
+    from searec.inference.items import load_catalogue
+    from searec.inference.recommend import (
         check_output_format,
         read_user_ids,
         recommendation_frame,
@@ -249,7 +249,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_items_add(args: argparse.Namespace) -> int:
-    from searec.items import add_items
+    from searec.inference.items import add_items
 
     features: dict[str, str] = {}
     for spec in args.features:
@@ -265,7 +265,7 @@ def cmd_items_add(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from searec.serving import serve
+    from searec.inference.serving import serve
 
     if not 0 <= args.port <= 65535:
         raise SearecError(f"--port must be in 0..65535, got {args.port}")

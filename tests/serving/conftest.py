@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from searec.cli import main
-from searec.serving.process import free_port, spawn_server, stop_server
+from searec.inference.serving.process import free_port, spawn_server, stop_server
 from tests.conftest import write_raw_shop
 
 pytest.importorskip("fastapi")

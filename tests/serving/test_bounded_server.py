@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import searec
-from searec.recommend import UnknownIdError, user_indices
-from searec.serving import RequestError, RunService
-from searec.serving.process import free_port, stop_server
+from searec.inference.recommend import UnknownIdError, user_indices
+from searec.inference.serving import RequestError, RunService
+from searec.inference.serving.process import free_port, stop_server
 from tests.serving.conftest import start_server
 
 httpx = pytest.importorskip("httpx")
@@ -206,7 +206,7 @@ def test_scoring_new_items_is_one_at_a_time(service):
 
 def test_the_command_line_defaults_are_the_servers():
     from searec.cli import build_parser
-    from searec.serving import limits, server
+    from searec.inference.serving import limits, server
 
     args = build_parser().parse_args(["serve", "--run", "x"])
     assert args.max_body == limits.DEFAULT_MAX_BODY

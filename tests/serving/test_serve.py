@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import searec
+from searec.inference.serving import RequestError, RunService
 from searec.runs import load_run
-from searec.serving import RequestError, RunService
 
 httpx = pytest.importorskip("httpx")
 
@@ -132,7 +132,7 @@ def test_new_items_scored_from_features_match_an_addition(service, server, shop_
     quality is tested in tests/test_items.py), over HTTP as in Python; bad rows get 4xx."""
     import pandas as pd
 
-    from searec.items import score_new_items
+    from searec.inference.items import score_new_items
 
     _, dataset, _ = load_run(shop_run)
     raw = pd.read_parquet(shop_run.parent / "raw" / "image_vectors.parquet")

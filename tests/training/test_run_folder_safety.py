@@ -27,7 +27,7 @@ import searec
 from searec.cli import main
 from searec.config import load_config
 from searec.errors import RunDirError
-from searec.items import CURRENT, ITEMS_DIR, add_items, current_version
+from searec.inference.items import CURRENT, ITEMS_DIR, add_items, current_version
 from searec.training.checkpoint import BEST, LAST, LOCK, read_checkpoint
 
 SMALL = ["data.synthetic.n_users=80", "data.synthetic.n_items=50",

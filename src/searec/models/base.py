@@ -191,7 +191,7 @@ class Recommender(nn.Module):
 
     def use_representations(self, user_rep: torch.Tensor, item_rep: torch.Tensor) -> None:
         """Answer queries (``recommend``, ``similar_items``) over these representations
-        instead, e.g. a catalogue extended after training (searec.items)."""
+        instead, e.g. a catalogue extended after training (searec.inference.items)."""
         self._user_rep, self._item_rep = user_rep, item_rep
         self._unit_items = None
         self.n_users, self.n_items = user_rep.shape[0], item_rep.shape[0]

@@ -19,8 +19,8 @@ import pandas as pd
 from searec.data.dataset import Dataset
 from searec.data.idmap import IdMap
 from searec.errors import DataError, SearecError
+from searec.inference.items import load_catalogue
 from searec.io import atomic_path
-from searec.items import load_catalogue
 from searec.models.base import Recommender
 from searec.schema import short_repr
 

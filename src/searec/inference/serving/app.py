@@ -29,14 +29,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from searec.errors import SearecError
-from searec.schema import short_repr
-from searec.serving.limits import (
+from searec.inference.serving.limits import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_MAX_BODY,
     BodyRejected,
     BoundedBody,
 )
-from searec.serving.service import RequestError, RunService
+from searec.inference.serving.service import RequestError, RunService
+from searec.schema import short_repr
 from searec.version import __version__
 
 try:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import gc
 
-from searec.serving.app import create_app
-from searec.serving.limits import (
+from searec.inference.serving.app import create_app
+from searec.inference.serving.limits import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_BODY,
     deadline_protocol,
 )
-from searec.serving.service import RunService
+from searec.inference.serving.service import RunService
 
 DEFAULT_MAX_CONNECTIONS = 256  # open connections and requests in flight; more: 503
 
@@ -25,7 +25,7 @@ def serve(run: str, host: str = "127.0.0.1", port: int = 8000, max_batch: int = 
     request (``max_batch``), body bytes (``max_body``), seconds for a request's headers and
     body to arrive, and connections at once (``max_connections``; uvicorn answers 503
     beyond)."""
-    from searec.serving.app import _require_fastapi
+    from searec.inference.serving.app import _require_fastapi
 
     _require_fastapi()
     import uvicorn

@@ -1,8 +1,8 @@
 """A trained run, loaded once, answering recommendation queries in original ids.
 
-Framework-free: the HTTP layer (``searec.serving.app``) and Python callers share it::
+Framework-free: the HTTP layer (``searec.inference.serving.app``) and Python callers share it::
 
-    from searec.serving import RunService
+    from searec.inference.serving import RunService
     service = RunService("runs/shop")
     service.recommend(["A0003Z"], k=10)      # [{"user": "A0003Z", "items": [...], ...}]
     service.similar(["B000000001"], k=5)
@@ -26,15 +26,15 @@ import numpy as np
 import torch
 
 from searec.errors import SearecError
-from searec.io import read_bounded_text
-from searec.items import (
+from searec.inference.items import (
     CatalogueError,
     FeatureScaler,
     apply_catalogue,
     read_item_table,
     score_new_items,
 )
-from searec.recommend import UnknownIdError, item_indices, user_indices
+from searec.inference.recommend import UnknownIdError, item_indices, user_indices
+from searec.io import read_bounded_text
 from searec.runs import load_run
 from searec.schema import short_repr
 

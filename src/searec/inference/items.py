@@ -1,6 +1,6 @@
 """New catalogue items for a trained run, scored from their features without retraining.
 
-    from searec.items import add_items
+    from searec.inference.items import add_items
     add_items("runs/shop", {"image": new_image_rows}, ids=["B0NEW1", "B0NEW2"])
     # or: searec items add --run runs/shop --features image=new.npy --ids new_ids.txt
 

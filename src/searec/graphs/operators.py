@@ -1,0 +1,270 @@
+"""Sparse operators: normalised adjacency, sparse-dense products with a fixed matrix
+(custom backward), the training graph, and propagation over graphs. Nothing here builds a
+dense nodes x nodes matrix."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+
+def sym_normalize(adj: sp.spmatrix) -> sp.csr_matrix:
+    """D^-1/2 A D^-1/2 with D the row sums; rows/columns of zero degree stay zero."""
+    adj = sp.csr_matrix(adj, dtype=np.float32)
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    with np.errstate(divide="ignore"):
+        inv_sqrt = np.where(deg > 0, deg ** -0.5, 0.0).astype(np.float32)
+    d = sp.diags(inv_sqrt)
+    out = (d @ adj @ d).tocsr()
+    out.sort_indices()
+    return out
+
+
+def binarized(train: sp.spmatrix) -> sp.csr_matrix:
+    """A float32 copy of ``train`` with every stored entry 1 (an interaction is an edge)."""
+    out = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    out.data[:] = 1.0
+    return out
+
+
+def bipartite_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
+    """Symmetric (U+I) x (U+I) adjacency [[0, R], [R^T, 0]] of the training interactions."""
+    r = sp.csr_matrix(train, dtype=np.float32)
+    return sp.bmat([[None, r], [r.T, None]], format="csr", dtype=np.float32)
+
+
+def to_torch_sparse(mat: sp.spmatrix, device: torch.device | str = "cpu") -> torch.Tensor:
+    """scipy sparse -> torch sparse CSR float32 tensor.
+
+    Indices are int32 when they fit: the product reads them once per non-zero, and the
+    narrower type makes it about 20% faster on CPU (200k x 200k kNN graph, 5.5M non-zeros).
+    """
+    csr = sp.csr_matrix(mat, dtype=np.float32)
+    csr.sum_duplicates()
+    csr.sort_indices()
+    index = np.int32 if max(csr.nnz, *csr.shape) < np.iinfo(np.int32).max else np.int64
+    with warnings.catch_warnings():  # "CSR support is in beta": we use only products
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(index)),
+            torch.from_numpy(csr.indices.astype(index)),
+            torch.from_numpy(csr.data),
+            csr.shape, device=device, check_invariants=False,  # scipy built it valid
+        )
+
+
+def _sparse_dense_product(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """matrix @ x into a fresh uninitialised output.
+
+    ``matrix @ x`` zero-fills a tensor and copies it into the output before the product:
+    two extra passes over the result (beta=0 ignores the output's contents)."""
+    out = x.new_empty(matrix.shape[0], x.shape[1])
+    return torch.addmm(out, matrix, x, beta=0, out=out)
+
+
+class _FixedSparseProduct(torch.autograd.Function):
+    """y = A @ x for a constant sparse A, with dx = A^T @ dy from a stored A^T.
+
+    torch's own backward for a sparse product re-derives the transpose on every call,
+    which costs more than the product itself; propagation graphs never change, so their
+    transpose is built once (and is A itself for the symmetric user-item graph).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, matrix: torch.Tensor,  # type: ignore[override]
+                transpose: torch.Tensor) -> torch.Tensor:
+        ctx.transpose = transpose
+        return _sparse_dense_product(matrix, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        return _sparse_dense_product(ctx.transpose, grad), None, None
+
+
+@dataclass(frozen=True, eq=False)  # tensors: identity, not elementwise ==
+class SparseOperator:
+    """A fixed sparse matrix (CSR) used as a linear operator, with its transpose for autograd."""
+
+    matrix: torch.Tensor
+    transpose: torch.Tensor
+
+    @classmethod
+    def from_scipy(cls, mat: sp.spmatrix, device: torch.device | str = "cpu",
+                   symmetric: bool | None = None) -> SparseOperator:
+        """``symmetric=None`` checks; pass True only for matrices symmetric by construction."""
+        csr = sp.csr_matrix(mat, dtype=np.float32)
+        forward = to_torch_sparse(csr, device)
+        if symmetric is None:
+            symmetric = csr.shape[0] == csr.shape[1] and (abs(csr - csr.T) > 0).nnz == 0
+        return cls(forward, forward if symmetric else to_torch_sparse(csr.T, device))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.matrix.shape)  # type: ignore[return-value]
+
+    @property
+    def nnz(self) -> int:
+        return int(self.matrix.values().numel())
+
+    @property
+    def symmetric(self) -> bool:
+        return self.transpose is self.matrix
+
+    def to(self, device: torch.device | str) -> SparseOperator:
+        forward = self.matrix.to(device)
+        return SparseOperator(forward, forward if self.symmetric else self.transpose.to(device))
+
+    def to_dense(self) -> torch.Tensor:
+        return self.matrix.to_dense()
+
+    def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        return _FixedSparseProduct.apply(x, self.matrix, self.transpose)
+
+
+def register_operator(module: nn.Module, name: str, graph: sp.spmatrix) -> None:
+    """Keep a fixed sparse graph on ``module`` as buffers ``<name>_matrix`` and
+    ``<name>_transpose``: moved by ``.to``, not saved in the state dict (it is rebuilt).
+
+    The transpose (for the backward pass) is a buffer only when it differs, so a symmetric
+    graph is stored, and moved between devices, once."""
+    op = SparseOperator.from_scipy(graph)
+    module.register_buffer(f"{name}_matrix", op.matrix, persistent=False)
+    module.register_buffer(f"{name}_transpose", None if op.symmetric else op.transpose,
+                           persistent=False)
+
+
+def registered_operator(module: nn.Module, name: str) -> SparseOperator:
+    """The operator :func:`register_operator` kept on ``module`` under ``name``."""
+    matrix = getattr(module, f"{name}_matrix")
+    transpose = getattr(module, f"{name}_transpose")
+    return SparseOperator(matrix, matrix if transpose is None else transpose)
+
+
+@dataclass
+class InteractionGraph:
+    """The training graph handed to models' ``forward``: the normalised bipartite
+    adjacency, and the user x item interaction matrix R itself (binary)."""
+
+    n_users: int
+    n_items: int
+    norm_adj: SparseOperator  # (U+I) x (U+I), D^-1/2 A D^-1/2 (symmetric)
+    interactions: SparseOperator  # U x I, R (its transpose for the backward pass)
+    user_degree: torch.Tensor  # (U,) training interactions per user, float
+
+    @classmethod
+    def from_train(
+        cls, train: sp.csr_matrix, device: torch.device | str = "cpu"
+    ) -> InteractionGraph:
+        n_users, n_items = train.shape
+        norm = sym_normalize(bipartite_adjacency(train))
+        binary = binarized(train)
+        degree = torch.from_numpy(np.diff(binary.indptr).astype(np.float32)).to(device)
+        return cls(n_users, n_items, SparseOperator.from_scipy(norm, device, symmetric=True),
+                   SparseOperator.from_scipy(binary, device, symmetric=False), degree)
+
+    def to(self, device: torch.device | str) -> InteractionGraph:
+        return InteractionGraph(self.n_users, self.n_items, self.norm_adj.to(device),
+                                self.interactions.to(device), self.user_degree.to(device))
+
+    def user_mean(self, item_values: torch.Tensor) -> torch.Tensor:
+        """Per user, the mean of ``item_values`` (n_items, d) over the items they
+        interacted with in training (0 for a user without any)."""
+        return (self.interactions @ item_values) / self.user_degree.clamp_min(1.0)[:, None]
+
+    def user_sum(self, item_values: torch.Tensor) -> torch.Tensor:
+        """Per user, the sum of ``item_values`` over their training items (R @ x)."""
+        return self.interactions @ item_values
+
+
+def propagate(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
+    """[x, Ax, A^2x, ...] for n_layers weightless propagation steps (LightGCN-style)."""
+    out = [x]
+    for _ in range(n_layers):
+        out.append(adj @ out[-1])
+    return out
+
+
+def _horner_sum(matrix: torch.Tensor, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """x + Mx + ... + M^n x as x + M(x + M(x + ...)): three live tensors at most."""
+    out = x
+    for _ in range(n_layers):
+        out = _sparse_dense_product(matrix, out).add_(x)
+    return out
+
+
+class _PropagatedSum(torch.autograd.Function):
+    """y = (I + A + ... + A^n) x for a constant A; dx = (I + A^T + ... + (A^T)^n) dy.
+
+    Linear in x, so nothing is saved for backward, and neither pass keeps the
+    intermediate layers: at millions of users each is a nodes x width tensor."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, matrix: torch.Tensor,  # type: ignore[override]
+                transpose: torch.Tensor, n_layers: int) -> torch.Tensor:
+        ctx.transpose, ctx.n_layers = transpose, n_layers
+        return _horner_sum(matrix, x, n_layers)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return _horner_sum(ctx.transpose, grad, ctx.n_layers), None, None, None
+
+
+def propagated_sum(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """x + Ax + A^2x + ... + A^n_layers x, without keeping any layer's output."""
+    if n_layers == 0:
+        return x
+    return _PropagatedSum.apply(x, adj.matrix, adj.transpose, n_layers)
+
+
+def propagated_mean(adj: SparseOperator, x: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """The mean of x, Ax, ..., A^n_layers x (LightGCN's layer combination)."""
+    return propagated_sum(adj, x, n_layers) / (n_layers + 1)
+
+
+# ------------------------------------------------------------------------------ kNN
+
+
+def edge_propagate(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
+                   x: torch.Tensor) -> torch.Tensor:
+    """y_i = sum over edges (i, j) of value * x_j, differentiable in the values and in x
+    (a sparse product whose edge weights are being learned)."""
+    return torch.zeros_like(x).index_add_(0, rows, values[:, None] * x[cols])
+
+
+def sym_normalized_edges(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
+                         n: int) -> torch.Tensor:
+    """The edge values of D^-1/2 W D^-1/2 (D the row sums of W, duplicates adding up),
+    differentiable in the values."""
+    degree = torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(
+        0, rows, values)
+    inv_sqrt = degree.clamp_min(1e-12).rsqrt()
+    return values * inv_sqrt[rows] * inv_sqrt[cols]
+
+
+def hypergraph_propagate(item_assign: torch.Tensor, user_assign: torch.Tensor,
+                         item_x: torch.Tensor, n_layers: int
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Message passing through H learned hyperedges (LGMRec's global embeddings).
+
+    ``item_assign`` (n_items, H) and ``user_assign`` (n_users, H) are soft memberships;
+    each layer gathers the items into the hyperedges (A_i^T x) and sends them back to
+    items (A_i . ) and users (A_u . ). Dense but thin: n x H, never n x n."""
+    if n_layers < 1:
+        raise ValueError(f"hypergraph propagation needs at least one layer, got {n_layers}")
+    users = item_x.new_zeros((user_assign.shape[0], item_x.shape[1]))
+    for _ in range(n_layers):
+        edges = item_assign.T @ item_x
+        item_x = item_assign @ edges
+        users = user_assign @ edges
+    return users, item_x
+
+
+# ------------------------------------------------------------------ user-user graphs
+
+
