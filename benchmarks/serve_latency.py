@@ -108,7 +108,7 @@ def in_process(run: Path, sample_users: np.ndarray) -> dict:
         scores[csr_rows_positions(exact.dataset.train, batch)] = -torch.inf
         topk_stable(scores, 20)
         times.append(time.perf_counter() - t0)
-    ids = exact._users_out(sample_users[:500])
+    ids = exact.user_ids(sample_users[:500])
     approx = RunService(run, approximate=True)
     hits = [len(set(a["items"]) & set(e["items"])) / 20 for a, e in
             zip(approx.recommend(ids, 20), exact.recommend(ids, 20), strict=True)]

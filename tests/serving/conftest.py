@@ -32,9 +32,10 @@ def shop_run(tmp_path_factory) -> Path:
     return run
 
 
-def start_server(run: Path, port: int, *extra: str):
+def start_server(run: Path, port: int, *extra: str, plugins: tuple | list = ()):
     """`searec serve` in its own process, once /health answers."""
-    return spawn_server(run, port, ["--log-level", "warning", *extra], timeout=120)
+    return spawn_server(run, port, ["--log-level", "warning", *extra], timeout=120,
+                        plugins=plugins)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ from searec.inference.serving.limits import (
     BoundedBody,
 )
 from searec.inference.serving.service import RequestError, RunService
-from searec.schema import short_repr
+from searec.schema import Registry, short_repr
 from searec.version import __version__
 
 try:
@@ -141,6 +141,22 @@ def _request_models(service: RunService) -> tuple[type[Strict], type[Strict], ty
                                 examples=[[user]])
 
     return RecommendRequest, SimilarRequest, ScoreItemsRequest
+
+
+# Endpoints plug-ins add (``searec --plugin FILE serve``): each function is handed the app
+# and the loaded service once, and adds its routes; their errors take the one error shape
+EndpointAdder = Callable[["FastAPI", RunService], None]
+ENDPOINTS: Registry[EndpointAdder] = Registry("serving endpoint")
+
+
+def register_endpoints(name: str) -> Callable[[EndpointAdder], EndpointAdder]:
+    """Decorator: ``add(app, service)`` adds routes to every app :func:`create_app`
+    builds, after searec's own (a path of those keeps its searec meaning)."""
+
+    def register(add: EndpointAdder) -> EndpointAdder:
+        return ENDPOINTS.add(name, add)
+
+    return register
 
 
 def create_app(service: RunService, max_body: int = DEFAULT_MAX_BODY,
@@ -274,6 +290,8 @@ def create_app(service: RunService, max_body: int = DEFAULT_MAX_BODY,
                     ) -> dict[str, Any]:
         return service.similar([item], k)[0]
 
+    for add_routes in ENDPOINTS.copy().values():
+        add_routes(app, service)
     app.add_middleware(BoundedBody, max_bytes=max_body,  # type: ignore[arg-type]
                        timeout=body_timeout)
     if metrics:  # added last, so outermost: refused bodies are counted too

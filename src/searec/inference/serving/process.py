@@ -24,13 +24,15 @@ def free_port() -> int:
 
 
 def spawn_server(run: str | Path, port: int, options: Sequence[str] = (),
-                 timeout: float = 300.0) -> subprocess.Popen:
-    """Start ``searec serve --run RUN --port PORT *options`` and wait for /health; the
-    caller stops it with :func:`stop_server`. Its output is kept for the error message if
-    it exits before answering."""
+                 timeout: float = 300.0, plugins: Sequence[str | Path] = ()
+                 ) -> subprocess.Popen:
+    """Start ``searec [--plugin P ...] serve --run RUN --port PORT *options`` and wait for
+    /health; the caller stops it with :func:`stop_server`. Its output is kept for the error
+    message if it exits before answering."""
+    loaded = [arg for p in plugins for arg in ("--plugin", str(p))]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "searec", "serve", "--run", str(run), "--port", str(port),
-         *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "searec", *loaded, "serve", "--run", str(run), "--port",
+         str(port), *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ})
     deadline = time.monotonic() + timeout
     url = f"http://127.0.0.1:{port}/health"

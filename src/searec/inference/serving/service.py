@@ -110,12 +110,14 @@ class RunService:
     def original_ids(self) -> bool:
         return self.dataset.user_map is not None and self.dataset.item_map is not None
 
-    def _users_out(self, index: np.ndarray) -> list[Id]:
+    def user_ids(self, index: np.ndarray) -> list[Id]:
+        """The ids queries name these users by (original ids where the data maps them)."""
         if self.dataset.user_map is None:
             return [int(i) for i in index]
         return [str(u) for u in self.dataset.user_map.to_original(index)]
 
-    def _items_out(self, index: np.ndarray) -> list[Id]:
+    def item_ids(self, index: np.ndarray) -> list[Id]:
+        """The ids queries name these items by (original ids where the data maps them)."""
         if self.dataset.item_map is None:
             return [int(i) for i in index]
         return [str(i) for i in self.dataset.item_map.to_original(index)]
@@ -165,7 +167,7 @@ class RunService:
     def example_ids(self) -> tuple[Id, Id]:
         """A user and an item of this catalogue, as queries name them (API examples)."""
         first = np.zeros(1, dtype=np.int64)
-        return self._users_out(first)[0], self._items_out(first)[0]
+        return self.user_ids(first)[0], self.item_ids(first)[0]
 
     # ------------------------------------------------------------------ queries
     def info(self) -> dict[str, Any]:
@@ -203,7 +205,7 @@ class RunService:
         items, values = self.model.recommend(
             index, k, user_items=None if include_seen else self.dataset.train,
             exclude_items=excluded)
-        return self._rows("user", self._users_out(index), items, values)
+        return self._rows("user", self.user_ids(index), items, values)
 
     def _recommend_approximate(self, index: np.ndarray, k: int, excluded: np.ndarray | None,
                                include_seen: bool) -> list[dict[str, Any]]:
@@ -222,8 +224,8 @@ class RunService:
                 banned_all | set(train.indices[train.indptr[user]:train.indptr[user + 1]])
             keep = [j for j, item in enumerate(found[row]) if item >= 0 and item not in banned]
             keep = keep[:k]
-            out.append({"user": self._users_out(np.asarray([user]))[0],
-                        "items": self._items_out(found[row][keep]),
+            out.append({"user": self.user_ids(np.asarray([user]))[0],
+                        "items": self.item_ids(found[row][keep]),
                         "scores": [float(v) for v in scores[row][keep]]})
         return out
 
@@ -236,7 +238,7 @@ class RunService:
         self._check_results(len(items), k, "similar items")
         index = self._item_index(items)
         found, values = self.model.similar_items(index, k)
-        return self._rows("item", self._items_out(index), found, values)
+        return self._rows("item", self.item_ids(index), found, values)
 
     @torch.no_grad()
     def score_items(self, features: dict[str, Any], users: Sequence[Id]
@@ -275,14 +277,14 @@ class RunService:
         scores = (self.user_rep[torch.from_numpy(index).to(self.device)]
                   @ item_rep.to(self.device).float().T).cpu().numpy()
         return [{"user": who, "scores": [float(v) for v in row]}
-                for who, row in zip(self._users_out(index), scores, strict=True)]
+                for who, row in zip(self.user_ids(index), scores, strict=True)]
 
     def _rows(self, key: str, ids: list[Id], items: np.ndarray,
               values: np.ndarray) -> list[dict[str, Any]]:
         rows = []
         for who, row_items, row_values in zip(ids, items, values, strict=True):
             keep = np.isfinite(row_values)  # masked candidates (-inf) are not results
-            rows.append({key: who, "items": self._items_out(row_items[keep]),
+            rows.append({key: who, "items": self.item_ids(row_items[keep]),
                          "scores": [float(v) for v in row_values[keep]]})
         return rows
 
