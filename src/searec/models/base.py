@@ -123,8 +123,10 @@ class Recommender(nn.Module):
     def build(
         cls, dataset: Dataset, params: StrictModel, cache_dir: CacheDir = None
     ) -> Recommender:
-        """Construct the model for ``dataset``. Override when the model needs features."""
-        return cls(dataset.n_users, dataset.n_items, **params.model_dump())
+        """Construct the model for ``dataset`` from its validated ``Params`` (every model
+        takes its settings as that one typed object). Override when the model needs more of
+        the dataset than its sizes (features, graphs), typing ``params`` as its ``Params``."""
+        return cls(dataset.n_users, dataset.n_items, params)  # type: ignore[call-arg]
 
     @classmethod
     def summary(cls) -> str:

@@ -78,9 +78,8 @@ class BM3(Recommender):
             nn.init.xavier_normal_(self.projections[m].weight)
 
     @classmethod
-    def build(cls, dataset: Dataset, params: StrictModel,
+    def build(cls, dataset: Dataset, params: BM3Params,  # type: ignore[override]
               cache_dir: CacheDir = None) -> BM3:
-        assert isinstance(params, BM3Params)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, params)
 
     def _feature(self, m: str) -> torch.Tensor:

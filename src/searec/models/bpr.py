@@ -24,12 +24,13 @@ class BPR(Recommender):
     name = "bpr"
     Params = BPRParams
 
-    def __init__(self, n_users: int, n_items: int, embedding_dim: int = 64,
-                 reg_weight: float = 1e-4) -> None:
+    def __init__(self, n_users: int, n_items: int, params: BPRParams | None = None) -> None:
         super().__init__(n_users, n_items)
-        self.reg_weight = reg_weight
-        self.user_emb = nn.Embedding(n_users, embedding_dim)
-        self.item_emb = nn.Embedding(n_items, embedding_dim)
+        params = params if params is not None else type(self).Params()
+        self.params = params
+        self.reg_weight = params.reg_weight
+        self.user_emb = nn.Embedding(n_users, params.embedding_dim)
+        self.item_emb = nn.Embedding(n_items, params.embedding_dim)
         nn.init.xavier_uniform_(self.user_emb.weight)
         nn.init.xavier_uniform_(self.item_emb.weight)
 

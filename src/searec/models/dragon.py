@@ -32,7 +32,6 @@ from searec.graphs import (
 )
 from searec.models.base import register
 from searec.models.sea import SEA, DualGraphParams
-from searec.schema import StrictModel
 
 
 class DRAGONParams(DualGraphParams):
@@ -61,9 +60,8 @@ class DRAGON(SEA):
         register_operator(self, "user_graph", user_graph)
 
     @classmethod
-    def build(cls, dataset: Dataset, params: StrictModel,
+    def build(cls, dataset: Dataset, params: DRAGONParams,  # type: ignore[override]
               cache_dir: CacheDir = None) -> DRAGON:
-        assert isinstance(params, DRAGONParams)
         item_graph = mixed_knn_graph(dataset.modalities, params.knn_k, params.knn_weights,
                                      cache_dir, params.knn_method)
         rows, neighbours, counts = user_cooccurrence_topk(dataset.train, params.user_k)

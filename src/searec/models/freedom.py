@@ -39,7 +39,6 @@ from searec.models.multimodal import (
     MultimodalRecommender,
     SeparableParams,
 )
-from searec.schema import StrictModel
 
 
 class FREEDOMParams(SeparableParams, KnnGraphParams):
@@ -90,9 +89,8 @@ class FREEDOM(MultimodalRecommender):
         self._train_adj: SparseOperator | None = None
 
     @classmethod
-    def build(cls, dataset: Dataset, params: StrictModel,
+    def build(cls, dataset: Dataset, params: FREEDOMParams,  # type: ignore[override]
               cache_dir: CacheDir = None) -> FREEDOM:
-        assert isinstance(params, FREEDOMParams)
         graph = mixed_knn_graph(dataset.modalities, params.knn_k, params.knn_weights, cache_dir,
                                 params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graph, dataset.train,

@@ -47,7 +47,6 @@ from searec.graphs import (
 from searec.losses import bpr_dot_loss, l2_penalty
 from searec.models.base import register
 from searec.models.multimodal import MultimodalRecommender, SeparableParams
-from searec.schema import StrictModel
 
 
 class LATTICEParams(SeparableParams):
@@ -100,9 +99,8 @@ class LATTICE(MultimodalRecommender):
         self._fixed: tuple[torch.Tensor, ...] | None = None
 
     @classmethod
-    def build(cls, dataset: Dataset, params: StrictModel,
+    def build(cls, dataset: Dataset, params: LATTICEParams,  # type: ignore[override]
               cache_dir: CacheDir = None) -> LATTICE:
-        assert isinstance(params, LATTICEParams)
         initial = normalized_similarity_graphs(dataset.modalities, params.knn_k, cache_dir,
                                                params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, initial,

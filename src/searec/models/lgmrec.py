@@ -44,7 +44,6 @@ from searec.graphs import (
 from searec.losses import bpr_dot_loss, contrast_with_table, embedding_norm_penalty
 from searec.models.base import register
 from searec.models.multimodal import MultimodalRecommender, SeparableParams
-from searec.schema import StrictModel
 
 
 class LGMRecParams(SeparableParams):
@@ -96,9 +95,8 @@ class LGMRec(MultimodalRecommender):
         self.pairs = list(itertools.combinations(self.names, 2))
 
     @classmethod
-    def build(cls, dataset: Dataset, params: StrictModel,
+    def build(cls, dataset: Dataset, params: LGMRecParams,  # type: ignore[override]
               cache_dir: CacheDir = None) -> LGMRec:
-        assert isinstance(params, LGMRecParams)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, params)
 
     def _memberships(self, logits: torch.Tensor) -> torch.Tensor:

@@ -21,10 +21,10 @@ class LightGCN(BPR):
     name = "lightgcn"
     Params = LightGCNParams
 
-    def __init__(self, n_users: int, n_items: int, embedding_dim: int = 64, n_layers: int = 2,
-                 reg_weight: float = 1e-4) -> None:
-        super().__init__(n_users, n_items, embedding_dim, reg_weight)
-        self.n_layers = n_layers
+    def __init__(self, n_users: int, n_items: int, params: LightGCNParams | None = None) -> None:
+        params = params if params is not None else LightGCNParams()
+        super().__init__(n_users, n_items, params)
+        self.n_layers = params.n_layers
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
         ego = torch.cat([self.user_emb.weight, self.item_emb.weight])

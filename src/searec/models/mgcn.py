@@ -43,7 +43,6 @@ from searec.graphs import (
 from searec.losses import bpr_dot_loss, l2_penalty, one_way_infonce
 from searec.models.base import register
 from searec.models.multimodal import MultimodalRecommender, SeparableParams
-from searec.schema import StrictModel
 
 
 class MGCNParams(SeparableParams):
@@ -88,9 +87,8 @@ class MGCN(MultimodalRecommender):
         self.query = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1, bias=False))
 
     @classmethod
-    def build(cls, dataset: Dataset, params: StrictModel,
+    def build(cls, dataset: Dataset, params: MGCNParams,  # type: ignore[override]
               cache_dir: CacheDir = None) -> MGCN:
-        assert isinstance(params, MGCNParams)
         graphs = normalized_similarity_graphs(dataset.modalities, params.knn_k, cache_dir,
                                               params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graphs, params)

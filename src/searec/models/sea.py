@@ -40,7 +40,6 @@ from searec.models.multimodal import (
     SeparableParams,
     SeparatedParams,
 )
-from searec.schema import StrictModel
 
 
 class DualGraphParams(SeparableParams, KnnGraphParams):
@@ -105,9 +104,8 @@ class SEA(MultimodalRecommender):
         self.user_modality_weight = nn.Parameter(F.softmax(init, dim=1))
 
     @classmethod
-    def build(cls, dataset: Dataset, params: StrictModel,
+    def build(cls, dataset: Dataset, params: SEAParams,  # type: ignore[override]
               cache_dir: CacheDir = None) -> SEA:
-        assert isinstance(params, SEAParams)
         graph = mixed_knn_graph(dataset.modalities, params.knn_k, params.knn_weights, cache_dir,
                                 params.knn_method)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, graph, params)

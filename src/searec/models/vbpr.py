@@ -17,7 +17,6 @@ from searec.graphs import CacheDir, InteractionGraph
 from searec.losses import bpr_dot_loss, l2_penalty
 from searec.models.base import register
 from searec.models.multimodal import MultimodalRecommender, SeparableParams
-from searec.schema import StrictModel
 
 
 class VBPRParams(SeparableParams):
@@ -45,9 +44,8 @@ class VBPR(MultimodalRecommender):
         nn.init.zeros_(self.content.bias)
 
     @classmethod
-    def build(cls, dataset: Dataset, params: StrictModel,
+    def build(cls, dataset: Dataset, params: VBPRParams,  # type: ignore[override]
               cache_dir: CacheDir = None) -> VBPR:
-        assert isinstance(params, VBPRParams)
         return cls(dataset.n_users, dataset.n_items, dataset.modalities, params)
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
