@@ -81,12 +81,15 @@ def _status(answer: bytes) -> str:
     return parts[1].decode() if len(parts) > 1 and answer.startswith(b"HTTP/") else "closed"
 
 
-def _oversized(port: int, stop: threading.Event) -> str:
+def _trickle(port: int, stop: threading.Event, length: int, chunk: bytes,
+            every: float) -> str:
+    """A POST announcing ``length`` body bytes, then ``chunk`` every ``every`` seconds
+    until the server answers (or closes) or ``stop``: the answer's status."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                     b"application/json\r\nContent-Length: 50000000\r\n\r\n")
-        chunk = b"1" * 65536
-        sock.settimeout(0.01)
+                     b"application/json\r\nContent-Length: " + str(length).encode()
+                     + b"\r\n\r\n")
+        sock.settimeout(every)
         answer = b""
         try:
             while not stop.is_set():
@@ -100,22 +103,12 @@ def _oversized(port: int, stop: threading.Event) -> str:
         return _status(answer)
 
 
+def _oversized(port: int, stop: threading.Event) -> str:
+    return _trickle(port, stop, 50_000_000, b"1" * 65536, 0.01)
+
+
 def _slow(port: int, stop: threading.Event) -> str:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                     b"application/json\r\nContent-Length: 1000\r\n\r\n")
-        sock.settimeout(0.2)
-        answer = b""
-        try:
-            while not stop.is_set():
-                try:
-                    answer += sock.recv(4096)
-                    break
-                except TimeoutError:
-                    sock.sendall(b" ")
-        except OSError:
-            pass
-        return _status(answer)
+    return _trickle(port, stop, 1000, b" ", 0.2)
 
 
 def _near_limit_body() -> bytes:

@@ -142,10 +142,6 @@ class Registry(Generic[T]):
     def copy(self) -> dict[str, T]:
         return dict(self.entries)
 
-    @property
-    def classes(self) -> dict[str, T]:
-        return self.entries
-
     def __contains__(self, name: object) -> bool:
         return name in self.entries
 

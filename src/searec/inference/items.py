@@ -161,16 +161,17 @@ def load_catalogue(run_dir: str | Path) -> tuple[Config, Dataset, Recommender]:
 
 
 def apply_catalogue(run_dir: str | Path, cfg: Config, dataset: Dataset,
-                    model: Recommender, table: ItemTable | None = None) -> Dataset:
+                    model: Recommender, table: ItemTable | None = None,
+                    scaler: FeatureScaler | None = None) -> Dataset:
     """Point ``model`` (loaded by ``load_run``) at the run's item ``table`` (default: the
     current one); the dataset over that catalogue (``dataset`` itself when nothing was
-    added)."""
+    added). ``scaler``: the run's, where the caller has built it already."""
     run_dir = Path(run_dir)
     table = read_item_table(run_dir, dataset) if table is None else table
     if table.version is None:
         return dataset
-    extended = _extended_dataset(dataset, table.ids,
-                                 FeatureScaler(cfg, dataset)(table.features))
+    scaler = scaler or FeatureScaler(cfg, dataset)
+    extended = _extended_dataset(dataset, table.ids, scaler(table.features))
     user_rep, item_rep = _read_representations(
         _version_dir(run_dir, table.version) / REPS_FILE, dataset.n_users, extended.n_items)
     model.use_representations(user_rep, item_rep)

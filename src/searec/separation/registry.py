@@ -52,7 +52,7 @@ class EstimatorRegistry(Registry[T], Generic[T]):
     def check(self, name: str) -> str:
         """``name`` if a config may name it (a registered estimator or ``none``), else a
         ValueError that suggests the closest name."""
-        if name == "none" or name in self.classes:
+        if name == "none" or name in self.entries:
             return name
         raise ValueError(f"unknown {self.kind} estimator {str(name)[:60]!r}"
                          f"{self.suggestion(name, extra=['none'])}; choose one of "
@@ -60,20 +60,22 @@ class EstimatorRegistry(Registry[T], Generic[T]):
 
     def get(self, name: str) -> type[T]:
         self.check(name)
-        if name not in self.classes:
+        if name not in self.entries:
             raise ValueError(f"{self.kind} 'none' is no estimator; choose one of "
                              f"{self.choices()}")
-        return self.classes[name]
+        return self.entries[name]
 
     def params_class(self, name: str) -> type[EstimatorParams]:
         """The settings section of estimator ``name`` (the kind's base for ``none``)."""
-        return self.base if self.check(name) == "none" else self.classes[name].Params  # type: ignore[attr-defined]
+        return self.base if self.check(name) == "none" else self.entries[name].Params  # type: ignore[attr-defined]
 
     def section(self, value: Any) -> EstimatorParams:
         """Validate a config value into the chosen estimator's settings: a bare name, or a
         mapping with ``name`` (default: the kind's default estimator) and the settings.
         Errors are ValueErrors that name the setting and suggest the closest one."""
         if isinstance(value, EstimatorParams):
+            if type(value) is self.params_class(value.name):
+                return value  # validated already (a component built from its config)
             value = value.model_dump()
         if isinstance(value, str):
             value = {"name": value}
@@ -94,5 +96,5 @@ class EstimatorRegistry(Registry[T], Generic[T]):
 
     def setting_keys(self) -> list[str]:
         """Every setting any registered estimator of this kind has."""
-        keys = {k for cls in self.classes.values() for k in known_keys(cls.Params)}  # type: ignore[attr-defined]
+        keys = {k for cls in self.entries.values() for k in known_keys(cls.Params)}  # type: ignore[attr-defined]
         return sorted(keys | set(known_keys(self.base)))

@@ -233,10 +233,15 @@ def create_app(service: RunService, max_body: int = DEFAULT_MAX_BODY,
                                ) from None
         if not isinstance(data, dict):
             raise RequestError(422, "body: expected a JSON object")
-        service.check_counts([(len(v) if isinstance(v := data.get(key), list) else 0, what)
-                              for key, what in counts])
-        if model is ScoreItemsRequest:
-            _check_feature_rows(data.get("features"), service)
+        found = [(len(v) if isinstance(v := data.get(key), list) else 0, what)
+                 for key, what in counts]
+        features = data.get("features") if model is ScoreItemsRequest else None
+        if isinstance(features, dict):  # counted with the ids, then each row's width
+            rows = [len(v) for v in features.values() if isinstance(v, list)]
+            found.append((max(rows, default=0), "new items"))
+        service.check_counts(found)
+        if isinstance(features, dict):
+            _check_feature_widths(features, service)
         try:
             return model.model_validate(data)
         except ValidationError as exc:
@@ -304,15 +309,10 @@ def create_app(service: RunService, max_body: int = DEFAULT_MAX_BODY,
     return app
 
 
-def _check_feature_rows(features: Any, service: RunService) -> None:
-    """Before /items/score validates each number: the rows counted against the batch
-    limit and each row as wide as its modality, so that validation is bounded by what a
-    good request holds."""
-    if not isinstance(features, dict):
-        return  # validation says what is wrong
+def _check_feature_widths(features: dict[str, Any], service: RunService) -> None:
+    """Before /items/score validates each number (its rows counted already): each row as
+    wide as its modality, so that validation is bounded by what a good request holds."""
     widths = {m: int(f.shape[1]) for m, f in service.dataset.modalities.items()}
-    rows = [len(v) for v in features.values() if isinstance(v, list)]
-    service.check_counts([(max(rows, default=0), "new items")])
     for m, value in features.items():
         if m not in widths:
             raise RequestError(422, f"modality {short_repr(m)} is not one the model reads "

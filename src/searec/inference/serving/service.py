@@ -77,7 +77,7 @@ class RunService:
         self.table = read_item_table(self.run_dir, self.trained_dataset)
         self.scaler = FeatureScaler(self.config, self.trained_dataset)
         self.dataset = apply_catalogue(self.run_dir, self.config, self.trained_dataset, model,
-                                       self.table)
+                                       self.table, self.scaler)
         self.item_table = self.table.version
         self.model = model
         self.device = torch.device(device)
