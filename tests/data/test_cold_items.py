@@ -17,7 +17,7 @@ from searec.errors import DataError
 from searec.evaluation import evaluate_model
 
 
-def test_hold_out_items_moves_only_the_drawn_items_training_rows():
+def test_hold_out_items_splits_the_drawn_items_into_disjoint_valid_and_test_items():
     rng = np.random.default_rng(0)
     items = rng.integers(0, 50, size=2000)
     labels = rng.choice([0, 1, 2], p=[0.8, 0.1, 0.1], size=2000)
@@ -27,9 +27,12 @@ def test_hold_out_items_moves_only_the_drawn_items_training_rows():
     is_cold = np.isin(items, cold)
     assert not ((new == 0) & is_cold).any()  # no training row of a cold item is left
     np.testing.assert_array_equal(new[~is_cold], labels[~is_cold])  # warm rows untouched
-    np.testing.assert_array_equal(new[is_cold & (labels > 0)], labels[is_cold & (labels > 0)])
-    moved = is_cold & (labels == 0)
-    assert set(new[moved]) == {1, 2}  # to valid or test, both used
+    # ColdRec: each cold item's interactions all go to valid or all to test, half and half
+    valid_items = set(items[is_cold & (new == 1)])
+    test_items = set(items[is_cold & (new == 2)])
+    assert not valid_items & test_items
+    assert valid_items | test_items == set(cold)
+    assert len(valid_items) == (len(cold) + 1) // 2
     again, cold_again = hold_out_items(items, labels, 60, 0.2, seed=3)
     np.testing.assert_array_equal(again, new)
     np.testing.assert_array_equal(cold_again, cold)

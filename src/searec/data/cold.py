@@ -1,9 +1,11 @@
 """The cold-start item protocol: a seeded fraction of items held out of training entirely.
 
-Every training interaction of a held-out item moves to validation or test (a seeded coin
-per interaction), so such an item is seen only through its features while training and
-appears only in valid/test. The evaluator then reports test metrics over all items, warm
-items only and cold items only (cold: no training interaction, some valid/test one).
+As in ColdRec (GitHub YuanchenBei/ColdRec), the held-out items are split into two
+disjoint halves: every interaction of a cold-validation item moves to validation and
+every interaction of a cold-test item to test. Such an item is seen only through its
+features while training, and cold-start settings are chosen on items that test never
+sees. The evaluator reports metrics over all items, warm items only and cold items only
+(cold: no training interaction, some valid/test one).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ def hold_out_items(items: np.ndarray, labels: np.ndarray, n_items: int, fraction
                    seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(new labels, held-out item indices) for interactions (``items``, ``labels``: 0
     train, 1 valid, 2 test): ``fraction`` of the items that have interactions, drawn with
-    ``seed``, lose every training interaction to valid or test."""
+    ``seed``, are held out; every interaction of the first half of them (in a seeded
+    order; the larger half when odd) moves to valid, every one of the rest to test."""
     if not 0.0 < fraction < 1.0:
         raise DataError("cold items", f"the fraction must be in (0, 1), got {fraction}")
     rng = np.random.default_rng(seed)
@@ -30,13 +33,12 @@ def hold_out_items(items: np.ndarray, labels: np.ndarray, n_items: int, fraction
     if n_cold == 0:
         raise DataError("cold items", f"a fraction {fraction} of {len(active)} items is no "
                         "item; raise it")
-    cold = np.sort(rng.choice(active, size=n_cold, replace=False))
-    is_cold = np.zeros(n_items, dtype=bool)
-    is_cold[cold] = True
-    moved = is_cold[items] & (labels == 0)
-    out = labels.copy()
-    out[moved] = rng.integers(1, 3, size=int(moved.sum()))  # valid (1) or test (2)
-    return out, cold
+    drawn = rng.choice(active, size=n_cold, replace=False)
+    side = np.zeros(n_items, dtype=np.int64)  # 0: warm, 1: cold-validation, 2: cold-test
+    side[drawn[: (n_cold + 1) // 2]] = 1
+    side[drawn[(n_cold + 1) // 2 :]] = 2
+    out = np.where(side[items] > 0, side[items], labels)
+    return out, np.sort(drawn)
 
 
 def with_cold_items(dataset: Dataset, fraction: float, seed: int) -> Dataset:

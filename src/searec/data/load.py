@@ -78,10 +78,12 @@ class DataConfig(StrictModel):
         "docs/experiments.md, robustness): e.g. [{kind: noise, modality: image}].")
     cold_items: float = Field(
         0.0, ge=0.0, lt=1.0, description="Cold-start item protocol: this fraction of the "
-        "items (seeded by data.cold_items_seed) loses every training interaction to "
-        "valid/test, so those items are known only by their features while training; test "
-        "metrics are then also reported over warm and cold items alone (metrics.json "
-        "test_warm, test_cold). 0: off.")
+        "items (seeded by data.cold_items_seed) is held out of training, so those items "
+        "are known only by their features while training: as in ColdRec, half of them "
+        "(cold-validation items) move every interaction to valid, the other half "
+        "(cold-test items, disjoint) every interaction to test. Metrics are then also "
+        "reported over warm and cold items alone (metrics.json valid_cold, test_warm, "
+        "test_cold). 0: off.")
     cold_items_seed: int = Field(0, description="Seed of the cold-item draw.")
     feature_norm: str | dict[str, str] = Field(
         "none", description="Per-modality feature scaling after perturbations: none; l2 "

@@ -270,6 +270,16 @@ def collect(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row.update({f"test_{part}_{k}": v
                         for k, v in (metrics.get(f"test_{part}") or {}).items()})
         row.update({f"valid_{k}": v for k, v in metrics["valid"].items()})
+        row.update({f"valid_cold_{k}": v for k, v in (metrics.get("valid_cold") or {}).items()})
+        # the same run without its cold-item path (searec.training.cold_start): paired
+        plain = metrics.get("without_cold_path") or {}
+        for part in ("", *(f"_{p}" for p in COLD_PARTS)):
+            row.update({f"nopath_test{part}_{k}": v
+                        for k, v in (plain.get(f"test{part}") or {}).items()})
+        row.update({f"nopath_valid_{k}": v for k, v in (plain.get("valid") or {}).items()})
+        if metrics.get("cold_start"):
+            row["cold_start_anchor_scale"] = metrics["cold_start"]["anchor_scale"]
+            row["cold_start_spread_scale"] = metrics["cold_start"]["spread_scale"]
         row.update(separation_summary(r["dir"], metrics["best_epoch"]))
         rows.append(row)
     return rows

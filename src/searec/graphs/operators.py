@@ -171,6 +171,11 @@ class InteractionGraph:
         return InteractionGraph(self.n_users, self.n_items, self.norm_adj.to(device),
                                 self.interactions.to(device), self.user_degree.to(device))
 
+    def item_degree(self) -> torch.Tensor:
+        """(I,) training interactions per item (0: a cold item), as int64."""
+        transpose = self.interactions.transpose  # I x U, CSR
+        return torch.diff(transpose.crow_indices()).long()
+
     def user_mean(self, item_values: torch.Tensor) -> torch.Tensor:
         """Per user, the mean of ``item_values`` (n_items, d) over the items they
         interacted with in training (0 for a user without any)."""

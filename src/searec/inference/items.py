@@ -4,8 +4,11 @@
     add_items("runs/shop", {"image": new_image_rows}, ids=["B0NEW1", "B0NEW2"])
     # or: searec items add --run runs/shop --features image=new.npy --ids new_ids.txt
 
-The trained model is rebuilt over the catalogue extended with the new items (their
-features scaled as the training items' were, the item-item kNN graphs recomputed with
+The new items' features are scaled as the training items' were. A model with a fitted
+cold-item mapper (``model.cold_start.method: mapper``, searec.models.cold) maps each new
+item's features to its representation: nothing is rebuilt, and an item's representation
+does not depend on the other items added with it. Otherwise the trained model is rebuilt
+over the catalogue extended with the new items (the item-item kNN graphs recomputed with
 them, ID embeddings of the new items zero: they have no interactions) and its trained
 weights loaded; the new items' representations come out of that forward pass. Existing
 users' and items' representations are kept exactly as trained, so recommendations among
@@ -44,6 +47,7 @@ from searec.graphs import CacheDir, InteractionGraph
 from searec.io import read_bounded_text, write_text
 from searec.models import get_model_class
 from searec.models.base import Recommender
+from searec.models.cold import ColdItemMapper
 from searec.runs import build_model, load_run, run_config
 from searec.training.checkpoint import (
     BEST,
@@ -294,9 +298,18 @@ def extended_representations(cfg: Config, state: dict[str, torch.Tensor], datase
                              trained: tuple[torch.Tensor, torch.Tensor], extended: Dataset,
                              cache_dir: CacheDir = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(user, item) representations over ``extended``: the ``trained`` ones for every user
-    and trained item, the forward pass of the model rebuilt over ``extended`` with the
-    trained ``state`` (grown to the added items) for the rest."""
+    and trained item; for the rest, the model's fitted cold-item mapper
+    (searec.models.cold: each item from its own features, nothing rebuilt), or without
+    one the forward pass of the model rebuilt over ``extended`` with the trained
+    ``state`` (grown to the added items)."""
     trained_users, trained_items = trained
+    mapper = ColdItemMapper.from_state(
+        state, {m: f.shape[1] for m, f in dataset.modalities.items()})
+    if mapper is not None:
+        added = {m: torch.from_numpy(np.ascontiguousarray(f[dataset.n_items :]))
+                 for m, f in extended.modalities.items()}
+        new_rep = mapper.represent(added).to(trained_items)
+        return trained_users.clone(), torch.cat([trained_items, new_rep])
     bigger = build_model(cfg, extended, cache_dir)
     bigger.load_state_dict(grow_state(state, bigger.state_dict(), dataset.n_items,
                                       extended.n_items))

@@ -100,7 +100,8 @@ def _indices(ids: Sequence[str | int], idmap: IdMap | None, n: int, what: str,
 def recommendation_frame(model: Recommender, dataset: Dataset, users: np.ndarray, k: int,
                          include_seen: bool = False, index_ids: bool = False) -> pd.DataFrame:
     """One row per (user, rank): user, rank (1..k), item, score; original ids (columns
-    user_id, item_id) where the dataset maps them, else indices (userID, itemID)."""
+    user_id, item_id) where the dataset maps them, else indices (userID, itemID). A user
+    with fewer than k items left to recommend gets fewer rows."""
     if k < 1:
         raise SearecError(f"k must be at least 1, got {k}")
     ids, scores = model.recommend(users, k=k, user_items=None if include_seen else dataset.train)
@@ -116,10 +117,14 @@ def recommendation_frame(model: Recommender, dataset: Dataset, users: np.ndarray
     if item_originals:
         assert dataset.item_map is not None
         item_col = dataset.item_map.to_original(item_col)
-    return pd.DataFrame({"user_id" if user_originals else "userID": user_col,
-                         "rank": np.tile(np.arange(1, k + 1), len(users)),
-                         "item_id" if item_originals else "itemID": item_col,
-                         "score": scores.ravel()})
+    frame = pd.DataFrame({"user_id" if user_originals else "userID": user_col,
+                          "rank": np.tile(np.arange(1, k + 1), len(users)),
+                          "item_id" if item_originals else "itemID": item_col,
+                          "score": scores.ravel()})
+    # a user with fewer than k candidates left gets fewer rows: masked items (their
+    # training items, scored -inf, ranked last) are not recommendations
+    finite = np.isfinite(scores.ravel())
+    return frame if finite.all() else frame[finite].reset_index(drop=True)
 
 
 def recommend(run: str | Path, users: Sequence[str | int] | None = None, k: int = 20,

@@ -143,6 +143,11 @@ class Recommender(nn.Module):
                 f"file(s), but dataset {dataset.name!r} has {len(dataset.modalities)}"
             )
 
+    def expect_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Before ``state`` is loaded: create the optional parts it holds that a freshly
+        built model lacks (e.g. a cold-item mapper fitted after training). Nothing by
+        default."""
+
     # ---------------------------------------------------------------- training
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
         """User representations (n_users, d) and item representations (n_items, d)."""

@@ -75,7 +75,7 @@ class FREEDOM(MultimodalRecommender):
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  item_graph: sp.spmatrix, train: sp.csr_matrix, params: FREEDOMParams) -> None:
-        super().__init__(n_users, n_items, features, params.separation)
+        super().__init__(n_users, n_items, features, params.separation, params.cold_start)
         self.params = params
         self.train_matrix = train
         d = params.embedding_dim

@@ -79,7 +79,7 @@ class LGMRec(MultimodalRecommender):
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  params: LGMRecParams) -> None:
-        super().__init__(n_users, n_items, features, params.separation)
+        super().__init__(n_users, n_items, features, params.separation, params.cold_start)
         self.params = params
         d = params.embedding_dim
         self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_users, d)))

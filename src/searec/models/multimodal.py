@@ -29,6 +29,7 @@ from torch import nn
 
 from searec.graphs import InteractionGraph, SparseOperator, register_operator, registered_operator
 from searec.models.base import LossResult, Recommender
+from searec.models.cold import ColdItemMapper, ColdStartParams
 from searec.optim import AuxiliaryObjective
 from searec.schema import StrictModel
 from searec.separation import ModalitySplit, Separation, SeparationParams
@@ -49,7 +50,14 @@ def _separation_section(value: Any, required: bool) -> Any:
 
 
 class SeparableParams(StrictModel):
-    """Parameters of a backbone that can take SEA's separation (off unless given)."""
+    """Parameters of a backbone that can take SEA's separation (off unless given), and
+    of every model that reads item features: how items without interactions are
+    represented (``cold_start``)."""
+
+    cold_start: ColdStartParams = Field(
+        default_factory=ColdStartParams, description="How items without training "
+        "interactions (cold items, items added later) are represented. See "
+        "model.cold_start.* below.")
 
     separation_required: ClassVar[bool] = False
     separation: SeparationParams | None = Field(
@@ -110,8 +118,14 @@ class MultimodalRecommender(Recommender):
     scores_new_items = True
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
-                 separation: SeparationParams | None = None) -> None:
+                 separation: SeparationParams | None = None,
+                 cold_start: ColdStartParams | None = None) -> None:
         super().__init__(n_users, n_items)
+        # the cold-item path (searec.models.cold): the mapper exists once fitted after
+        # training, or once a state dict that holds one is loaded
+        self.cold_start = cold_start if cold_start is not None else ColdStartParams()
+        self.cold_mapper: ColdItemMapper | None = None
+        self.use_cold_path = True
         self.names = list(features)
         for m, f in features.items():
             self.register_buffer(f"feat_{m}", torch.as_tensor(f, dtype=torch.float32),
@@ -123,6 +137,47 @@ class MultimodalRecommender(Recommender):
         # while loss() runs: each p_m over every item its ranking loss computes, for the
         # separation terms of the same call (None outside loss(): nothing outlives a call)
         self._recording: list[dict[str, torch.Tensor]] | None = None
+
+    # ---------------------------------------------------------------- cold items
+    def new_cold_mapper(self, rep_dim: int) -> ColdItemMapper:
+        """A fresh, unfitted mapper to ``rep_dim``-wide representations, kept as
+        ``cold_mapper`` (saved with the model), on the features' device."""
+        return self._attach_mapper(rep_dim, self.cold_start.hidden)
+
+    def _attach_mapper(self, rep_dim: int, hidden: int) -> ColdItemMapper:
+        feats = self.raw_features()
+        dims = {m: f.shape[1] for m, f in feats.items()}
+        device = next(iter(feats.values())).device
+        self.cold_mapper = ColdItemMapper(dims, rep_dim, hidden).to(device)
+        return self.cold_mapper
+
+    def expect_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Create the mapper ``state`` holds (with its saved sizes), so that loading it
+        fills it: a model is built without one, which is fitted after training."""
+        key = "cold_mapper.net.2.weight"
+        if self.cold_mapper is None and key in state and state[key].ndim == 2:
+            rep_dim, hidden = state[key].shape
+            self._attach_mapper(int(rep_dim), int(hidden))
+
+    def cold_path_active(self) -> bool:
+        """Whether items without training interactions take the mapper's representation."""
+        return (self.use_cold_path and self.cold_mapper is not None
+                and self.cold_mapper.is_fitted)
+
+    @torch.no_grad()
+    def prepare_inference(self, graph: InteractionGraph) -> None:
+        """The backbone's representations; with a fitted cold-item path, every item
+        without training interactions in ``graph`` takes the mapper's instead."""
+        super().prepare_inference(graph)
+        if not self.cold_path_active():
+            return
+        assert self.cold_mapper is not None and self._item_rep is not None
+        cold = torch.nonzero(graph.item_degree().to(self._item_rep.device) == 0).squeeze(1)
+        if len(cold):
+            feats = {m: f[cold.to(f.device)] for m, f in self.raw_features().items()}
+            item_rep = self._item_rep.clone()
+            item_rep[cold] = self.cold_mapper.represent(feats).to(item_rep)
+            self.use_representations(self._user_rep, item_rep)  # type: ignore[arg-type]
 
     def set_item_graph(self, graph: sp.spmatrix) -> None:
         """Keep the item-item graph as buffers (moved by ``.to``, not saved: it is rebuilt)."""

@@ -90,7 +90,8 @@ class SEA(MultimodalRecommender):
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  item_graph: sp.spmatrix, params: DualGraphParams) -> None:
-        super().__init__(n_users, n_items, features, separation=params.separation)
+        super().__init__(n_users, n_items, features, separation=params.separation,
+                         cold_start=params.cold_start)
         self.params = params
         self.set_item_graph(item_graph)
         dims = self.modality_dims()

@@ -34,7 +34,7 @@ class VBPR(MultimodalRecommender):
 
     def __init__(self, n_users: int, n_items: int, features: dict[str, np.ndarray],
                  params: VBPRParams) -> None:
-        super().__init__(n_users, n_items, features, params.separation)
+        super().__init__(n_users, n_items, features, params.separation, params.cold_start)
         d = params.embedding_dim
         self.reg_weight = params.reg_weight
         self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_users, 2 * d)))

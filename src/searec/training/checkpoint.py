@@ -91,6 +91,9 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], path: str
                      ) -> None:
     """``model.load_state_dict(state)``; a state that does not fit the model built from
     the run's config is a :class:`RunDirError` naming ``path`` and the first mismatch."""
+    expect = getattr(model, "expect_state", None)
+    if expect is not None:  # a Recommender: optional parts the state holds
+        expect(state)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

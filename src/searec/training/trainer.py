@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pydantic import Field, field_validator
 from tqdm.auto import tqdm
@@ -39,6 +40,7 @@ from searec.training.checkpoint import (
     load_model_state,
     read_checkpoint,
 )
+from searec.training.cold_start import cold_path_off, fit_cold_start
 from searec.training.terms import gradient_shares, inert_terms, term_gradients
 
 
@@ -59,6 +61,14 @@ class TrainConfig(StrictModel):
         "training positive of the user): catalogue: every item; trained: only items with "
         "at least one training interaction, as MMRec, so items absent from training are "
         "never pushed down as negatives.")
+    item_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="DropoutNet-style cold-start training (Volkovs "
+        "et al., 2017): in each epoch this share of the items with training interactions "
+        "(a seeded draw of its own) loses its edges in the graph the model trains on, so "
+        "that the model learns to represent items the graph does not reach; their "
+        "interactions still supervise the loss, and evaluation uses the whole graph. Acts "
+        "through the graph handed to forward (models that build other structures from "
+        "the training interactions keep them). 0: off.")
     patience: int = Field(
         20, gt=0, description="Stop after this many evaluations without improvement."
     )
@@ -210,6 +220,8 @@ class Trainer:
         self.model = model.to(device)
         self.dataset = dataset
         self.graph = graph.to(device)
+        # the graph the model trains on this epoch (train.item_dropout: a thinned copy)
+        self.epoch_graph = self.graph
         self.cfg = train_cfg
         self.eval_cfg = eval_cfg
         self.run_dir = Path(run_dir)
@@ -329,7 +341,7 @@ class Trainer:
         # Before the forward pass: last step's gradients (as large as the parameters)
         # need not live through this step's activations.
         self.optimizer.zero_grad(set_to_none=True)
-        result = LossResult(**self.loss_module(self.graph, users, pos, neg))
+        result = LossResult(**self.loss_module(self.epoch_graph, users, pos, neg))
         parts = result.logged()
         # Name the term that diverged, not just the total it poisoned.
         for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):
@@ -356,6 +368,7 @@ class Trainer:
         self.model.train()
         rng = np.random.default_rng([self.cfg.seed, epoch])
         self.model.on_epoch_start(epoch, rng)
+        self.epoch_graph = self._thinned_graph(epoch) if self.cfg.item_dropout else self.graph
         n_batches = math.ceil(len(self.users) / self.cfg.batch_size)
         sums: dict[str, float] = {}
         term_sums: dict[str, float] = {}
@@ -386,6 +399,21 @@ class Trainer:
         terms = {k: v / term_counts[k] for k, v in term_sums.items()}
         out.update({f"term_{k}": v for k, v in distributed.mean_across_ranks(terms).items()})
         return out
+
+    def _thinned_graph(self, epoch: int) -> InteractionGraph:
+        """The training graph without the edges of a seeded ``item_dropout`` share of the
+        items that have any (train.item_dropout), drawn from a stream of its own so that
+        sampling is the same as without it."""
+        train = self.dataset.train
+        rng = np.random.default_rng([self.cfg.seed, epoch, 0xD0])
+        active = np.flatnonzero(np.diff(train.tocsc().indptr) > 0)
+        dropped = rng.choice(active, size=round(self.cfg.item_dropout * len(active)),
+                             replace=False)
+        keep = np.ones(train.shape[1], dtype=np.float32)
+        keep[dropped] = 0.0
+        thinned = (train @ sp.diags(keep)).tocsr()
+        thinned.eliminate_zeros()
+        return InteractionGraph.from_train(thinned, self.device)
 
     def fit(self) -> TrainState:
         """Train until max epochs or early stop; keeps best.pt and last.pt up to date."""
@@ -448,20 +476,56 @@ class Trainer:
                     callback.on_evaluation(self, epoch, row[f"valid_{metric}"])
         return st
 
+    def fit_cold_path(self, best: dict[str, Any]) -> dict[str, Any] | None:
+        """Fit the model's cold-item path on the best checkpoint (loaded) and save it into
+        best.pt, unless best.pt holds a fitted one already (what was fitted, or None)."""
+        mapper = getattr(self.model, "cold_mapper", None)
+        if mapper is not None and mapper.is_fitted:
+            return best.get("cold_start")
+        report = fit_cold_start(self.model, self.graph, self.dataset, self.cfg.valid_metric,
+                                self.cfg.seed, self.log)
+        if report is not None:
+            self._save(BEST, {**best, "model": self.model.state_dict(),
+                              "cold_start": report})
+        return report
+
+    def _cold_split_views(self) -> dict[str, Any]:
+        """Validation metrics over the cold items alone (the cold-validation items of
+        the cold-start protocol, ranked in the whole catalogue), when there are any."""
+        cold = self.dataset.cold_items()
+        if not len(cold) or not self.dataset.valid[:, cold].nnz \
+                or not type(self.model).scores_new_items:
+            return {}
+        return {"valid_cold": metric_values(self.evaluate("valid", items=cold))}
+
     def final_metrics(self, test: bool = True) -> dict[str, Any]:
         """Load best.pt, evaluate valid (and test, unless ``test=False``: model selection
         must never see it) once, return the metrics.json content."""
         best = read_checkpoint(self.run_dir / BEST, self.device)
         load_model_state(self.model, best["model"], self.run_dir / BEST)
+        cold_start = self.fit_cold_path(best)
         t0 = time.perf_counter()
         valid = self.evaluate("valid")
         test_m = self.evaluate("test") if test else None
-        self.state.eval_seconds += time.perf_counter() - t0
         out: dict[str, Any] = {"valid": metric_values(valid)}
         if test_m is not None:
             out["test"] = metric_values(test_m)
             out.update(warm_and_cold_metrics(self.model, self.graph, self.dataset,
                                              self.eval_cfg, self.device, self.log))
+        out.update(self._cold_split_views())
+        if cold_start is not None:
+            out["cold_start"] = cold_start
+            if test and self.dataset.cold_items().size:
+                # the same run without the cold-item path: the paired comparison
+                with cold_path_off(self.model):
+                    plain = {"valid": metric_values(self.evaluate("valid")),
+                             "test": metric_values(self.evaluate("test")),
+                             **warm_and_cold_metrics(self.model, self.graph, self.dataset,
+                                                     self.eval_cfg, self.device,
+                                                     lambda _m: None),
+                             **self._cold_split_views()}
+                out["without_cold_path"] = plain
+        self.state.eval_seconds += time.perf_counter() - t0
         inert = [{**t, "try": self.state.term_hints.get(t["term"], "")}
                  for t in inert_terms(self.state.history)]
         for t in inert:

@@ -1,0 +1,181 @@
+"""Fitting the cold-item path (searec.models.cold) of a trained model, after training.
+
+1. The backbone's user and item representations are computed over the training graph.
+2. The mapper is regressed onto the warm items' representations (mean squared error,
+   scaled by their mean squared norm), from their standardised features.
+3. Calibration: every (anchor, spread) scale pair of the settings is tried, the stand-in
+   items taking the calibrated mapper output, and the pair with the best validation
+   metric (the run's ``train.valid_metric``, over at most CALIBRATION_USERS users) is
+   kept. The stand-ins are the items without training interactions that have validation
+   ones: under the cold-start protocol, the cold-validation items, which test never
+   sees. Where there are none (an ordinary run), a seeded share of the warm items
+   (``model.cold_start.holdout``) is left out of the regression and stands in.
+
+Everything random uses its own generator seeded from the run's seed: the rest of the run
+is unchanged by the fitting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from searec.data.dataset import Dataset
+from searec.evaluation.evaluator import evaluate_ranking
+from searec.evaluation.metrics import parse_metric
+from searec.graphs import InteractionGraph
+from searec.models.base import Recommender
+from searec.models.multimodal import MultimodalRecommender
+
+# users scored per calibration candidate (a seeded sample above that): the grid costs
+# about this many users' evaluations per candidate, whatever the catalogue's size
+CALIBRATION_USERS = 20_000
+
+
+def fit_cold_start(model: Recommender, graph: InteractionGraph, dataset: Dataset,
+                   valid_metric: str, seed: int, log: Callable[[str], None] = print
+                   ) -> dict[str, Any] | None:
+    """Fit ``model``'s cold-item mapper in place (None: the model has no cold-item path,
+    or its ``model.cold_start.method`` is none); what was fitted and measured."""
+    if not isinstance(model, MultimodalRecommender) or model.cold_start.method == "none":
+        return None
+    settings = model.cold_start
+    t0 = time.perf_counter()
+    generator = torch.Generator().manual_seed(int(seed) % 2**63)
+    with cold_path_off(model):  # the backbone's own representations, as trained
+        model.prepare_inference(graph)
+    user_rep, item_rep = (t.detach() for t in model.representations())
+    device = item_rep.device
+    degree = graph.item_degree().cpu().numpy()
+    warm = np.flatnonzero(degree > 0)
+    cold = np.flatnonzero(degree == 0)
+    if len(warm) < 2:
+        log("cold-start mapper: fewer than 2 items with training interactions; not fitted")
+        return None
+    valid = sp.csr_matrix(dataset.valid)
+    cold_in_valid = cold[np.diff(valid.tocsc().indptr)[cold] > 0] if len(cold) else cold
+    if len(cold_in_valid):  # the cold-start protocol's cold-validation items: the real thing
+        held, fit_items = np.empty(0, dtype=np.int64), warm
+    else:  # no cold item to calibrate on: warm items set aside stand in for them
+        order = warm[torch.randperm(len(warm), generator=generator).numpy()]
+        n_held = min(round(settings.holdout * len(warm)), len(warm) - 1)
+        held, fit_items = np.sort(order[:n_held]), np.sort(order[n_held:])
+
+    features = model.raw_features()
+    mapper = model.new_cold_mapper(item_rep.shape[1])
+    fit_index = torch.from_numpy(fit_items).to(device)
+    inputs = torch.cat([features[m].float() for m in mapper.names], dim=1)[fit_index]
+    mapper.input_mean.copy_(inputs.mean(0))
+    mapper.input_scale.copy_(inputs.std(0).nan_to_num(1.0).clamp_min(1e-6))
+    targets = item_rep[fit_index].float()
+    mapper.anchor.copy_(targets.mean(0))
+    scale = (targets**2).sum(1).mean().clamp_min(1e-12)
+    loss = _regress(mapper, {m: f[fit_index] for m, f in features.items()}, targets, scale,
+                    settings.steps, settings.batch_size, settings.lr, generator)
+
+    with torch.no_grad():
+        mapped = mapper.raw(features).to(item_rep)
+    stand_ins = np.union1d(cold, held)
+    users = _calibration_users(dataset, stand_ins, generator)
+    grid = [(a, s) for a in settings.anchor_scales for s in settings.spread_scales]
+    results = {}
+    if len(users):
+        for anchor_scale, spread_scale in grid:
+            results[(anchor_scale, spread_scale)] = _valid_score(
+                model, mapped, user_rep, item_rep, stand_ins, anchor_scale, spread_scale,
+                dataset, users, valid_metric)
+        anchor_scale, spread_scale = max(grid, key=lambda c: results[c])  # first of ties
+    else:
+        anchor_scale, spread_scale = 1.0, 1.0
+        log("cold-start mapper: no validation interaction with a stand-in item; "
+            "calibration left at 1, 1")
+    mapper.calibration.copy_(torch.tensor([anchor_scale, spread_scale]))
+    mapper.fitted.fill_(1)
+    report = {
+        "method": "mapper", "fit_items": len(fit_items), "holdout_items": len(held),
+        "cold_items": len(cold), "calibration_users": len(users),
+        "regression_loss": round(loss, 6), "anchor_scale": anchor_scale,
+        "spread_scale": spread_scale,
+        "calibration": {f"{a},{s}": round(v, 6) for (a, s), v in results.items()},
+        "seconds": round(time.perf_counter() - t0, 3)}
+    best = results.get((anchor_scale, spread_scale))
+    log(f"cold-start mapper: fitted on {len(fit_items)} warm items in {report['seconds']}s "
+        f"(loss {loss:.4f}); calibration anchor {anchor_scale}, spread {spread_scale}"
+        + (f" (valid {valid_metric} {best:.4f} on {len(users)} users)" if best is not None
+           else ""))
+    return report
+
+
+@contextmanager
+def cold_path_off(model: Recommender) -> Iterator[None]:
+    """Within the block, ``model`` represents items without interactions by its
+    backbone's forward pass alone (for comparisons); a model without the path is left
+    as it is."""
+    if not isinstance(model, MultimodalRecommender):
+        yield
+        return
+    before = model.use_cold_path
+    model.use_cold_path = False
+    try:
+        yield
+    finally:
+        model.use_cold_path = before
+
+
+def _regress(mapper: torch.nn.Module, features: dict[str, torch.Tensor],
+             targets: torch.Tensor, scale: torch.Tensor, steps: int, batch_size: int,
+             lr: float, generator: torch.Generator) -> float:
+    optimizer = torch.optim.Adam(mapper.net.parameters(), lr=lr)
+    n = len(targets)
+    value = float("nan")
+    with torch.enable_grad():
+        for _ in range(steps):
+            pick = torch.randint(n, (min(batch_size, n),), generator=generator).to(
+                targets.device)
+            out = mapper.raw({m: f[pick] for m, f in features.items()})
+            loss = ((out - targets[pick]) ** 2).sum(1).mean() / scale
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            value = float(loss.detach())
+    return value
+
+
+def _calibration_users(dataset: Dataset, stand_ins: np.ndarray,
+                       generator: torch.Generator) -> np.ndarray:
+    """Users with a validation interaction (at most CALIBRATION_USERS, seeded): users
+    who have one with a stand-in item first, so that the sample sees cold items."""
+    valid = sp.csr_matrix(dataset.valid)
+    users = np.flatnonzero(np.diff(valid.indptr) > 0)
+    if not len(stand_ins) or not valid[:, stand_ins].nnz:
+        return np.empty(0, dtype=np.int64)
+    if len(users) > CALIBRATION_USERS:
+        users = np.sort(users[torch.randperm(len(users), generator=generator).numpy()
+                              [:CALIBRATION_USERS]])
+    return users
+
+
+def _valid_score(model: MultimodalRecommender, mapped: torch.Tensor, user_rep: torch.Tensor,
+                 item_rep: torch.Tensor, stand_ins: np.ndarray, anchor_scale: float,
+                 spread_scale: float, dataset: Dataset, users: np.ndarray,
+                 metric: str) -> float:
+    """``metric`` on validation for ``users``, the stand-in items represented by the
+    mapper calibrated with these scales."""
+    assert model.cold_mapper is not None
+    index = torch.from_numpy(stand_ins).to(item_rep.device)
+    reps = item_rep.clone()
+    reps[index] = model.cold_mapper.calibrated(mapped[index], anchor_scale, spread_scale)
+    keep = np.zeros(dataset.n_users, dtype=np.float32)
+    keep[users] = 1.0
+    target = (sp.diags(keep) @ dataset.valid).tocsr()
+    target.eliminate_zeros()
+    _, k = parse_metric(metric)
+    result = evaluate_ranking(lambda u: user_rep[u] @ reps.T, target, [dataset.train], [k],
+                              device=item_rep.device)
+    return float(result[metric])
