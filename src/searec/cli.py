@@ -275,10 +275,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         ("--body-timeout", args.body_timeout)):
         if not value > 0:
             raise SearecError(f"{flag} must be > 0, got {value}")
+    if not args.reload_interval >= 0:
+        raise SearecError(f"--reload-interval must be >= 0, got {args.reload_interval}")
     print(f"searec serve: loading {args.run}", flush=True)
     serve(str(args.run), args.host, args.port, args.max_batch, args.device, args.log_level,
           args.approximate, max_body=args.max_body, header_timeout=args.header_timeout,
-          body_timeout=args.body_timeout, max_connections=args.max_connections)
+          body_timeout=args.body_timeout, max_connections=args.max_connections,
+          reload_interval=args.reload_interval)
     return 0
 
 
@@ -454,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="then its body within this (else 408; default 30)")
     p.add_argument("--max-connections", type=int, default=256, metavar="N",
                    help="connections and requests at once (more: 503; default 256)")
+    p.add_argument("--reload-interval", type=float, default=5.0, metavar="SECONDS",
+                   help="look this often for items added by `searec items add` since "
+                   "start, and serve them (0: never; default 5)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--approximate", action="store_true",
                    help="top-k per user from a faiss HNSW index over the item "

@@ -16,25 +16,32 @@ writes no file: whatever a query needs is loaded when the service starts.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from searec.data.dataset import Dataset
 from searec.errors import SearecError
 from searec.inference.items import (
     CatalogueError,
     FeatureScaler,
+    ItemTable,
     apply_catalogue,
+    current_version,
     read_item_table,
     score_new_items,
 )
 from searec.inference.recommend import UnknownIdError, item_indices, user_indices
 from searec.io import read_bounded_text
+from searec.models.base import Recommender
 from searec.runs import load_run
 from searec.schema import short_repr
 
@@ -50,6 +57,19 @@ class RequestError(SearecError):
         super().__init__(message)
         self.status = status
         self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What queries read, as one snapshot: a reload (RunService.refresh) builds a new
+    one and swaps it in whole, so a query never mixes two item tables."""
+
+    dataset: Dataset
+    table: ItemTable
+    model: Recommender  # its representations are this catalogue's, on the serving device
+    user_rep: torch.Tensor
+    item_rep: torch.Tensor
+    index: Any  # a faiss HNSW index over item_rep, or None (exact top-k)
 
 
 class RunService:
@@ -73,24 +93,90 @@ class RunService:
         # the trained catalogue's representations: new items are scored on top of them
         self.trained_reps = tuple(t.clone() for t in model.representations())
         self.trained_state = model.state_dict()  # new items are represented from it
+        self._trained_model = model  # never changed: each catalogue gets a copy
         # read once: answering a request reads and writes no file
-        self.table = read_item_table(self.run_dir, self.trained_dataset)
         self.scaler = FeatureScaler(self.config, self.trained_dataset)
-        self.dataset = apply_catalogue(self.run_dir, self.config, self.trained_dataset, model,
-                                       self.table, self.scaler)
-        self.item_table = self.table.version
-        self.model = model
         self.device = torch.device(device)
+        self.max_batch = max_batch
+        self.approximate, self.ef_search = approximate, ef_search
+        self._catalogue = self._load_catalogue(
+            read_item_table(self.run_dir, self.trained_dataset))
+        self._refreshing = threading.Lock()
+        self.metrics = _read_metrics(self.run_dir / "metrics.json")
+
+    def _load_catalogue(self, table: ItemTable) -> Catalogue:
+        model = copy.copy(self._trained_model)  # shares the weights, not the representations
+        model.use_representations(*self.trained_reps)  # type: ignore[arg-type]
+        dataset = apply_catalogue(self.run_dir, self.config, self.trained_dataset, model,
+                                  table, self.scaler)
         # the model answers queries over its representations on the serving device
         user_rep, item_rep = model.representations()
         model.use_representations(user_rep.to(self.device).float(),
                                   item_rep.to(self.device).float())
-        self.user_rep, self.item_rep = model.representations()
-        self.max_batch = max_batch
-        self.index = self._hnsw_index(ef_search) if approximate else None
-        self.metrics = _read_metrics(self.run_dir / "metrics.json")
+        user_rep, item_rep = model.representations()
+        index = self._hnsw_index(item_rep, self.ef_search) if self.approximate else None
+        return Catalogue(dataset, table, model, user_rep, item_rep, index)
 
-    def _hnsw_index(self, ef_search: int) -> Any:
+    def refresh(self) -> bool:
+        """Serve the run's current item table if ``searec items add`` published another
+        since this catalogue was loaded (True: swapped in). Queries in flight finish on
+        the catalogue they started with; a damaged new table is an error, and the
+        service keeps serving the one it has."""
+        with self._refreshing:
+            version = current_version(self.run_dir)
+            if version == self._catalogue.table.version:
+                return False
+            table = read_item_table(self.run_dir, self.trained_dataset, version)
+            self._catalogue = self._load_catalogue(table)
+            return True
+
+    def watch(self, interval: float, log: Callable[[str], None] = print) -> threading.Thread:
+        """Call :meth:`refresh` every ``interval`` seconds in a daemon thread (the only
+        file reads while serving: the run's item-table pointer, and a new table once)."""
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                try:
+                    if self.refresh():
+                        log(f"serving item table v{self.item_table} "
+                            f"({self.dataset.n_items} items)")
+                except SearecError as exc:
+                    log(f"warning: kept serving item table v{self.item_table}: {exc}")
+
+        thread = threading.Thread(target=loop, name="searec-item-table", daemon=True)
+        thread.start()
+        return thread
+
+    # what the current catalogue holds (a query reads ``self._catalogue`` once instead)
+    @property
+    def dataset(self) -> Dataset:
+        return self._catalogue.dataset
+
+    @property
+    def model(self) -> Recommender:
+        return self._catalogue.model
+
+    @property
+    def table(self) -> ItemTable:
+        return self._catalogue.table
+
+    @property
+    def item_table(self) -> int | None:
+        return self._catalogue.table.version
+
+    @property
+    def user_rep(self) -> torch.Tensor:
+        return self._catalogue.user_rep
+
+    @property
+    def item_rep(self) -> torch.Tensor:
+        return self._catalogue.item_rep
+
+    @property
+    def index(self) -> Any:
+        return self._catalogue.index
+
+    def _hnsw_index(self, item_rep: torch.Tensor, ef_search: int) -> Any:
         """A faiss HNSW inner-product index over the item representations: top-k per user
         in time ~ log(items) instead of a full pass over the catalogue, approximately."""
         try:
@@ -98,7 +184,7 @@ class RunService:
         except ImportError as exc:
             raise SearecError("approximate top-k needs faiss: pip install 'searec[ann]'"
                               ) from exc
-        items = np.ascontiguousarray(self.item_rep.cpu().numpy(), dtype=np.float32)
+        items = np.ascontiguousarray(item_rep.cpu().numpy(), dtype=np.float32)
         index = faiss.IndexHNSWFlat(items.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
         index.add(items)
@@ -110,28 +196,32 @@ class RunService:
     def original_ids(self) -> bool:
         return self.dataset.user_map is not None and self.dataset.item_map is not None
 
-    def user_ids(self, index: np.ndarray) -> list[Id]:
-        """The ids queries name these users by (original ids where the data maps them)."""
-        if self.dataset.user_map is None:
+    def user_ids(self, index: np.ndarray, dataset: Dataset | None = None) -> list[Id]:
+        """The ids queries name these users by (original ids where the data maps them);
+        ``dataset``: the catalogue's a query started with (default: the current one)."""
+        dataset = dataset or self.dataset
+        if dataset.user_map is None:
             return [int(i) for i in index]
-        return [str(u) for u in self.dataset.user_map.to_original(index)]
+        return [str(u) for u in dataset.user_map.to_original(index)]
 
-    def item_ids(self, index: np.ndarray) -> list[Id]:
+    def item_ids(self, index: np.ndarray, dataset: Dataset | None = None) -> list[Id]:
         """The ids queries name these items by (original ids where the data maps them)."""
-        if self.dataset.item_map is None:
+        dataset = dataset or self.dataset
+        if dataset.item_map is None:
             return [int(i) for i in index]
-        return [str(i) for i in self.dataset.item_map.to_original(index)]
+        return [str(i) for i in dataset.item_map.to_original(index)]
 
-    def _user_index(self, users: Sequence[Id]) -> np.ndarray:
+    def _user_index(self, users: Sequence[Id], dataset: Dataset) -> np.ndarray:
         try:
-            return user_indices(users, self.dataset)
+            return user_indices(users, dataset)
         except UnknownIdError as exc:
             raise RequestError(404, f"unknown user {short_repr(exc.token)}: {exc.why}"
                                ) from None
 
-    def _item_index(self, items: Sequence[Id], what: str = "item") -> np.ndarray:
+    def _item_index(self, items: Sequence[Id], dataset: Dataset, what: str = "item"
+                    ) -> np.ndarray:
         try:
-            return item_indices(items, self.dataset)
+            return item_indices(items, dataset)
         except UnknownIdError as exc:
             raise RequestError(404, f"unknown {what} {short_repr(exc.token)}: {exc.why}"
                                ) from None
@@ -170,19 +260,21 @@ class RunService:
         return self.user_ids(first)[0], self.item_ids(first)[0]
 
     # ------------------------------------------------------------------ queries
+    # Each query reads the current catalogue once (``cat``) and answers from it alone.
     def info(self) -> dict[str, Any]:
         """What is being served: model, data, sizes, id kind, the run's test metrics."""
+        cat = self._catalogue
         return {
             "run": self.run_dir.resolve().name,  # its name only: no path of this machine
             "model": self.config.model.name,
-            "dataset": self.dataset.name,
-            "users": self.dataset.n_users,
-            "items": self.dataset.n_items,
-            "modalities": {n: int(f.shape[1]) for n, f in self.dataset.modalities.items()},
+            "dataset": cat.dataset.name,
+            "users": cat.dataset.n_users,
+            "items": cat.dataset.n_items,
+            "modalities": {n: int(f.shape[1]) for n, f in cat.dataset.modalities.items()},
             "ids": "original" if self.original_ids else "index",
-            "item_table": self.item_table,
-            "top_k": "approximate (faiss HNSW)" if self.index is not None else "exact",
-            "scores_new_items": type(self.model).scores_new_items,
+            "item_table": cat.table.version,
+            "top_k": "approximate (faiss HNSW)" if cat.index is not None else "exact",
+            "scores_new_items": type(cat.model).scores_new_items,
             "max_batch": self.max_batch,
             "max_results": self.max_results,
             "best_epoch": self.metrics.get("best_epoch"),
@@ -195,28 +287,31 @@ class RunService:
         """Top-k items per user, best first; the user's training items (unless
         ``include_seen``) and the ``exclude`` items are never returned, so a user with
         fewer candidates left gets fewer than k."""
+        cat = self._catalogue
         self._check_batch(users, "users", (len(exclude), "excluded items"))
-        self._check_k(k, self.dataset.n_items, "the catalogue's size")
+        self._check_k(k, cat.dataset.n_items, "the catalogue's size")
         self._check_results(len(users), k, "recommendations")
-        index = self._user_index(users)
-        excluded = self._item_index(list(exclude), "excluded item") if len(exclude) else None
-        if self.index is not None:
-            return self._recommend_approximate(index, k, excluded, include_seen)
-        items, values = self.model.recommend(
-            index, k, user_items=None if include_seen else self.dataset.train,
+        index = self._user_index(users, cat.dataset)
+        excluded = (self._item_index(list(exclude), cat.dataset, "excluded item")
+                    if len(exclude) else None)
+        if cat.index is not None:
+            return self._recommend_approximate(cat, index, k, excluded, include_seen)
+        items, values = cat.model.recommend(
+            index, k, user_items=None if include_seen else cat.dataset.train,
             exclude_items=excluded)
-        return self._rows("user", self.user_ids(index), items, values)
+        return self._rows(cat, "user", self.user_ids(index, cat.dataset), items, values)
 
-    def _recommend_approximate(self, index: np.ndarray, k: int, excluded: np.ndarray | None,
-                               include_seen: bool) -> list[dict[str, Any]]:
+    def _recommend_approximate(self, cat: Catalogue, index: np.ndarray, k: int,
+                               excluded: np.ndarray | None, include_seen: bool
+                               ) -> list[dict[str, Any]]:
         """Top-k from the HNSW index: enough candidates to survive removing the user's
         training items and the exclusion list, then those removed."""
-        train = self.dataset.train
+        train = cat.dataset.train
         seen = np.diff(train.indptr)[index] if not include_seen else np.zeros(len(index))
         n_excluded = 0 if excluded is None else len(excluded)
-        wanted = min(self.dataset.n_items, k + int(seen.max()) + n_excluded)
-        queries = np.ascontiguousarray(self.user_rep[torch.from_numpy(index)].cpu().numpy())
-        scores, found = self.index.search(queries, wanted)
+        wanted = min(cat.dataset.n_items, k + int(seen.max()) + n_excluded)
+        queries = np.ascontiguousarray(cat.user_rep[torch.from_numpy(index)].cpu().numpy())
+        scores, found = cat.index.search(queries, wanted)
         banned_all = set() if excluded is None else set(excluded.tolist())
         out = []
         for row, user in enumerate(index):
@@ -224,8 +319,8 @@ class RunService:
                 banned_all | set(train.indices[train.indptr[user]:train.indptr[user + 1]])
             keep = [j for j, item in enumerate(found[row]) if item >= 0 and item not in banned]
             keep = keep[:k]
-            out.append({"user": self.user_ids(np.asarray([user]))[0],
-                        "items": self.item_ids(found[row][keep]),
+            out.append({"user": self.user_ids(np.asarray([user]), cat.dataset)[0],
+                        "items": self.item_ids(found[row][keep], cat.dataset),
                         "scores": [float(v) for v in scores[row][keep]]})
         return out
 
@@ -233,12 +328,13 @@ class RunService:
     def similar(self, items: Sequence[Id], k: int = 10) -> list[dict[str, Any]]:
         """The k items whose representations are most cosine-similar to each item's (the
         item itself excluded)."""
+        cat = self._catalogue
         self._check_batch(items, "items")
-        self._check_k(k, self.dataset.n_items - 1, "the catalogue's size minus the item")
+        self._check_k(k, cat.dataset.n_items - 1, "the catalogue's size minus the item")
         self._check_results(len(items), k, "similar items")
-        index = self._item_index(items)
-        found, values = self.model.similar_items(index, k)
-        return self._rows("item", self.item_ids(index), found, values)
+        index = self._item_index(items, cat.dataset)
+        found, values = cat.model.similar_items(index, k)
+        return self._rows(cat, "item", self.item_ids(index, cat.dataset), found, values)
 
     @torch.no_grad()
     def score_items(self, features: dict[str, Any], users: Sequence[Id]
@@ -246,6 +342,7 @@ class RunService:
         """Scores, for each user, of items described only by their ``features`` (modality
         -> one row per item), computed as ``searec items add`` would represent them, without
         adding them to the catalogue."""
+        cat = self._catalogue
         rows = {m: len(v) if isinstance(v, Sequence) else 0 for m, v in features.items()}
         n_new = max(rows.values(), default=0)
         self._check_batch(users, "users", (n_new, "new items"))
@@ -253,7 +350,7 @@ class RunService:
             raise RequestError(422, "every modality needs the same number of rows (one per "
                                f"item); got {sorted(set(rows.values()))}")
         self._check_results(len(users), n_new, "scores")
-        index = self._user_index(users)
+        index = self._user_index(users, cat.dataset)
         arrays = {}
         for m, value in features.items():
             try:
@@ -269,22 +366,22 @@ class RunService:
         try:
             item_rep = score_new_items(self.config, self.trained_dataset,
                                        self.trained_reps,  # type: ignore[arg-type]
-                                       self.trained_state, self.table, arrays, self.scaler)
+                                       self.trained_state, cat.table, arrays, self.scaler)
         except CatalogueError as exc:
             raise RequestError(422, str(exc)) from None
         finally:
             self._scoring.release()
-        scores = (self.user_rep[torch.from_numpy(index).to(self.device)]
+        scores = (cat.user_rep[torch.from_numpy(index).to(self.device)]
                   @ item_rep.to(self.device).float().T).cpu().numpy()
         return [{"user": who, "scores": [float(v) for v in row]}
-                for who, row in zip(self.user_ids(index), scores, strict=True)]
+                for who, row in zip(self.user_ids(index, cat.dataset), scores, strict=True)]
 
-    def _rows(self, key: str, ids: list[Id], items: np.ndarray,
+    def _rows(self, cat: Catalogue, key: str, ids: list[Id], items: np.ndarray,
               values: np.ndarray) -> list[dict[str, Any]]:
         rows = []
         for who, row_items, row_values in zip(ids, items, values, strict=True):
             keep = np.isfinite(row_values)  # masked candidates (-inf) are not results
-            rows.append({key: who, "items": self.item_ids(row_items[keep]),
+            rows.append({key: who, "items": self.item_ids(row_items[keep], cat.dataset),
                          "scores": [float(v) for v in row_values[keep]]})
         return rows
 
