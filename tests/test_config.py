@@ -239,3 +239,11 @@ def test_the_memory_check_changes_no_random_draw(tmp_path):
     check_model_memory(cfg, dataset, torch.device("cpu"), training=True)
     checked = build_model(cfg, dataset).state_dict()
     assert all(torch.equal(plain[k], checked[k]) for k in plain)
+
+
+def test_cold_start_section_merges_file_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  name: vbpr\n  cold_start:\n    method: mapper\n")
+    cfg = load_config(path, ["model.cold_start.steps=7"])
+    section = cfg.model_params["cold_start"]
+    assert section["method"] == "mapper" and section["steps"] == 7

@@ -264,6 +264,14 @@ def cmd_items_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_items_cold_path(args: argparse.Namespace) -> int:
+    from searec.runs import format_metrics, refit_cold_path
+
+    metrics = refit_cold_path(args.run, args.overrides)
+    print(format_metrics(metrics))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from searec.inference.serving import serve
 
@@ -440,6 +448,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--ids", required=True, type=Path, metavar="FILE",
                    help="the new items' ids, one per line, in the rows' order")
     a.set_defaults(func=cmd_items_add)
+    a = isub.add_parser("cold-path", help="fit the run's cold-item path again "
+                        "(model.cold_start.*) on its trained model, without retraining; "
+                        "rewrites best.pt, config.yaml and metrics.json")
+    a.add_argument("--run", required=True, type=Path, metavar="RUN_DIR")
+    a.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="model.cold_start.* settings, e.g. model.cold_start.method=mapper "
+                   "model.cold_start.calibrate_for=all")
+    a.set_defaults(func=cmd_items_cold_path)
 
     p = sub.add_parser("serve", help="serve a trained run over HTTP (JSON; OpenAPI page "
                        "at /docs)")

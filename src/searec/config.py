@@ -181,7 +181,8 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 # Config sections merge key by key; any other mapping (e.g. model.knn_weights) is one value
 # that a later source replaces whole.
-SECTIONS = {"data", "data.synthetic", "model", "model.separation", "train", "eval"}
+SECTIONS = {"data", "data.synthetic", "model", "model.separation", "model.cold_start", "train",
+            "eval"}
 # Estimator sections: a bare name is the section {name: ...}; settings merge into the
 # estimator named below them, and naming another estimator starts its section afresh.
 ESTIMATOR_SECTIONS = {"model.separation.alignment", "model.separation.distancing"}

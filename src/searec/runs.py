@@ -6,6 +6,7 @@ resume), best.pt (best validation checkpoint) and, when finished, metrics.json.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -14,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
-from searec.config import Config, build_config, read_yaml
+from searec.config import Config, build_config, deep_merge, parse_overrides, read_yaml
 from searec.data.dataset import Dataset
 from searec.data.load import load_dataset
 from searec.errors import ConfigError, RunDirError
 from searec.graphs import CacheDir, InteractionGraph
-from searec.io import check_output_dir, write_json, write_text
-from searec.models import create_model
+from searec.io import check_output_dir, read_bounded_text, write_json, write_text
+from searec.models import create_model, get_model_class
 from searec.models.base import Recommender
+from searec.schema import short_repr
 from searec.separation import migrate_flat_settings
 from searec.training import distributed
 from searec.training.checkpoint import (
@@ -36,7 +39,13 @@ from searec.training.checkpoint import (
     run_lock,
 )
 from searec.training.memory import available_memory, check_fits, footprint, keep_freed_memory
-from searec.training.trainer import Callback, Trainer, resolve_device, seed_everything
+from searec.training.trainer import (
+    Callback,
+    Trainer,
+    resolve_device,
+    seed_everything,
+    train_state,
+)
 
 
 def check_run_dir(out: str | Path, overwrite: bool = False) -> None:
@@ -208,6 +217,56 @@ def run_config(run_dir: Path) -> Config:
     cfg = build_config(tree, str(path))
     cfg.cache_dir = None
     return cfg
+
+
+def refit_cold_path(run_dir: str | Path, overrides: Sequence[str] = (),
+                    log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Fit a finished run's cold-item path again (searec.models.cold), with its
+    ``model.cold_start.*`` settings changed by ``overrides``, without retraining: best.pt
+    gets the new mapper, config.yaml the settings, metrics.json the new evaluation
+    (returned). The run's trained weights and every other setting stay as they were."""
+    run_dir = Path(run_dir)
+    for item in overrides:
+        key = item.partition("=")[0]
+        if not key.startswith("model.cold_start."):
+            raise ConfigError(f"override {short_repr(item)}: only model.cold_start.* keys "
+                              "can change after training")
+    base = run_config(run_dir)
+    if not (run_dir / BEST).is_file():
+        raise RunDirError(f"{run_dir}: no {BEST}; train the run first")
+    if "cold_start" not in get_model_class(base.model.name).Params.model_fields:
+        raise ConfigError(f"model {base.model.name!r} reads no item features: it has no "
+                          "cold-item path")
+    tree = yaml.safe_load(base.to_yaml())
+    cfg = build_config(deep_merge(tree, parse_overrides(overrides)), "config.yaml + overrides")
+    cfg.cache_dir = None
+    with run_lock(run_dir, "searec items cold-path"):
+        if (run_dir / "items" / "CURRENT").exists():  # searec.inference.items' table
+            raise RunDirError(f"{run_dir}: items were added to this run; their "
+                              "representations came from the current cold-item path. "
+                              "Refit a copy of the run made before adding them")
+        old = json.loads(read_bounded_text(run_dir / "metrics.json", 2**24, "metrics",
+                                           RunDirError)) \
+            if (run_dir / "metrics.json").is_file() else {}
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        dataset = load_dataset(cfg.data)
+        model = build_model(cfg, dataset)
+        graph = InteractionGraph.from_train(dataset.train)
+        device = resolve_device(cfg.train.device)
+        trainer = Trainer(model, dataset, graph, cfg.train, cfg.eval, run_dir, device,
+                          log=log)
+        if (run_dir / LAST).is_file():
+            trainer.state = train_state(read_checkpoint(run_dir / LAST).get("state"),
+                                        run_dir / LAST)
+        metrics = trainer.final_metrics(test="test" in old or not old, refit_cold_path=True)
+        metrics = {"model": cfg.model.name, "dataset": dataset.name, **metrics}
+        for key in ("world_size",):
+            if key in old:
+                metrics[key] = old[key]
+        write_text(run_dir / "config.yaml", cfg.to_yaml())
+        write_json(run_dir / "metrics.json", metrics)
+    return metrics
 
 
 def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:

@@ -49,6 +49,16 @@ class ColdStartParams(StrictModel):
         "interactions has validation interactions to calibrate on (an ordinary run, not "
         "the cold-start protocol), this share of the warm items is left out of the "
         "regression and stands in for cold items while calibrating.")
+    calibrate_for: Literal["cold", "all"] = Field(
+        "cold", description="mapper: what the calibration maximises on validation. "
+        "cold: the cold items' metric (train.valid_metric over their interactions, ranked "
+        "in the whole catalogue) while the warm items' stays within max_warm_loss of its "
+        "value without the path: cold items reach users at a bounded cost. all: the "
+        "metric over all items (cold items shown only where they beat the warm items "
+        "they would displace; on ml100k that is nowhere, docs/results.md).")
+    max_warm_loss: float = Field(
+        0.02, ge=0.0, lt=1.0, description="mapper, calibrate_for=cold: the largest "
+        "relative loss of the warm items' validation metric the calibration accepts.")
     anchor_scales: list[float] = Field(
         [0.8, 1.0, 1.2], min_length=1, description="mapper: calibration candidates for "
         "the scale of the warm items' mean representation in a cold item's.")

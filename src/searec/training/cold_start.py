@@ -4,9 +4,12 @@
 2. The mapper is regressed onto the warm items' representations (mean squared error,
    scaled by their mean squared norm), from their standardised features.
 3. Calibration: every (anchor, spread) scale pair of the settings is tried, the stand-in
-   items taking the calibrated mapper output, and the pair with the best validation
-   metric (the run's ``train.valid_metric``, over at most CALIBRATION_USERS users) is
-   kept. The stand-ins are the items without training interactions that have validation
+   items taking the calibrated mapper output, and the run's ``train.valid_metric`` is
+   measured over all, warm and stand-in items (at most CALIBRATION_USERS users). Kept:
+   the pair with the best stand-in metric whose warm metric loses at most
+   ``max_warm_loss`` against the representations without the path
+   (``calibrate_for: cold``), or the best over all items (``calibrate_for: all``).
+   The stand-ins are the items without training interactions that have validation
    ones: under the cold-start protocol, the cold-validation items, which test never
    sees. Where there are none (an ordinary run), a seeded share of the warm items
    (``model.cold_start.holdout``) is left out of the regression and stands in.
@@ -84,13 +87,19 @@ def fit_cold_start(model: Recommender, graph: InteractionGraph, dataset: Dataset
     stand_ins = np.union1d(cold, held)
     users = _calibration_users(dataset, stand_ins, generator)
     grid = [(a, s) for a in settings.anchor_scales for s in settings.spread_scales]
-    results = {}
+    results: dict[tuple[float, float], dict[str, float]] = {}
+    baseline: dict[str, float] = {}
     if len(users):
+        views = _views(dataset, users, stand_ins)
+        baseline = _valid_scores(item_rep, user_rep, dataset, views, valid_metric)
         for anchor_scale, spread_scale in grid:
-            results[(anchor_scale, spread_scale)] = _valid_score(
-                model, mapped, user_rep, item_rep, stand_ins, anchor_scale, spread_scale,
-                dataset, users, valid_metric)
-        anchor_scale, spread_scale = max(grid, key=lambda c: results[c])  # first of ties
+            reps = item_rep.clone()
+            index = torch.from_numpy(stand_ins).to(device)
+            reps[index] = mapper.calibrated(mapped[index], anchor_scale, spread_scale)
+            results[(anchor_scale, spread_scale)] = _valid_scores(
+                reps, user_rep, dataset, views, valid_metric)
+        anchor_scale, spread_scale = _choose(grid, results, baseline, settings.calibrate_for,
+                                             settings.max_warm_loss)
     else:
         anchor_scale, spread_scale = 1.0, 1.0
         log("cold-start mapper: no validation interaction with a stand-in item; "
@@ -100,16 +109,33 @@ def fit_cold_start(model: Recommender, graph: InteractionGraph, dataset: Dataset
     report = {
         "method": "mapper", "fit_items": len(fit_items), "holdout_items": len(held),
         "cold_items": len(cold), "calibration_users": len(users),
-        "regression_loss": round(loss, 6), "anchor_scale": anchor_scale,
-        "spread_scale": spread_scale,
-        "calibration": {f"{a},{s}": round(v, 6) for (a, s), v in results.items()},
+        "regression_loss": round(loss, 6), "calibrate_for": settings.calibrate_for,
+        "anchor_scale": anchor_scale, "spread_scale": spread_scale,
+        "without_path": {k: round(v, 6) for k, v in baseline.items()},
+        "calibration": {f"{a},{s}": {k: round(v, 6) for k, v in r.items()}
+                        for (a, s), r in results.items()},
         "seconds": round(time.perf_counter() - t0, 3)}
-    best = results.get((anchor_scale, spread_scale))
+    chosen = results.get((anchor_scale, spread_scale))
     log(f"cold-start mapper: fitted on {len(fit_items)} warm items in {report['seconds']}s "
         f"(loss {loss:.4f}); calibration anchor {anchor_scale}, spread {spread_scale}"
-        + (f" (valid {valid_metric} {best:.4f} on {len(users)} users)" if best is not None
-           else ""))
+        + (f" (valid {valid_metric} on {len(users)} users: all {chosen['all']:.4f}, warm "
+           f"{chosen['warm']:.4f}, cold {chosen['cold']:.4f}; without the path "
+           f"{baseline['all']:.4f}, {baseline['warm']:.4f}, {baseline['cold']:.4f})"
+           if chosen is not None else ""))
     return report
+
+
+def _choose(grid: list[tuple[float, float]], results: dict[tuple[float, float],
+            dict[str, float]], baseline: dict[str, float], calibrate_for: str,
+            max_warm_loss: float) -> tuple[float, float]:
+    """The calibration the settings ask for (the first of ties, in grid order)."""
+    if calibrate_for == "all":
+        return max(grid, key=lambda c: results[c]["all"])
+    floor = (1.0 - max_warm_loss) * baseline["warm"]
+    allowed = [c for c in grid if results[c]["warm"] >= floor]
+    if not allowed:  # every candidate costs more: the one that costs least
+        return max(grid, key=lambda c: results[c]["warm"])
+    return max(allowed, key=lambda c: (results[c]["cold"], results[c]["all"]))
 
 
 @contextmanager
@@ -161,21 +187,27 @@ def _calibration_users(dataset: Dataset, stand_ins: np.ndarray,
     return users
 
 
-def _valid_score(model: MultimodalRecommender, mapped: torch.Tensor, user_rep: torch.Tensor,
-                 item_rep: torch.Tensor, stand_ins: np.ndarray, anchor_scale: float,
-                 spread_scale: float, dataset: Dataset, users: np.ndarray,
-                 metric: str) -> float:
-    """``metric`` on validation for ``users``, the stand-in items represented by the
-    mapper calibrated with these scales."""
-    assert model.cold_mapper is not None
-    index = torch.from_numpy(stand_ins).to(item_rep.device)
-    reps = item_rep.clone()
-    reps[index] = model.cold_mapper.calibrated(mapped[index], anchor_scale, spread_scale)
+def _views(dataset: Dataset, users: np.ndarray, stand_ins: np.ndarray
+           ) -> dict[str, sp.csr_matrix]:
+    """Validation targets of the calibration users: all their items, the warm ones (not
+    stand-ins), the stand-ins."""
     keep = np.zeros(dataset.n_users, dtype=np.float32)
     keep[users] = 1.0
     target = (sp.diags(keep) @ dataset.valid).tocsr()
-    target.eliminate_zeros()
+    is_cold = np.zeros(dataset.n_items, dtype=np.float32)
+    is_cold[stand_ins] = 1.0
+    out = {"all": target, "warm": (target @ sp.diags(1.0 - is_cold)).tocsr(),
+           "cold": (target @ sp.diags(is_cold)).tocsr()}
+    for mat in out.values():
+        mat.eliminate_zeros()
+    return out
+
+
+def _valid_scores(item_rep: torch.Tensor, user_rep: torch.Tensor, dataset: Dataset,
+                  views: dict[str, sp.csr_matrix], metric: str) -> dict[str, float]:
+    """``metric`` on each validation view, items ranked in the whole catalogue."""
     _, k = parse_metric(metric)
-    result = evaluate_ranking(lambda u: user_rep[u] @ reps.T, target, [dataset.train], [k],
-                              device=item_rep.device)
-    return float(result[metric])
+    return {name: float(evaluate_ranking(lambda u: user_rep[u] @ item_rep.T, target,
+                                         [dataset.train], [k], device=item_rep.device
+                                         )[metric]) if target.nnz else 0.0
+            for name, target in views.items()}

@@ -476,17 +476,21 @@ class Trainer:
                     callback.on_evaluation(self, epoch, row[f"valid_{metric}"])
         return st
 
-    def fit_cold_path(self, best: dict[str, Any]) -> dict[str, Any] | None:
+    def fit_cold_path(self, best: dict[str, Any], refit: bool = False) -> dict[str, Any] | None:
         """Fit the model's cold-item path on the best checkpoint (loaded) and save it into
-        best.pt, unless best.pt holds a fitted one already (what was fitted, or None)."""
+        best.pt, unless best.pt holds a fitted one already and not ``refit`` (what was
+        fitted, or None). Refitting with ``model.cold_start.method=none`` removes it."""
         mapper = getattr(self.model, "cold_mapper", None)
-        if mapper is not None and mapper.is_fitted:
+        if mapper is not None and mapper.is_fitted and not refit:
             return best.get("cold_start")
         report = fit_cold_start(self.model, self.graph, self.dataset, self.cfg.valid_metric,
                                 self.cfg.seed, self.log)
-        if report is not None:
+        if report is None and mapper is not None:
+            self.model.cold_mapper = None  # type: ignore[assignment]
+        if report is not None or mapper is not None:
+            best = {k: v for k, v in best.items() if k != "cold_start"}
             self._save(BEST, {**best, "model": self.model.state_dict(),
-                              "cold_start": report})
+                              **({"cold_start": report} if report is not None else {})})
         return report
 
     def _cold_split_views(self) -> dict[str, Any]:
@@ -498,12 +502,14 @@ class Trainer:
             return {}
         return {"valid_cold": metric_values(self.evaluate("valid", items=cold))}
 
-    def final_metrics(self, test: bool = True) -> dict[str, Any]:
-        """Load best.pt, evaluate valid (and test, unless ``test=False``: model selection
-        must never see it) once, return the metrics.json content."""
+    def final_metrics(self, test: bool = True, refit_cold_path: bool = False
+                      ) -> dict[str, Any]:
+        """Load best.pt, fit its cold-item path where it has none yet (or anew with
+        ``refit_cold_path``), evaluate valid (and test, unless ``test=False``: model
+        selection must never see it) once, return the metrics.json content."""
         best = read_checkpoint(self.run_dir / BEST, self.device)
         load_model_state(self.model, best["model"], self.run_dir / BEST)
-        cold_start = self.fit_cold_path(best)
+        cold_start = self.fit_cold_path(best, refit=refit_cold_path)
         t0 = time.perf_counter()
         valid = self.evaluate("valid")
         test_m = self.evaluate("test") if test else None

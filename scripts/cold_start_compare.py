@@ -1,0 +1,133 @@
+"""Compare cold-item path settings on the finished runs of a cold-start experiment
+(experiments/cold-start-*.yaml), without retraining: each run's path is refitted with
+each setting (searec items cold-path) and its metrics recorded; the run is left with the
+last setting. Rows go to OUT/results.csv (resumable: rows already there are skipped),
+the table to OUT/summary.md.
+
+    python scripts/cold_start_compare.py runs/cold-start-tiktok --out docs/results/cold-start-tiktok
+
+Settings: "none" is the run without the path (metrics.json without_cold_path, the same
+trained model); "all" and "cold" refit the mapper with calibrate_for=all and =cold
+(max_warm_loss 0.02). Models without features (itemknn) give one row, "-".
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from searec.evaluation.stats import mean_std, paired_test
+from searec.runs import refit_cold_path
+
+SETTINGS = {"all": ["model.cold_start.method=mapper", "model.cold_start.calibrate_for=all"],
+            "cold": ["model.cold_start.method=mapper", "model.cold_start.calibrate_for=cold"]}
+VIEWS = (("all", "test"), ("warm", "test_warm"), ("cold", "test_cold"),
+         ("cold among cold", "test_cold_catalogue"))
+METRIC = "recall@20"
+
+
+def _row(metrics: dict[str, Any], run: Path, setting: str) -> dict[str, Any]:
+    variant, seed = run.parent.name, run.name.removeprefix("seed")
+    row: dict[str, Any] = {"dataset": run.parent.parent.name, "variant": variant,
+                           "seed": int(seed), "setting": setting}
+    for split in ("valid", "valid_cold", *(v for _, v in VIEWS)):
+        for name, value in (metrics.get(split) or {}).items():
+            row[f"{split}_{name}"] = value
+    report = metrics.get("cold_start") or {}
+    row["anchor_scale"] = report.get("anchor_scale", "")
+    row["spread_scale"] = report.get("spread_scale", "")
+    return row
+
+
+def compare(folder: Path, out: Path) -> list[dict[str, Any]]:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.csv"
+    rows = list(csv.DictReader(path.open())) if path.is_file() else []
+    done = {(r["variant"], str(r["seed"]), r["setting"]) for r in rows}
+    runs = sorted(p.parent for p in folder.glob("runs/*/*/seed*/metrics.json"))
+    for run in runs:
+        variant, seed = run.parent.name, run.name.removeprefix("seed")
+        metrics = json.loads((run / "metrics.json").read_text())
+        config = (run / "config.yaml").read_text()
+        if "cold_start:" not in config:  # reads no features: its metrics as they are
+            if (variant, seed, "-") not in done:
+                rows.append(_row(metrics, run, "-"))
+            continue
+        for setting, overrides in SETTINGS.items():
+            if (variant, seed, setting) in done:
+                continue
+            print(f"{run}: {setting}", file=sys.stderr, flush=True)
+            refitted = refit_cold_path(run, overrides, log=lambda _m: None)
+            rows.append(_row(refitted, run, setting))
+            if (variant, seed, "none") not in done:
+                plain = refitted["without_cold_path"]
+                rows.append(_row(plain, run, "none"))
+                done.add((variant, seed, "none"))
+            _write(path, rows)
+    _write(path, rows)
+    (out / "summary.md").write_text(summary(rows))
+    return rows
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """Per variant and setting, mean ± std over seeds of recall@20 in each view; for the
+    path settings, the paired difference against "none" (t-test p)."""
+    lines = [f"test {METRIC}: mean ± std over seeds; for mapper settings, the paired "
+             "difference against the same runs without the path (t-test p)", "",
+             "| model | setting | seeds | " + " | ".join(v for v, _ in VIEWS) + " |",
+             "|---|---|---|" + "---|" * len(VIEWS)]
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    for variant in variants:
+        mine = [r for r in rows if r["variant"] == variant]
+        base = {str(r["seed"]): r for r in mine if r["setting"] in ("none", "-")}
+        for setting in dict.fromkeys(r["setting"] for r in mine):
+            have = sorted((r for r in mine if r["setting"] == setting),
+                          key=lambda r: int(r["seed"]))
+            cells = []
+            for _, split in VIEWS:
+                column = f"{split}_{METRIC}"
+                values = [float(r[column]) for r in have if r.get(column) not in (None, "")]
+                if not values:
+                    cells.append("n/a")
+                    continue
+                mean, std = mean_std(values)
+                cell = f"{mean:.4f} ± {std:.4f}"
+                if setting not in ("none", "-"):
+                    pairs = [(float(r[column]), float(base[str(r["seed"])][column]))
+                             for r in have if str(r["seed"]) in base
+                             and base[str(r["seed"])].get(column) not in (None, "")]
+                    if pairs:
+                        test = paired_test([a for a, _ in pairs], [b for _, b in pairs])
+                        p = test["p_ttest"]
+                        cell += (f" ({test['diff']:+.4f}, p = "
+                                 f"{'n/a' if math.isnan(p) else f'{p:.2g}'})")
+                cells.append(cell)
+            lines.append(f"| {variant} | {setting} | {len(have)} | " + " | ".join(cells)
+                         + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="the experiment folder (searec experiment --out)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    rows = compare(args.folder, args.out)
+    print(summary(rows), end="")
+
+
+if __name__ == "__main__":
+    main()
