@@ -60,11 +60,12 @@ class ColdStartParams(StrictModel):
         0.02, ge=0.0, lt=1.0, description="mapper, calibrate_for=cold: the largest "
         "relative loss of the warm items' validation metric the calibration accepts.")
     anchor_scales: list[float] = Field(
-        [0.8, 1.0, 1.2], min_length=1, description="mapper: calibration candidates for "
-        "the scale of the warm items' mean representation in a cold item's.")
+        [0.8, 0.9, 1.0, 1.1, 1.2], min_length=1, description="mapper: calibration "
+        "candidates for the scale of the warm items' mean representation in a cold item's.")
     spread_scales: list[float] = Field(
-        [0.75, 1.0, 1.25, 1.5, 1.75, 2.0], min_length=1, description="mapper: "
-        "calibration candidates for the scale of a cold item's deviation from that mean.")
+        [0.75, 0.85, 0.95, 1.0, 1.05, 1.15, 1.25, 1.5, 1.75, 2.0], min_length=1,
+        description="mapper: calibration candidates for the scale of a cold item's "
+        "deviation from that mean.")
 
 
 class ColdItemMapper(nn.Module):
