@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 from searec.data.cold import with_cold_items
 from searec.data.dataset import Dataset
+from searec.data.missing import MissingFill, fill_missing
 from searec.data.mmrec import load_mmrec
 from searec.data.perturb import Perturbation, apply_perturbations
 from searec.data.synthetic import SyntheticConfig, make_synthetic
@@ -85,6 +86,14 @@ class DataConfig(StrictModel):
         "reported over warm and cold items alone (metrics.json valid_cold, test_warm, "
         "test_cold). 0: off.")
     cold_items_seed: int = Field(0, description="Seed of the cold-item draw.")
+    missing_fill: MissingFill = Field(
+        "none", description="What an all-zero feature row (an item without that modality) "
+        "becomes, after perturbations and before feature_norm: none (stays zero); mean "
+        "(the mean row of the items that have it); cross (predicted from the item's other "
+        "modalities by a ridge regression fitted on the items that have every modality). "
+        "Items added later (searec items add) are filled the same way, with the trained "
+        "catalogue's statistics. searec.data.missing; SEA's own alternative: "
+        "model.separation.fill_missing.")
     feature_norm: str | dict[str, str] = Field(
         "none", description="Per-modality feature scaling after perturbations: none; l2 "
         "(every item's row to unit length); standardize (every column to mean 0, std 1 "
@@ -115,6 +124,9 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     else:
         dataset = load_mmrec(cfg.path, cfg.name, cfg.modalities)
     dataset = apply_perturbations(dataset, cfg.perturb)
+    if cfg.missing_fill != "none":
+        dataset = replace(dataset, modalities=fill_missing(dataset.modalities,
+                                                           cfg.missing_fill))
     dataset = _normalize(dataset, cfg.feature_norm)
     if cfg.cold_items > 0:
         dataset = with_cold_items(dataset, cfg.cold_items, cfg.cold_items_seed)

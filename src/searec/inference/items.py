@@ -41,6 +41,7 @@ from searec.config import Config
 from searec.data.dataset import Dataset
 from searec.data.idmap import IdMap
 from searec.data.load import feature_norm_methods, load_dataset, normalize_features
+from searec.data.missing import fill_missing
 from searec.data.mmrec import read_features
 from searec.errors import DataError, SearecError
 from searec.graphs import CacheDir, InteractionGraph
@@ -421,25 +422,28 @@ def _check_ids(new_ids: list[str], catalogue: list[str]) -> None:
 
 
 class FeatureScaler:
-    """Added items' raw features scaled as the training items' were (with the statistics
-    of the trained catalogue, whose unscaled features are read once, here)."""
+    """Added items' raw features filled (``data.missing_fill``) and scaled as the training
+    items' were, with the statistics of the trained catalogue, whose unscaled features are
+    read once, here."""
 
     def __init__(self, cfg: Config, dataset: Dataset) -> None:
         self.methods = feature_norm_methods(list(dataset.modalities), cfg.data.feature_norm)
+        self.missing_fill = cfg.data.missing_fill
         self.trained: dict[str, np.ndarray] = {}
-        if any(method != "none" for method in self.methods.values()):
+        if self.missing_fill != "none" or any(method != "none"
+                                              for method in self.methods.values()):
             base = load_dataset(cfg.data.model_copy(update={"feature_norm": "none"}))
             self.trained = {m: base.modalities[m] for m in dataset.modalities}
 
     def __call__(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if not self.trained or not raw:
             return raw
-        out = {}
-        for m, rows in raw.items():
-            base = self.trained[m]
-            both = np.concatenate([base, rows])
-            out[m] = normalize_features(both, self.methods[m], fit_rows=len(base))[len(base):]
-        return out
+        n_base = len(next(iter(self.trained.values())))
+        both = {m: np.concatenate([self.trained[m], rows]) for m, rows in raw.items()}
+        # each added row is filled and scaled with the trained rows' statistics alone
+        both = fill_missing(both, self.missing_fill, fit_rows=n_base)
+        return {m: normalize_features(x, self.methods[m], fit_rows=n_base)[n_base:]
+                for m, x in both.items()}
 
 
 def _extended_dataset(dataset: Dataset, ids: list[str], feats: dict[str, np.ndarray]

@@ -130,6 +130,9 @@ class MultimodalRecommender(Recommender):
         for m, f in features.items():
             self.register_buffer(f"feat_{m}", torch.as_tensor(f, dtype=torch.float32),
                                  persistent=False)
+        # items without a modality (all-zero rows), for model.separation.fill_missing
+        self.missing = {m: torch.from_numpy(~np.any(np.asarray(f) != 0, axis=1))
+                        for m, f in features.items()}
         self.separation = (
             Separation({m: f.shape[1] for m, f in features.items()}, separation)
             if separation is not None else None
@@ -202,9 +205,42 @@ class MultimodalRecommender(Recommender):
         if self.separation is None:
             return feats
         p = self.separation.project(feats)
+        if self._fills_missing():
+            p = self._fill_missing(p)
         if self._recording is not None:
             self._recording.append(p)
         return p
+
+    def _fills_missing(self) -> bool:
+        return (self.separation is not None and self.separation.params.fill_missing
+                and len(self.names) > 1 and any(bool(x.any()) for x in self.missing.values()))
+
+    def _fill_missing(self, p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """p_m of the items without modality m, from their other modalities' aligned
+        generic parts (model.separation.fill_missing)."""
+        assert self.separation is not None
+        split = self.separation.split
+        device = next(iter(p.values())).device
+        missing = {m: x.to(device) for m, x in self.missing.items()}
+        generic = {m: split[m].parts(x)[0] for m, x in p.items()}  # type: ignore[operator]
+        complete = ~torch.stack(list(missing.values())).any(0)
+        out = dict(p)
+        for m in self.names:
+            gaps = missing[m]
+            if not gaps.any():
+                continue
+            others = [o for o in self.names if o != m]
+            present = ~gaps
+            g_m, u_m = split[m].parts(p[m])  # type: ignore[operator]
+            means = torch.cat([g_m[present].mean(0), u_m[present].mean(0)])
+            fill = means.expand(len(gaps), -1).clone()
+            only_m = gaps & ~torch.stack([missing[o] for o in others]).any(0)
+            if int(complete.sum()) > 1 and only_m.any():
+                inputs = torch.cat([generic[o] for o in others], dim=1)
+                predicted = _ridge(inputs, g_m, complete, only_m)
+                fill[only_m, : g_m.shape[1]] = predicted
+            out[m] = torch.where(gaps[:, None], fill, p[m])
+        return out
 
     def item_inputs(self) -> dict[str, ModalityInput]:
         """Every modality's input for a first linear layer (see :class:`ModalityInput`).
@@ -215,7 +251,7 @@ class MultimodalRecommender(Recommender):
         sep = self.separation
         if sep is None:
             return {m: ModalityInput(f) for m, f in feats.items()}
-        if sep.params.mi_items == "all":
+        if sep.params.mi_items == "all" or self._fills_missing():
             p = self.modality_inputs()
             return {m: ModalityInput(feats[m], projected=p[m]) for m in self.names}
         return {m: ModalityInput(feats[m], split=sep.split[m])  # type: ignore[arg-type]
@@ -289,3 +325,20 @@ class MultimodalRecommender(Recommender):
                 self.separation, features, max_items=2048,
                 settings=HeldoutSettings(folds=2, steps=200))))
         return out
+
+
+def _ridge(inputs: torch.Tensor, target: torch.Tensor, fit: torch.Tensor,
+           predict: torch.Tensor) -> torch.Tensor:
+    """Ridge regression of ``target`` on ``inputs`` over the ``fit`` rows (centred; its
+    weights held constant), applied to the ``predict`` rows with gradients to their
+    inputs."""
+    with torch.no_grad():
+        x, y = inputs[fit].double(), target[fit].double()
+        x_mean, y_mean = x.mean(0), y.mean(0)
+        xc = x - x_mean
+        gram = xc.T @ xc
+        strength = 0.01 * max(float(torch.diagonal(gram).mean()), 1e-12)  # as data.missing
+        eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+        weights = torch.linalg.solve(gram + strength * eye, xc.T @ (y - y_mean))
+    weights, x_mean, y_mean = (t.to(inputs.dtype) for t in (weights, x_mean, y_mean))
+    return (inputs[predict] - x_mean) @ weights + y_mean

@@ -62,6 +62,13 @@ class SeparationParams(StrictModel):
     proj_dim: int | None = Field(
         None, gt=1, description="Width of p_m = Linear(f_m). None: the modality's feature "
         "width (the reference's d_m x d_m layer).")
+    fill_missing: bool = Field(
+        False, description="Items without a modality (an all-zero feature row): their p_m "
+        "is filled in the model, the generic part predicted from the item's other "
+        "modalities' generic parts (a ridge regression refitted at each forward pass on "
+        "the items that have every modality), the unique part the mean unique part of the "
+        "items that have the modality. Items missing more than one modality get both "
+        "means. Instead of data.missing_fill, which fills the features themselves.")
     alignment: SerializeAsAny[AlignmentParams] = Field(
         default_factory=lambda: ALIGNMENTS.section(ALIGNMENTS.default),
         description="MI lower bound aligning generic parts across modalities: a section "
