@@ -219,3 +219,14 @@ def test_item_dropout_trains_on_graphs_without_a_share_of_the_items(tmp_path):
     searec.train(cfg, tmp_path / "run", log=lambda _m: None)  # trains and evaluates
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert np.isfinite(metrics["test"]["recall@20"])
+
+
+def test_items_score_needs_a_cold_item_path_and_says_how_to_fit_one(runs):
+    from searec.inference.serving.service import RequestError
+
+    service = RunService(runs["off"])
+    assert service.info()["scores_new_items"] is False
+    with pytest.raises(RequestError, match="searec items cold-path") as caught:
+        service.score_items({"image": [[0.0] * 24], "text": [[0.0] * 16]}, [0])
+    assert caught.value.status == 409
+    assert RunService(runs["cold"]).info()["scores_new_items"] is True

@@ -28,7 +28,8 @@ def shop_run(tmp_path_factory) -> Path:
     assert main(["features", "align", "--vectors", str(raw / "image_vectors.parquet"),
                  "--dataset", str(data), "--modality", "image", "--missing", "mean"]) == 0
     assert main(["train", "--data", str(data), "--model", "sea", "--epochs", "3",
-                 "--out", str(run), "train.progress=false"]) == 0
+                 "--out", str(run), "train.progress=false",
+                 "model.cold_start.method=mapper", "model.cold_start.steps=100"]) == 0
     return run
 
 

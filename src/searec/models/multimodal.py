@@ -227,7 +227,7 @@ class MultimodalRecommender(Recommender):
         out = dict(p)
         for m in self.names:
             gaps = missing[m]
-            if not gaps.any():
+            if not gaps.any() or gaps.all():  # nothing to fill, or nothing to fill from
                 continue
             others = [o for o in self.names if o != m]
             present = ~gaps

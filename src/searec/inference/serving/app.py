@@ -16,7 +16,8 @@ at /openapi.json):
 Every answer other than 2xx is ``{"error": "<what is wrong>"}``: 400 malformed JSON or
 body, 404 unknown user, item or route, 405 wrong method, 408 a body too slow to arrive,
 413 too many ids, too large an answer or too large a body, 422 a field of the wrong type
-or out of range, 503 busy (retry), 500 a fault of searec's (its trace stays in the log).
+or out of range, 409 /items/score on a run without a cold-item path, 503 busy (retry),
+500 a fault of searec's (its trace stays in the log).
 """
 
 # no "from __future__ import annotations": FastAPI reads the endpoints' annotations, and
@@ -167,7 +168,7 @@ def create_app(service: RunService, max_body: int = DEFAULT_MAX_BODY,
     from fastapi_offline import FastAPIOffline
 
     errors: dict[int | str, dict[str, Any]] = {
-        code: {"model": Error} for code in (400, 404, 405, 408, 413, 422, 500, 503)}
+        code: {"model": Error} for code in (400, 404, 405, 408, 409, 413, 422, 500, 503)}
     info = service.info()
     app = FastAPIOffline(
         title="searec", version=__version__, responses=errors, redoc_url=None,

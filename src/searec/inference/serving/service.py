@@ -8,10 +8,12 @@ Framework-free: the HTTP layer (``searec.inference.serving.app``) and Python cal
     service.similar(["B000000001"], k=5)
 
 Every query is validated before any scoring; a bad one raises :class:`RequestError`
-carrying the HTTP status it deserves (404 unknown id, 413 oversized batch or answer, 422
-bad value, 503 busy). Every id list of a request counts against ``max_batch`` together,
-and an answer holds at most ``max_results`` scored entries (users x k). Answering reads and
-writes no file: whatever a query needs is loaded when the service starts.
+carrying the HTTP status it deserves (404 unknown id, 409 new items to score but no
+cold-item path, 413 oversized batch or answer, 422 bad value, 503 busy). Every id list of
+a request counts against ``max_batch`` together, and an answer holds at most
+``max_results`` scored entries (users x k). Answering reads and writes no file: whatever a
+query needs is loaded when the service starts (and, with ``watch``, an item table added
+later).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from searec.inference.items import (
 from searec.inference.recommend import UnknownIdError, item_indices, user_indices
 from searec.io import read_bounded_text
 from searec.models.base import Recommender
+from searec.models.cold import ColdItemMapper
 from searec.runs import load_run
 from searec.schema import short_repr
 
@@ -85,8 +88,7 @@ class RunService:
         self.max_results = max_results if max_results is not None else 100 * max_batch
         if self.max_results < 1:
             raise SearecError(f"max_results must be at least 1, got {self.max_results}")
-        # Scoring new items builds a model over the extended catalogue: memory and CPU
-        # for one at a time; a second request meanwhile gets 503 (retry) at once
+        # new items are scored one request at a time; a second meanwhile gets 503 (retry)
         self._scoring = threading.Lock()
         self.run_dir = Path(run)
         self.config, self.trained_dataset, model = load_run(self.run_dir)
@@ -94,6 +96,10 @@ class RunService:
         self.trained_reps = tuple(t.clone() for t in model.representations())
         self.trained_state = model.state_dict()  # new items are represented from it
         self._trained_model = model  # never changed: each catalogue gets a copy
+        # /items/score maps new items with the fitted cold-item path, never a rebuild
+        self.maps_new_items = ColdItemMapper.from_state(
+            self.trained_state,
+            {m: f.shape[1] for m, f in self.trained_dataset.modalities.items()}) is not None
         # read once: answering a request reads and writes no file
         self.scaler = FeatureScaler(self.config, self.trained_dataset)
         self.device = torch.device(device)
@@ -274,7 +280,7 @@ class RunService:
             "ids": "original" if self.original_ids else "index",
             "item_table": cat.table.version,
             "top_k": "approximate (faiss HNSW)" if cat.index is not None else "exact",
-            "scores_new_items": type(cat.model).scores_new_items,
+            "scores_new_items": self.maps_new_items,  # POST /items/score answers
             "max_batch": self.max_batch,
             "max_results": self.max_results,
             "best_epoch": self.metrics.get("best_epoch"),
@@ -360,6 +366,12 @@ class RunService:
             if arrays[m].ndim != 2:
                 raise RequestError(422, f"features[{short_repr(m)}]: expected a list of "
                                    "equally long lists of numbers (one per item)")
+        if not self.maps_new_items:
+            raise RequestError(409, f"model {self.config.model.name!r} of this run has no "
+                               "fitted cold-item path, and scoring items by rebuilding the "
+                               "model for each request is not served; fit one without "
+                               "retraining (searec items cold-path --run RUN "
+                               "model.cold_start.method=mapper) and restart the server")
         if not self._scoring.acquire(blocking=False):
             raise RequestError(503, "busy scoring new items for another request; retry "
                                "shortly", headers={"Retry-After": "1"})
