@@ -38,7 +38,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("cold_start")
     return {"cold": _train(root / "cold", "data.cold_items=0.2", *MAPPER),
             "plain": _train(root / "plain", *MAPPER),
-            "off": _train(root / "off", "data.cold_items=0.2")}
+            "off": _train(root / "off", "data.cold_items=0.2",
+                          "model.cold_start.method=none")}
 
 
 def _features(model, items: np.ndarray) -> dict[str, torch.Tensor]:
