@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="score_new_items")
+    parser.add_argument("--note", default="", help="what else ran on the machine")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -84,7 +85,8 @@ def main() -> None:
                      "alone_vs_batch_max_abs_diff": spread})
     result = {"run": args.run.name, "model": service.config.model.name,
               "dataset": dataset.name, "items": dataset.n_items, "users": dataset.n_users,
-              "threads": args.threads, "repeats": args.repeats, "rows": rows,
+              "threads": args.threads, "repeats": args.repeats, "note": args.note,
+              "rows": rows,
               "machine": {"platform": platform.platform(), "processor": platform.processor(),
                           "torch": torch.__version__, "searec": searec.__version__}}
     RESULTS.mkdir(parents=True, exist_ok=True)
