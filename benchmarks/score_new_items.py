@@ -95,7 +95,7 @@ def main() -> None:
              f"{result['dataset']}, {result['items']} items, {args.threads} thread(s))", "",
              f"`python benchmarks/score_new_items.py --run RUN --repeats {args.repeats} "
              f"--threads {args.threads}`; in-process RunService.score_items, 2 users; "
-             f"min / median of {args.repeats}.", "",
+             f"min / median of {args.repeats}." + (f" {args.note}" if args.note else ""), "",
              "| new items | mapper (s) | rebuild (s) | rebuild / mapper (min) | "
              "alone vs batch, max abs score diff |", "|---|---|---|---|---|"]
     for r in rows:
