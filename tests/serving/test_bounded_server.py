@@ -218,3 +218,29 @@ def test_the_command_line_defaults_are_the_servers():
 @pytest.fixture(scope="module")
 def service(shop_run) -> RunService:
     return RunService(shop_run, max_batch=50)
+
+
+def test_connections_beyond_the_limit_get_503_in_the_error_shape(shop_run):
+    """uvicorn refuses requests beyond --max-connections; the answer is searec's JSON."""
+    import json
+
+    port = free_port()
+    proc = start_server(shop_run, port, "--max-connections", "2", "--header-timeout", "5")
+    url = f"http://127.0.0.1:{port}"
+    held = []
+    try:
+        for _ in range(2):  # open connections, their requests never finished
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            held.append(sock)
+        time.sleep(0.3)
+        answer = _raw(url, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 "), head
+        assert b"content-type: application/json" in head.lower()
+        assert b"retry-after: 1" in head.lower()
+        assert "--max-connections" in json.loads(body)["error"]
+    finally:
+        for sock in held:
+            sock.close()
+        stop_server(proc)

@@ -111,12 +111,27 @@ class BoundedBody:
                 await send_error(send, exc.status, str(exc), close=True)
 
 
+BUSY = ("too many connections at once (searec serve --max-connections); retry shortly")
+
+
+async def busy(scope: Scope, receive: Receive, send: Send) -> None:
+    """What a request beyond ``--max-connections`` gets: 503 in the one error shape."""
+    await send_error(send, 503, BUSY, headers={"Retry-After": "1"}, close=True)
+
+
 def deadline_protocol(header_timeout: float = DEFAULT_HEADER_TIMEOUT,
                       body_timeout: float = DEFAULT_BODY_TIMEOUT) -> type:
     """uvicorn's h11 protocol with a deadline on each request's arrival (see the module
-    docstring); pass it as ``uvicorn.run(..., http=...)``."""
+    docstring); pass it as ``uvicorn.run(..., http=...)``. In this process, a request
+    beyond uvicorn's ``limit_concurrency`` is answered by :func:`busy` instead of
+    uvicorn's plain-text 503."""
     import h11
+    from uvicorn.protocols.http import h11_impl
     from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    # uvicorn looks this answer up by name in the h11 module for each refused request;
+    # it has no option for it (uvicorn 0.x), and serve() is this process's only server
+    h11_impl.service_unavailable = busy  # type: ignore[assignment]
 
     class DeadlineProtocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
