@@ -8,7 +8,7 @@ the warm items' footing instead:
 
 - a mapper g (Linear -> leaky_relu -> Linear over the item's standardised, concatenated
   modality features) is regressed onto the warm items' trained representations, as in
-  DeepMusic (van den Oord et al., 2013) and the distillation of ALDI (Huang et al., 2023);
+  DeepMusic (van den Oord et al., 2013);
 - its output is calibrated, ``anchor_scale * mu + spread_scale * (g(f) - mu)`` with mu the
   warm items' mean representation, so that cold items compete with warm ones in one
   ranking; the two scales are chosen on validation (searec.training.cold_start).
