@@ -133,6 +133,7 @@ class MultimodalRecommender(Recommender):
         # items without a modality (all-zero rows), for model.separation.fill_missing
         self.missing = {m: torch.from_numpy(~np.any(np.asarray(f) != 0, axis=1))
                         for m, f in features.items()}
+        self._any_missing = any(bool(x.any()) for x in self.missing.values())
         self.separation = (
             Separation({m: f.shape[1] for m, f in features.items()}, separation)
             if separation is not None else None
@@ -213,7 +214,7 @@ class MultimodalRecommender(Recommender):
 
     def _fills_missing(self) -> bool:
         return (self.separation is not None and self.separation.params.fill_missing
-                and len(self.names) > 1 and any(bool(x.any()) for x in self.missing.values()))
+                and len(self.names) > 1 and self._any_missing)
 
     def _fill_missing(self, p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """p_m of the items without modality m, from their other modalities' aligned

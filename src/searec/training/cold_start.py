@@ -92,9 +92,9 @@ def fit_cold_start(model: Recommender, graph: InteractionGraph, dataset: Dataset
     if len(users):
         views = _views(dataset, users, stand_ins)
         baseline = _valid_scores(item_rep, user_rep, dataset, views, valid_metric)
+        index = torch.from_numpy(stand_ins).to(device)
         for anchor_scale, spread_scale in grid:
             reps = item_rep.clone()
-            index = torch.from_numpy(stand_ins).to(device)
             reps[index] = mapper.calibrated(mapped[index], anchor_scale, spread_scale)
             results[(anchor_scale, spread_scale)] = _valid_scores(
                 reps, user_rep, dataset, views, valid_metric)
