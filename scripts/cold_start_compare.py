@@ -8,7 +8,10 @@ the table to OUT/summary.md.
 
 Settings: "none" is the run without the path (metrics.json without_cold_path, the same
 trained model); "all" and "cold" refit the mapper with calibrate_for=all and =cold
-(max_warm_loss 0.02). Models without features (itemknn) give one row, "-".
+(max_warm_loss 0.02). Models without features (itemknn) give one row, "-". Other
+settings: --setting NAME=KEY=VALUE[,KEY=VALUE...] (model.cold_start keys), e.g.
+
+    --setting rank1=model.cold_start.rank_weight=1
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from typing import Any
 from searec.evaluation.stats import mean_std, paired_test
 from searec.runs import refit_cold_path
 
-SETTINGS = {"all": ["model.cold_start.method=mapper", "model.cold_start.calibrate_for=all"],
-            "cold": ["model.cold_start.method=mapper", "model.cold_start.calibrate_for=cold"]}
+# every refit starts from the defaults below, so that a setting never inherits the keys
+# of the one refitted before it
+DEFAULTS = ["model.cold_start.method=mapper", "model.cold_start.calibrate_for=cold",
+            "model.cold_start.rank_weight=0"]
+SETTINGS = {"all": ["model.cold_start.calibrate_for=all"], "cold": []}
 VIEWS = (("all", "test"), ("warm", "test_warm"), ("cold", "test_cold"),
          ("cold among cold", "test_cold_catalogue"))
 METRIC = "recall@20"
@@ -44,7 +50,9 @@ def _row(metrics: dict[str, Any], run: Path, setting: str) -> dict[str, Any]:
     return row
 
 
-def compare(folder: Path, out: Path) -> list[dict[str, Any]]:
+def compare(folder: Path, out: Path, settings: dict[str, list[str]] | None = None
+            ) -> list[dict[str, Any]]:
+    settings = SETTINGS if settings is None else settings
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.csv"
     rows = list(csv.DictReader(path.open())) if path.is_file() else []
@@ -58,11 +66,11 @@ def compare(folder: Path, out: Path) -> list[dict[str, Any]]:
             if (variant, seed, "-") not in done:
                 rows.append(_row(metrics, run, "-"))
             continue
-        for setting, overrides in SETTINGS.items():
+        for setting, overrides in settings.items():
             if (variant, seed, setting) in done:
                 continue
             print(f"{run}: {setting}", file=sys.stderr, flush=True)
-            refitted = refit_cold_path(run, overrides, log=lambda _m: None)
+            refitted = refit_cold_path(run, [*DEFAULTS, *overrides], log=lambda _m: None)
             rows.append(_row(refitted, run, setting))
             if (variant, seed, "none") not in done:
                 plain = refitted["without_cold_path"]
@@ -124,8 +132,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="the experiment folder (searec experiment --out)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=OVERRIDES",
+                        help="refit with these comma-separated overrides as setting NAME "
+                        "(default: the settings all and cold)")
     args = parser.parse_args()
-    rows = compare(args.folder, args.out)
+    settings = None
+    if args.setting:
+        settings = {}
+        for item in args.setting:
+            name, sep, overrides = item.partition("=")
+            if not sep or not name:
+                parser.error(f"--setting {item!r}: expected NAME=KEY=VALUE[,KEY=VALUE...]")
+            settings[name] = [o for o in overrides.split(",") if o]
+    rows = compare(args.folder, args.out, settings)
     print(summary(rows), end="")
 
 

@@ -231,3 +231,39 @@ def test_items_score_needs_a_cold_item_path_and_says_how_to_fit_one(runs):
         service.score_items({"image": [[0.0] * 24], "text": [[0.0] * 16]}, [0])
     assert caught.value.status == 409
     assert RunService(runs["cold"]).info()["scores_new_items"] is True
+
+
+def _ranking_loss(run: Path) -> float:
+    """Mean BPR loss of the mapped warm items against random warm items' trained
+    representations, over every training interaction (fixed negatives)."""
+    _, dataset, model = load_run(run)
+    model.use_cold_path = False
+    with torch.no_grad():
+        model.prepare_inference(searec.graphs.InteractionGraph.from_train(dataset.train))
+        users, reps = model.representations()
+        users_idx, items_idx = (torch.from_numpy(a) for a in dataset.train_pairs())
+        warm = torch.from_numpy(np.setdiff1d(np.arange(dataset.n_items),
+                                             dataset.cold_items()))
+        negatives = warm[torch.randint(len(warm), (len(items_idx),),
+                                       generator=torch.Generator().manual_seed(0))]
+        mapped = model.cold_mapper.raw(_features(model, items_idx.numpy()))
+        margin = ((users[users_idx] * mapped).sum(1)
+                  - (users[users_idx] * reps[negatives]).sum(1))
+    return float(torch.nn.functional.softplus(-margin).mean())
+
+
+def test_the_ranking_term_makes_mapped_items_outrank_trained_ones_for_their_users(
+        runs, tmp_path):
+    import shutil
+
+    from searec.runs import refit_cold_path
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["cold"], run)
+    plain = refit_cold_path(run, ["model.cold_start.rank_weight=0"], log=lambda _m: None)
+    regression_only = _ranking_loss(run)
+    ranked = refit_cold_path(run, ["model.cold_start.rank_weight=2"], log=lambda _m: None)
+    assert _ranking_loss(run) < regression_only - 0.05
+    # the regression term is still there: the loss reported includes it
+    assert ranked["cold_start"]["regression_loss"] > 0
+    assert plain["cold_start"]["regression_loss"] > 0

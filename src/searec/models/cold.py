@@ -8,7 +8,8 @@ the warm items' footing instead:
 
 - a mapper g (Linear -> leaky_relu -> Linear over the item's standardised, concatenated
   modality features) is regressed onto the warm items' trained representations, as in
-  DeepMusic (van den Oord et al., 2013);
+  DeepMusic (van den Oord et al., 2013), optionally with a ranking term against the
+  trained warm items for the frozen users (``rank_weight``, after ALDI, Huang et al. 2023);
 - its output is calibrated, ``anchor_scale * mu + spread_scale * (g(f) - mu)`` with mu the
   warm items' mean representation, so that cold items compete with warm ones in one
   ranking; the two scales are chosen on validation (searec.training.cold_start).
@@ -46,6 +47,12 @@ class ColdStartParams(StrictModel):
     steps: int = Field(500, gt=0, description="mapper: Adam steps of the regression.")
     batch_size: int = Field(1024, gt=0, description="mapper: warm items per step.")
     lr: float = Field(1e-3, gt=0, description="mapper: Adam learning rate.")
+    rank_weight: float = Field(
+        0.0, ge=0.0, description="mapper: weight of a ranking term added to the "
+        "regression, as in ALDI's ranking distillation: for sampled training "
+        "interactions (u, i) of the fitted items, the mapped item i must outscore a "
+        "random fitted item j in its trained representation, for the frozen user u "
+        "(BPR). 0: the regression alone (DeepMusic).")
     holdout: float = Field(
         0.1, ge=0.0, lt=1.0, description="mapper: where no item without training "
         "interactions has validation interactions to calibrate on (an ordinary run, not "

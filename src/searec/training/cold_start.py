@@ -2,7 +2,9 @@
 
 1. The backbone's user and item representations are computed over the training graph.
 2. The mapper is regressed onto the warm items' representations (mean squared error,
-   scaled by their mean squared norm), from their standardised features.
+   scaled by their mean squared norm), from their standardised features; with
+   ``rank_weight`` > 0, plus that weight x a BPR term: for a training interaction (u, i),
+   the mapped i against a random warm item's trained representation, u frozen.
 3. Calibration: every (anchor, spread) scale pair of the settings is tried, the stand-in
    items taking the calibrated mapper output, and the run's ``train.valid_metric`` is
    measured over all, warm and stand-in items (at most CALIBRATION_USERS users). Kept:
@@ -79,8 +81,9 @@ def fit_cold_start(model: Recommender, graph: InteractionGraph, dataset: Dataset
     targets = item_rep[fit_index].float()
     mapper.anchor.copy_(targets.mean(0))
     scale = (targets**2).sum(1).mean().clamp_min(1e-12)
+    pairs = _training_pairs(dataset, fit_items) if settings.rank_weight > 0 else None
     loss = _regress(mapper, {m: f[fit_index] for m, f in features.items()}, targets, scale,
-                    settings.steps, settings.batch_size, settings.lr, generator)
+                    settings, generator, user_rep, pairs)
 
     with torch.no_grad():
         mapped = mapper.raw(features).to(item_rep)
@@ -154,18 +157,42 @@ def cold_path_off(model: Recommender) -> Iterator[None]:
         model.use_cold_path = before
 
 
+def _training_pairs(dataset: Dataset, fit_items: np.ndarray) -> torch.Tensor:
+    """(user, position in ``fit_items``) of every training interaction with a fitted item."""
+    position = np.full(dataset.n_items, -1, dtype=np.int64)
+    position[fit_items] = np.arange(len(fit_items))
+    users, items = dataset.train_pairs()
+    keep = position[items] >= 0
+    return torch.from_numpy(np.stack([np.asarray(users)[keep], position[items[keep]]], 1))
+
+
 def _regress(mapper: torch.nn.Module, features: dict[str, torch.Tensor],
-             targets: torch.Tensor, scale: torch.Tensor, steps: int, batch_size: int,
-             lr: float, generator: torch.Generator) -> float:
-    optimizer = torch.optim.Adam(mapper.net.parameters(), lr=lr)
+             targets: torch.Tensor, scale: torch.Tensor, settings: Any,
+             generator: torch.Generator, user_rep: torch.Tensor,
+             pairs: torch.Tensor | None) -> float:
+    """Fit the mapper's weights: the scaled squared error to ``targets`` (the fitted
+    items' trained representations), plus ``rank_weight`` x BPR where ``pairs`` are given:
+    a mapped item against a random fitted item's trained representation, for a user who
+    interacted with the first (``user_rep`` frozen)."""
+    optimizer = torch.optim.Adam(mapper.net.parameters(), lr=settings.lr)
     n = len(targets)
+    device = targets.device
     value = float("nan")
     with torch.enable_grad():
-        for _ in range(steps):
-            pick = torch.randint(n, (min(batch_size, n),), generator=generator).to(
-                targets.device)
+        for _ in range(settings.steps):
+            pick = torch.randint(n, (min(settings.batch_size, n),),
+                                 generator=generator).to(device)
             out = mapper.raw({m: f[pick] for m, f in features.items()})
             loss = ((out - targets[pick]) ** 2).sum(1).mean() / scale
+            if pairs is not None and len(pairs):
+                rows = pairs[torch.randint(len(pairs), (settings.batch_size,),
+                                           generator=generator)].to(device)
+                negatives = torch.randint(n, (len(rows),), generator=generator).to(device)
+                users, positives = user_rep[rows[:, 0]].float(), rows[:, 1]
+                mapped = mapper.raw({m: f[positives] for m, f in features.items()})
+                margin = (users * mapped).sum(1) - (users * targets[negatives]).sum(1)
+                loss = loss + settings.rank_weight * torch.nn.functional.softplus(
+                    -margin).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
