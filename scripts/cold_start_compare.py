@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,9 @@ def main() -> None:
             name, sep, overrides = item.partition("=")
             if not sep or not name:
                 parser.error(f"--setting {item!r}: expected NAME=KEY=VALUE[,KEY=VALUE...]")
-            settings[name] = [o for o in overrides.split(",") if o]
+            # a comma starts the next override only before a dotted key (list values
+            # hold commas too)
+            settings[name] = [o for o in re.split(r",(?=[a-z_]+\.)", overrides) if o]
     rows = compare(args.folder, args.out, settings)
     print(summary(rows), end="")
 
