@@ -191,3 +191,61 @@ def test_the_package_version_is_the_distributions():
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml")
                             .read_text())["project"]
     assert searec.__version__ == project["version"]
+
+
+def _command_paths(parser=None, prefix=()):
+    """Every command and subcommand of the CLI, as argv prefixes."""
+    import argparse
+
+    from searec.cli import build_parser
+
+    parser = parser or build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from _command_paths(sub, (*prefix, name))
+
+
+def test_help_and_version_import_neither_torch_nor_the_data_stack():
+    """``searec --help``, ``--version`` and every subcommand's ``--help`` answer without
+    importing torch, pandas, scipy or optuna (a behaviour check; benchmarks/cli_startup.py
+    times it). Run in a fresh interpreter: this test process has imported them all."""
+    import subprocess
+    import sys
+
+    commands = [["--help"], ["--version"], *([*p, "--help"] for p in _command_paths())]
+    assert len(commands) > 20
+    script = (
+        "import json, sys\n"
+        "from searec.cli import main\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code in (0, None), (argv, exc.code)\n"
+        "    else:\n"
+        "        raise AssertionError(f'{argv}: did not exit')\n"
+        "heavy = sorted({'torch', 'pandas', 'scipy', 'optuna', 'numpy'} & set(sys.modules))\n"
+        "print(json.dumps(heavy))\n")
+    out = subprocess.run([sys.executable, "-c", script, json.dumps(commands)],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_package_root_imports_its_api_on_first_use():
+    import subprocess
+    import sys
+
+    script = ("import sys, searec\n"
+              "assert 'torch' not in sys.modules\n"
+              "assert callable(searec.train) and searec.graphs.InteractionGraph\n"
+              "assert 'torch' in sys.modules\n"
+              "try:\n"
+              "    searec.no_such_name\n"
+              "except AttributeError:\n"
+              "    pass\n"
+              "else:\n"
+              "    raise AssertionError('no AttributeError')\n"
+              "assert set(searec.__all__) == set(searec._EXPORTS) <= set(dir(searec))\n")
+    subprocess.run([sys.executable, "-c", script], check=True)

@@ -8,10 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from searec import __version__
 from searec.errors import SearecError
+from searec.version import __version__
 
 
 def _log(msg: str) -> None:
@@ -224,6 +222,8 @@ def cmd_features_align(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from searec.inference.items import load_catalogue
     from searec.inference.recommend import (
         check_output_format,

@@ -18,10 +18,12 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from searec.errors import ConfigError, SearecError
 
@@ -76,6 +78,19 @@ class Footprint:
     largest: tuple[str, tuple[int, ...]]  # the largest tensor's name and shape
 
 
+class _NoRandomInit(TorchFunctionMode):
+    """Skips normal-distribution initialisation: on the meta device it has no values to
+    fill, and torch's meta kernel for it imports torch._dynamo (about 1.5 s, which
+    ``searec recommend`` and ``serve`` would pay at start-up for nothing)."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (),
+                           kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in ("normal_", "trunc_normal_"):
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
 def footprint(build: Callable[[], nn.Module]) -> Footprint | None:
     """The size of what ``build`` would allocate, from building it on the meta device;
     None when the model cannot be built there (a plug-in's own code may not allow it).
@@ -83,7 +98,7 @@ def footprint(build: Callable[[], nn.Module]) -> Footprint | None:
     # the real build that follows must draw the same random numbers as without this one
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _NoRandomInit():
             model = build()
     except SearecError:
         raise
