@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from searec.data.tables import integer_column
 from searec.errors import DataError
 from searec.io import atomic_path
 
@@ -31,6 +29,8 @@ class IdMap:
     column: str = "id"  # name of the original-id column in the mapping file
 
     def __post_init__(self) -> None:
+        import pandas as pd  # here, not at import: loading a folder without maps needs none
+
         index = pd.Index(self.originals)
         if not index.is_unique:
             dup = index[index.duplicated()][0]
@@ -42,6 +42,8 @@ class IdMap:
 
     def to_index(self, originals: np.ndarray | list[str], what: str = "id") -> np.ndarray:
         """Indices of the given original ids; unknown ids raise KeyError naming them."""
+        import pandas as pd
+
         pos = self._index.get_indexer(pd.Index(np.asarray(originals, dtype=object).astype(str)))
         if (pos < 0).any():
             unknown = np.asarray(originals, dtype=object)[pos < 0]
@@ -52,6 +54,8 @@ class IdMap:
         return self.originals[np.asarray(indices, dtype=np.int64)]
 
     def save(self, path: Path, index_column: str) -> None:
+        import pandas as pd
+
         frame = pd.DataFrame({self.column: self.originals,
                               index_column: np.arange(len(self.originals))})
         with atomic_path(path) as tmp:
@@ -60,6 +64,10 @@ class IdMap:
 
 def read_id_map(path: Path, index_column: str, n: int) -> IdMap:
     """Read one mapping file and check it covers indices 0..n-1 exactly once."""
+    import pandas as pd
+
+    from searec.data.tables import integer_column
+
     try:
         frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False,
                             quoting=csv.QUOTE_NONE)
