@@ -40,3 +40,12 @@ def topk_stable(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
         vals[repair] = order.values[:, :k]
         idx[repair] = order.indices[:, :k]
     return _order_by_value_then_index(vals, idx)
+
+
+def merge_topk(values: list[torch.Tensor], indices: list[torch.Tensor], k: int
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The row-wise top-k of several disjoint column sets, from each set's own top-k
+    (``topk_stable`` of each, indices already global): exact, with the same order, since
+    each set's top k holds every item of the whole top k that is in it."""
+    vals, idx = _order_by_value_then_index(torch.cat(values, 1), torch.cat(indices, 1))
+    return vals[:, :k], idx[:, :k]

@@ -267,3 +267,45 @@ def test_the_ranking_term_makes_mapped_items_outrank_trained_ones_for_their_user
     # the regression term is still there: the loss reported includes it
     assert ranked["cold_start"]["regression_loss"] > 0
     assert plain["cold_start"]["regression_loss"] > 0
+
+
+@pytest.mark.parametrize("which", ["cold", "plain"])
+def test_the_calibration_grid_measures_what_a_full_evaluation_of_each_view_does(runs, which):
+    """calibration_metrics scores the other items once and merges top lists; it must give
+    the metrics of a full ranking of every candidate, view by view. "plain": the stand-ins
+    are warm items with training interactions (set aside), which stay excluded."""
+    import scipy.sparse as sp
+
+    from searec.evaluation.evaluator import evaluate_ranking
+    from searec.training.cold_start import calibration_metrics
+
+    _, dataset, model = load_run(runs[which])
+    model.use_cold_path = False
+    with torch.no_grad():
+        model.prepare_inference(searec.graphs.InteractionGraph.from_train(dataset.train))
+    users, reps = model.representations()
+    gen = torch.Generator().manual_seed(3)
+    stand_ins = (dataset.cold_items() if which == "cold" else
+                 np.sort(torch.randperm(dataset.n_items, generator=gen)[:20].numpy()))
+    index = torch.from_numpy(stand_ins)
+    candidates = [reps[index], reps[index] * 3.0 + 0.5,
+                  torch.randn(len(stand_ins), reps.shape[1], generator=gen)]
+    calibration_users = np.arange(0, dataset.n_users, 2)
+    got = calibration_metrics(users, reps, stand_ins, candidates, dataset,
+                              calibration_users, "ndcg@10", batch_size=16)
+    keep = np.zeros(dataset.n_users)
+    keep[calibration_users] = 1
+    target = sp.csr_matrix(sp.diags(keep) @ dataset.valid)
+    is_cold = np.zeros(dataset.n_items)
+    is_cold[stand_ins] = 1
+    views = {"all": target, "warm": sp.csr_matrix(target @ sp.diags(1 - is_cold)),
+             "cold": sp.csr_matrix(target @ sp.diags(is_cold))}
+    for candidate, result in zip(candidates, got, strict=True):
+        item_rep = reps.clone()
+        item_rep[index] = candidate
+        for view, mat in views.items():
+            mat.eliminate_zeros()
+            expected = evaluate_ranking(lambda u, r=item_rep: users[u] @ r.T, mat,
+                                        [dataset.train], [10])["ndcg@10"] if mat.nnz else 0.0
+            assert result[view] == pytest.approx(expected, abs=1e-12), view
+    assert got[1]["cold"] != got[0]["cold"]  # the candidates differ where it matters

@@ -94,6 +94,15 @@ class ColdItemMapper(nn.Module):
         self.register_buffer("calibration", torch.ones(2))  # anchor, spread scales
         self.register_buffer("fitted", torch.zeros((), dtype=torch.uint8))
 
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """nn.Linear's own initialisation, drawn from ``generator``: the fit then depends
+        on the run's seed alone (refitting a finished run draws the same mapper)."""
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_uniform_(layer.weight, a=5**0.5, generator=generator)
+                bound = 1.0 / layer.in_features**0.5
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], feature_dims: dict[str, int]
                    ) -> ColdItemMapper | None:

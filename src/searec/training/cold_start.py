@@ -31,15 +31,17 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from searec.csr import csr_rows_positions
 from searec.data.dataset import Dataset
-from searec.evaluation.evaluator import evaluate_ranking
-from searec.evaluation.metrics import parse_metric
+from searec.evaluation.metrics import parse_metric, per_user_metrics
 from searec.graphs import InteractionGraph
 from searec.models.base import Recommender
 from searec.models.multimodal import MultimodalRecommender
+from searec.topk import merge_topk, topk_stable
 
-# users scored per calibration candidate (a seeded sample above that): the grid costs
-# about this many users' evaluations per candidate, whatever the catalogue's size
+# users the calibration scores (a seeded sample above that): the grid then costs about
+# this many users' scores over the catalogue once, and over the stand-in items per
+# candidate, whatever the catalogue's size
 CALIBRATION_USERS = 20_000
 
 
@@ -74,6 +76,7 @@ def fit_cold_start(model: Recommender, graph: InteractionGraph, dataset: Dataset
 
     features = model.raw_features()
     mapper = model.new_cold_mapper(item_rep.shape[1])
+    mapper.reset_parameters(generator)
     fit_index = torch.from_numpy(fit_items).to(device)
     inputs = torch.cat([features[m].float() for m in mapper.names], dim=1)[fit_index]
     mapper.input_mean.copy_(inputs.mean(0))
@@ -93,14 +96,13 @@ def fit_cold_start(model: Recommender, graph: InteractionGraph, dataset: Dataset
     results: dict[tuple[float, float], dict[str, float]] = {}
     baseline: dict[str, float] = {}
     if len(users):
-        views = _views(dataset, users, stand_ins)
-        baseline = _valid_scores(item_rep, user_rep, dataset, views, valid_metric)
         index = torch.from_numpy(stand_ins).to(device)
-        for anchor_scale, spread_scale in grid:
-            reps = item_rep.clone()
-            reps[index] = mapper.calibrated(mapped[index], anchor_scale, spread_scale)
-            results[(anchor_scale, spread_scale)] = _valid_scores(
-                reps, user_rep, dataset, views, valid_metric)
+        scored = calibration_metrics(
+            user_rep, item_rep, stand_ins,
+            [item_rep[index], *(mapper.calibrated(mapped[index], a, s) for a, s in grid)],
+            dataset, users, valid_metric)
+        baseline = scored[0]
+        results = dict(zip(grid, scored[1:], strict=True))
         anchor_scale, spread_scale = _choose(grid, results, baseline, settings.calibrate_for,
                                              settings.max_warm_loss)
     else:
@@ -214,27 +216,65 @@ def _calibration_users(dataset: Dataset, stand_ins: np.ndarray,
     return users
 
 
-def _views(dataset: Dataset, users: np.ndarray, stand_ins: np.ndarray
-           ) -> dict[str, sp.csr_matrix]:
-    """Validation targets of the calibration users: all their items, the warm ones (not
-    stand-ins), the stand-ins."""
-    keep = np.zeros(dataset.n_users, dtype=np.float32)
-    keep[users] = 1.0
-    target = (sp.diags(keep) @ dataset.valid).tocsr()
-    is_cold = np.zeros(dataset.n_items, dtype=np.float32)
-    is_cold[stand_ins] = 1.0
-    out = {"all": target, "warm": (target @ sp.diags(1.0 - is_cold)).tocsr(),
-           "cold": (target @ sp.diags(is_cold)).tocsr()}
-    for mat in out.values():
-        mat.eliminate_zeros()
-    return out
+@torch.no_grad()
+def calibration_metrics(user_rep: torch.Tensor, item_rep: torch.Tensor,
+                        stand_ins: np.ndarray, stand_in_reps: list[torch.Tensor],
+                        dataset: Dataset, users: np.ndarray, metric: str,
+                        batch_size: int = 1024) -> list[dict[str, float]]:
+    """``metric`` on the validation interactions of ``users``, all items ranked in the
+    whole catalogue (training items excluded), for each candidate representation of the
+    stand-in items (``stand_in_reps[c]``: row j for item ``stand_ins[j]``; the other items
+    keep ``item_rep``); per candidate, over all items, the warm ones and the stand-ins
+    ({"all", "warm", "cold"}, as evaluate_ranking on each view would give).
 
-
-def _valid_scores(item_rep: torch.Tensor, user_rep: torch.Tensor, dataset: Dataset,
-                  views: dict[str, sp.csr_matrix], metric: str) -> dict[str, float]:
-    """``metric`` on each validation view, items ranked in the whole catalogue."""
+    Per batch of users, the other items are scored and cut to their top k once; each
+    candidate then scores only the stand-ins, and its top k is the merge of the two
+    (exact: each part's top k holds every item of the whole top k that is in it, in the
+    same order, value then lower index). That, and one ranking for the three views, is
+    what keeps a 50-candidate grid cheap."""
     _, k = parse_metric(metric)
-    return {name: float(evaluate_ranking(lambda u: user_rep[u] @ item_rep.T, target,
-                                         [dataset.train], [k], device=item_rep.device
-                                         )[metric]) if target.nnz else 0.0
-            for name, target in views.items()}
+    device = item_rep.device
+    valid = sp.csr_matrix(dataset.valid)
+    train = sp.csr_matrix(dataset.train)
+    n_items = item_rep.shape[0]
+    is_stand_in = np.zeros(n_items, dtype=bool)
+    is_stand_in[stand_ins] = True
+    stand_in_index = torch.from_numpy(stand_ins).to(device)
+    is_stand_in_t = torch.from_numpy(is_stand_in).to(device)
+    users = users[np.diff(valid.indptr)[users] > 0]
+    n_cold = np.asarray(valid[:, stand_ins].sum(1)).ravel()
+    n_all = np.diff(valid.indptr)
+    counted = {"all": int((n_all[users] > 0).sum()),
+               "warm": int((n_all[users] - n_cold[users] > 0).sum()),
+               "cold": int((n_cold[users] > 0).sum())}
+    sums = [{view: 0.0 for view in counted} for _ in stand_in_reps]
+    stand_in_train = train[:, stand_ins].tocsr()  # set-aside warm items have some
+    for start in range(0, len(users), batch_size):
+        batch = users[start : start + batch_size]
+        u = user_rep[torch.from_numpy(batch).to(device)]
+        scores = u @ item_rep.T
+        scores[csr_rows_positions(train, batch, device)] = -torch.inf
+        scores[:, stand_in_index] = -torch.inf
+        other_vals, other_idx = topk_stable(scores, k)
+        relevant = torch.zeros((len(batch), n_items), dtype=torch.bool, device=device)
+        relevant[csr_rows_positions(valid, batch, device)] = True
+        n_rel = {"all": n_all[batch], "cold": n_cold[batch]}
+        n_rel["warm"] = n_rel["all"] - n_rel["cold"]
+        own_train = csr_rows_positions(stand_in_train, batch, device)
+        for c, reps in enumerate(stand_in_reps):
+            part = u @ reps.T
+            part[own_train] = -torch.inf
+            vals, local = topk_stable(part, k)
+            top = merge_topk([other_vals, vals], [other_idx, stand_in_index[local]], k)[1]
+            hits = relevant.gather(1, top)
+            cold_hits = is_stand_in_t[top]
+            for view, view_hits in (("all", hits), ("warm", hits & ~cold_hits),
+                                    ("cold", hits & cold_hits)):
+                have = n_rel[view] > 0
+                if have.any():
+                    rows = torch.from_numpy(np.flatnonzero(have)).to(device)
+                    values = per_user_metrics(view_hits[rows], torch.from_numpy(
+                        n_rel[view][have]).to(device), [k])[metric]
+                    sums[c][view] += float(values.sum())
+    return [{view: total / counted[view] if counted[view] else 0.0
+             for view, total in row.items()} for row in sums]
