@@ -86,3 +86,30 @@ def test_sea_fills_a_missing_modality_from_the_other_generic_parts(tmp_path):
         update={"epochs": 2, "progress": False})})
     metrics = searec.train(trained, tmp_path / "run", log=lambda _m: None)
     assert np.isfinite(metrics["test"]["recall@20"])
+
+
+def test_a_modality_can_go_missing_for_new_items_only():
+    """data.perturb drop with items: new: the share is taken of the items without training
+    interactions (the held-out cold items), and no trained item loses anything."""
+    import pytest
+
+    from searec.errors import ConfigError
+
+    cfg = load_config(None, [
+        "data.synthetic.n_users=120", "data.synthetic.n_items=100", "data.cold_items=0.2",
+        "data.perturb=[{kind: drop, modality: image, fraction: 0.5, fill: zero, "
+        "items: new}]"])
+    dataset = searec.load_dataset(cfg.data)
+    new = dataset.cold_items()
+    gone = np.flatnonzero(missing_rows(dataset.modalities["image"]))
+    assert len(new) >= 10 and len(gone) == round(0.5 * len(new))
+    assert set(gone) <= set(new)
+    complete = searec.load_dataset(load_config(None, [
+        "data.synthetic.n_users=120", "data.synthetic.n_items=100",
+        "data.cold_items=0.2"]).data)
+    np.testing.assert_array_equal(complete.cold_items(), new)  # the same new items
+    warm = np.setdiff1d(np.arange(dataset.n_items), gone)
+    np.testing.assert_array_equal(dataset.modalities["image"][warm],
+                                  complete.modalities["image"][warm])
+    with pytest.raises(ConfigError, match="'items' applies to kind=drop only"):
+        load_config(None, ["data.perturb=[{kind: noise, modality: image, items: new}]"])

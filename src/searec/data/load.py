@@ -123,13 +123,13 @@ def load_dataset(cfg: DataConfig) -> Dataset:
             dataset = dataset.with_modalities(cfg.modalities)
     else:
         dataset = load_mmrec(cfg.path, cfg.name, cfg.modalities)
+    if cfg.cold_items > 0:  # first: a perturbation may apply to the new items only
+        dataset = with_cold_items(dataset, cfg.cold_items, cfg.cold_items_seed)
     dataset = apply_perturbations(dataset, cfg.perturb)
     if cfg.missing_fill != "none":
         dataset = replace(dataset, modalities=fill_missing(dataset.modalities,
                                                            cfg.missing_fill))
     dataset = _normalize(dataset, cfg.feature_norm)
-    if cfg.cold_items > 0:
-        dataset = with_cold_items(dataset, cfg.cold_items, cfg.cold_items_seed)
     full = np.flatnonzero(np.diff(dataset.train.indptr) >= dataset.n_items)
     if len(full):
         raise DataError(dataset.source or dataset.name, f"user {full[0]} has a training "

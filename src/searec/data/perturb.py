@@ -6,10 +6,11 @@ Each :class:`Perturbation` changes one modality of a loaded dataset:
   and standard deviation (the modality keeps its shape and scale, loses all signal);
 - ``duplicate``: the modality becomes a copy of ``source`` (perfectly correlated with it),
   mapped through a fixed random Gaussian matrix when the widths differ;
-- ``drop``: a seeded ``fraction`` of the items lose the modality, as when images or texts
-  are missing: they get the mean feature vector (``fill=mean``, what MMRec's preprocessing
-  imputes) or zeros (``fill=zero``: such items have no neighbours in that modality's
-  cosine kNN graph);
+- ``drop``: a seeded ``fraction`` of the items (``items: new``: of the items without
+  training interactions, as when only newly added items lack an image) lose the
+  modality, as when images or texts are missing: they get the mean feature vector
+  (``fill=mean``, what MMRec's preprocessing imputes) or zeros (``fill=zero``: such items
+  have no neighbours in that modality's cosine kNN graph);
 - ``scale``: the features are multiplied by ``factor``.
 """
 
@@ -41,6 +42,11 @@ class Perturbation(StrictModel):
                                           "mean feature vector (as MMRec imputes missing "
                                           "features) or zeros (as a missing image: no "
                                           "neighbours in that modality's kNN graph).")
+    items: Literal["all", "new"] = Field(
+        "all", description="drop: the items `fraction` is a share of. all: every item; "
+        "new: the items without training interactions (under data.cold_items, the "
+        "held-out cold items): the model trains on complete features and meets the "
+        "missing modality only on new items.")
     factor: float = Field(10.0, gt=0, description="scale: the multiplier.")
     seed: int = Field(0, description="Seed of the noise, the items dropped, the linear map.")
 
@@ -50,13 +56,17 @@ class Perturbation(StrictModel):
             raise ValueError("'source' is required by kind=duplicate and only by it")
         if self.source == self.modality:
             raise ValueError("'source' must differ from 'modality'")
+        if self.items != "all" and self.kind != "drop":
+            raise ValueError("'items' applies to kind=drop only")
         return self
 
 
 def perturb_features(
-    modalities: dict[str, np.ndarray], change: Perturbation
+    modalities: dict[str, np.ndarray], change: Perturbation,
+    new_items: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The new feature matrix of ``change.modality``."""
+    """The new feature matrix of ``change.modality``; ``new_items``: the items without
+    training interactions (needed by ``items: new``)."""
     x = modalities[change.modality]
     rng = np.random.default_rng(change.seed)
     if change.kind == "noise":
@@ -70,8 +80,9 @@ def perturb_features(
         return src @ (proj / np.sqrt(src.shape[1]))
     if change.kind == "drop":
         out = x.copy()
-        n = round(change.fraction * len(x))
-        items = rng.choice(len(x), size=n, replace=False)
+        pool = np.arange(len(x)) if change.items == "all" else np.asarray(new_items)
+        n = round(change.fraction * len(pool))
+        items = pool[rng.choice(len(pool), size=n, replace=False)]
         out[items] = x.mean(axis=0) if change.fill == "mean" else 0.0
         return out
     return x * np.float32(change.factor)
@@ -87,5 +98,7 @@ def apply_perturbations(dataset: Dataset, changes: list[Perturbation]) -> Datase
             if name is not None and name not in modalities:
                 raise ConfigError(f"config key 'data.perturb[{i}].{key}': no modality "
                                   f"{name!r}; the dataset has {sorted(modalities)}")
-        modalities[change.modality] = perturb_features(modalities, change).astype(np.float32)
+        new_items = dataset.cold_items() if change.items == "new" else None
+        modalities[change.modality] = perturb_features(modalities, change,
+                                                       new_items).astype(np.float32)
     return replace(dataset, modalities=modalities)
