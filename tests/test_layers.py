@@ -18,7 +18,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Low to high; a module may import its own layer and the ones below. Keyed by the first
 # part after "searec." ("" is the package root, the public API over everything).
 LAYERS: list[set[str]] = [
-    {"errors", "io", "topk", "csr", "schema", "losses", "optim", "plugins", "version"},
+    {"errors", "io", "topk", "csr", "schema", "losses", "ops", "optim", "plugins",
+     "version"},
     {"data", "features", "graphs", "evaluation"},
     {"separation"},
     {"models"},
