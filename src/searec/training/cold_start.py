@@ -36,6 +36,7 @@ from searec.data.dataset import Dataset
 from searec.evaluation.metrics import parse_metric, per_user_metrics
 from searec.graphs import InteractionGraph
 from searec.models.base import Recommender
+from searec.models.cold import ColdStartParams
 from searec.models.multimodal import MultimodalRecommender
 from searec.topk import merge_topk, topk_stable
 
@@ -169,7 +170,7 @@ def _training_pairs(dataset: Dataset, fit_items: np.ndarray) -> torch.Tensor:
 
 
 def _regress(mapper: torch.nn.Module, features: dict[str, torch.Tensor],
-             targets: torch.Tensor, scale: torch.Tensor, settings: Any,
+             targets: torch.Tensor, scale: torch.Tensor, settings: ColdStartParams,
              generator: torch.Generator, user_rep: torch.Tensor,
              pairs: torch.Tensor | None) -> float:
     """Fit the mapper's weights: the scaled squared error to ``targets`` (the fitted
