@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from searec.data.dataset import Dataset
 from searec.data.idmap import IdMap
@@ -23,6 +23,9 @@ from searec.inference.items import load_catalogue
 from searec.io import atomic_path
 from searec.models.base import Recommender
 from searec.schema import short_repr
+
+if TYPE_CHECKING:  # imported where a frame is built: the server never builds one
+    import pandas as pd
 
 FORMATS = {".csv": ",", ".tsv": "\t", ".parquet": None}
 _USER_HEADERS = ("user", "userID", "user_id")
@@ -102,6 +105,8 @@ def recommendation_frame(model: Recommender, dataset: Dataset, users: np.ndarray
     """One row per (user, rank): user, rank (1..k), item, score; original ids (columns
     user_id, item_id) where the dataset maps them, else indices (userID, itemID). A user
     with fewer than k items left to recommend gets fewer rows."""
+    import pandas as pd
+
     if k < 1:
         raise SearecError(f"k must be at least 1, got {k}")
     ids, scores = model.recommend(users, k=k, user_items=None if include_seen else dataset.train)
