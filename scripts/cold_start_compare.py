@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from searec.evaluation.stats import mean_std, paired_test
+from searec.models.cold import ColdStartParams
 from searec.runs import refit_cold_path
 
-# every refit starts from the defaults below, so that a setting never inherits the keys
-# of the one refitted before it
-DEFAULTS = ["model.cold_start.method=mapper", "model.cold_start.calibrate_for=cold",
-            "model.cold_start.rank_weight=0"]
+# every refit starts from every model.cold_start default (method: mapper), so that a
+# setting never inherits the keys of the one refitted before it
+DEFAULTS = [f"model.cold_start.{key}={json.dumps(field.default)}"
+            for key, field in ColdStartParams.model_fields.items()]
 SETTINGS = {"all": ["model.cold_start.calibrate_for=all"], "cold": []}
 VIEWS = (("all", "test"), ("warm", "test_warm"), ("cold", "test_cold"),
          ("cold among cold", "test_cold_catalogue"))
