@@ -111,5 +111,9 @@ def test_a_modality_can_go_missing_for_new_items_only():
     warm = np.setdiff1d(np.arange(dataset.n_items), gone)
     np.testing.assert_array_equal(dataset.modalities["image"][warm],
                                   complete.modalities["image"][warm])
+    with pytest.raises(ConfigError, match=r"perturb\[0\].items': new, but every item"):
+        searec.load_dataset(load_config(None, [
+            "data.synthetic.n_users=120", "data.synthetic.n_items=100",
+            "data.perturb=[{kind: drop, modality: image, items: new}]"]).data)
     with pytest.raises(ConfigError, match="'items' applies to kind=drop only"):
         load_config(None, ["data.perturb=[{kind: noise, modality: image, items: new}]"])

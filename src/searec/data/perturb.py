@@ -99,6 +99,10 @@ def apply_perturbations(dataset: Dataset, changes: list[Perturbation]) -> Datase
                 raise ConfigError(f"config key 'data.perturb[{i}].{key}': no modality "
                                   f"{name!r}; the dataset has {sorted(modalities)}")
         new_items = dataset.cold_items() if change.items == "new" else None
+        if new_items is not None and not len(new_items):
+            raise ConfigError(f"config key 'data.perturb[{i}].items': new, but every item "
+                              "has training interactions; hold some out with "
+                              "data.cold_items")
         modalities[change.modality] = perturb_features(modalities, change,
                                                        new_items).astype(np.float32)
     return replace(dataset, modalities=modalities)
