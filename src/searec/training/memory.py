@@ -79,7 +79,7 @@ class Footprint:
 
 
 class _NoRandomInit(TorchFunctionMode):
-    """Skips normal-distribution initialisation: on the meta device it has no values to
+    """Skips normal-distribution initialisation of meta tensors: they have no values to
     fill, and torch's meta kernel for it imports torch._dynamo (about 1.5 s, which
     ``searec recommend`` and ``serve`` would pay at start-up for nothing)."""
 
@@ -87,7 +87,9 @@ class _NoRandomInit(TorchFunctionMode):
                            kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         if getattr(func, "__name__", "") in ("normal_", "trunc_normal_"):
-            return args[0] if args else kwargs["tensor"]
+            tensor = args[0] if args else kwargs.get("tensor")
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
         return func(*args, **kwargs)
 
 
