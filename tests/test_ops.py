@@ -21,3 +21,4 @@ def test_unit_rows_is_f_normalize_in_value_and_gradient():
     torch.testing.assert_close(unit_rows(x), F.normalize(x, dim=1))
     assert unit_rows(x)[4].abs().sum() == 0
     torch.testing.assert_close(b.grad, a.grad)
+

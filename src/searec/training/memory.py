@@ -16,6 +16,7 @@ import ctypes
 import os
 import random
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -100,7 +101,9 @@ def footprint(build: Callable[[], nn.Module]) -> Footprint | None:
     # the real build that follows must draw the same random numbers as without this one
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     try:
-        with torch.device("meta"), _NoRandomInit():
+        # the real build that follows warns about the same things: say them once
+        with torch.device("meta"), _NoRandomInit(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             model = build()
     except SearecError:
         raise
