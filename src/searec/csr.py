@@ -4,6 +4,8 @@ batch of scores, and where a batch's rows of a CSR matrix (e.g. training items t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -24,3 +26,13 @@ def csr_rows_positions(
     r = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
     return (torch.from_numpy(r).to(device),
             torch.from_numpy(sub.indices.astype(np.int64)).to(device))
+
+
+def csr_rows_mask(mats: Sequence[sp.csr_matrix], rows: np.ndarray, n_cols: int,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean (len(rows), n_cols) mask of the union of the given CSR matrices' rows."""
+    mask = torch.zeros((len(rows), n_cols), dtype=torch.bool, device=device)
+    for mat in mats:
+        mask[csr_rows_positions(mat, rows, device)] = True
+    return mask
+

@@ -15,23 +15,13 @@ import scipy.sparse as sp
 import torch
 from pydantic import Field, field_validator
 
-from searec.csr import csr_rows_positions, users_per_batch
+from searec.csr import csr_rows_mask, csr_rows_positions, users_per_batch
 from searec.errors import NonFiniteScoreError
 from searec.evaluation.metrics import per_user_metrics
 from searec.schema import StrictModel
 from searec.topk import topk_stable
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # user ids (B,) -> scores (B, n_items)
-
-
-def _csr_rows_to_dense(
-    mats: Sequence[sp.csr_matrix], rows: np.ndarray, n_cols: int, device: torch.device
-) -> torch.Tensor:
-    """Boolean (len(rows), n_cols) mask of the union of the given CSR rows."""
-    mask = torch.zeros((len(rows), n_cols), dtype=torch.bool, device=device)
-    for mat in mats:
-        mask[csr_rows_positions(mat, rows, device)] = True
-    return mask
 
 
 @torch.no_grad()
@@ -71,7 +61,7 @@ def evaluate_ranking(
         vals, top = topk_stable(scores, k_max)
         if torch.isnan(vals).any():  # topk ranks NaN first, so any NaN score shows up here
             raise NonFiniteScoreError("the model produced NaN scores; evaluation stopped")
-        relevant = _csr_rows_to_dense([target], batch, n_items, device)
+        relevant = csr_rows_mask([target], batch, n_items, device)
         hits = relevant.gather(1, top)
         if top.shape[1] < k_max:  # fewer items than K: missing ranks are misses
             pad = torch.zeros((len(batch), k_max - top.shape[1]), dtype=torch.bool, device=device)

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from searec.csr import csr_rows_positions
+from searec.csr import csr_rows_mask, csr_rows_positions, users_per_batch
 from searec.data.dataset import Dataset
 from searec.evaluation.metrics import parse_metric, per_user_metrics
 from searec.graphs import InteractionGraph
@@ -232,7 +232,8 @@ def calibration_metrics(user_rep: torch.Tensor, item_rep: torch.Tensor,
     candidate then scores only the stand-ins, and its top k is the merge of the two
     (exact: each part's top k holds every item of the whole top k that is in it, in the
     same order, value then lower index). That, and one ranking for the three views, is
-    what keeps a 50-candidate grid cheap."""
+    what keeps a 50-candidate grid cheap. ``batch_size`` users per batch, lowered as the
+    evaluator's so that a batch's scores stay within searec.csr.MAX_BATCH_SCORES."""
     _, k = parse_metric(metric)
     device = item_rep.device
     valid = sp.csr_matrix(dataset.valid)
@@ -250,6 +251,7 @@ def calibration_metrics(user_rep: torch.Tensor, item_rep: torch.Tensor,
                "cold": int((n_cold[users] > 0).sum())}
     sums = [{view: 0.0 for view in counted} for _ in stand_in_reps]
     stand_in_train = train[:, stand_ins].tocsr()  # set-aside warm items have some
+    batch_size = users_per_batch(batch_size, n_items)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         u = user_rep[torch.from_numpy(batch).to(device)]
@@ -257,10 +259,13 @@ def calibration_metrics(user_rep: torch.Tensor, item_rep: torch.Tensor,
         scores[csr_rows_positions(train, batch, device)] = -torch.inf
         scores[:, stand_in_index] = -torch.inf
         other_vals, other_idx = topk_stable(scores, k)
-        relevant = torch.zeros((len(batch), n_items), dtype=torch.bool, device=device)
-        relevant[csr_rows_positions(valid, batch, device)] = True
+        relevant = csr_rows_mask([valid], batch, n_items, device)
         n_rel = {"all": n_all[batch], "cold": n_cold[batch]}
         n_rel["warm"] = n_rel["all"] - n_rel["cold"]
+        # per view, the batch's users it counts and their relevant counts: the same for
+        # every candidate
+        counts = {view: (torch.from_numpy(np.flatnonzero(n > 0)).to(device),
+                         torch.from_numpy(n[n > 0]).to(device)) for view, n in n_rel.items()}
         own_train = csr_rows_positions(stand_in_train, batch, device)
         for c, reps in enumerate(stand_in_reps):
             part = u @ reps.T
@@ -271,11 +276,9 @@ def calibration_metrics(user_rep: torch.Tensor, item_rep: torch.Tensor,
             cold_hits = is_stand_in_t[top]
             for view, view_hits in (("all", hits), ("warm", hits & ~cold_hits),
                                     ("cold", hits & cold_hits)):
-                have = n_rel[view] > 0
-                if have.any():
-                    rows = torch.from_numpy(np.flatnonzero(have)).to(device)
-                    values = per_user_metrics(view_hits[rows], torch.from_numpy(
-                        n_rel[view][have]).to(device), [k])[metric]
+                rows, n_relevant = counts[view]
+                if len(rows):
+                    values = per_user_metrics(view_hits[rows], n_relevant, [k])[metric]
                     sums[c][view] += float(values.sum())
     return [{view: total / counted[view] if counted[view] else 0.0
              for view, total in row.items()} for row in sums]
