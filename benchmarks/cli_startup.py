@@ -33,21 +33,9 @@ SEAREC = [sys.executable, "-m", "searec"]
 
 def _commands() -> list[list[str]]:
     """--help / --version and every (sub)command's --help."""
-    import argparse as ap
+    from searec.cli import command_paths
 
-    from searec.cli import build_parser
-
-    out: list[list[str]] = [["--help"], ["--version"]]
-
-    def walk(parser: ap.ArgumentParser, prefix: list[str]) -> None:
-        for action in parser._actions:
-            if isinstance(action, ap._SubParsersAction):
-                for name, sub in action.choices.items():
-                    out.append([*prefix, name, "--help"])
-                    walk(sub, [*prefix, name])
-
-    walk(build_parser(), [])
-    return out
+    return [["--help"], ["--version"], *([*path, "--help"] for path in command_paths())]
 
 
 def _env(threads: int) -> dict[str, str]:

@@ -193,20 +193,6 @@ def test_the_package_version_is_the_distributions():
     assert searec.__version__ == project["version"]
 
 
-def _command_paths(parser=None, prefix=()):
-    """Every command and subcommand of the CLI, as argv prefixes."""
-    import argparse
-
-    from searec.cli import build_parser
-
-    parser = parser or build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield (*prefix, name)
-                yield from _command_paths(sub, (*prefix, name))
-
-
 def test_help_and_version_import_neither_torch_nor_the_data_stack():
     """``searec --help``, ``--version`` and every subcommand's ``--help`` answer without
     importing torch, pandas, scipy or optuna (a behaviour check; benchmarks/cli_startup.py
@@ -214,7 +200,9 @@ def test_help_and_version_import_neither_torch_nor_the_data_stack():
     import subprocess
     import sys
 
-    commands = [["--help"], ["--version"], *([*p, "--help"] for p in _command_paths())]
+    from searec.cli import command_paths
+
+    commands = [["--help"], ["--version"], *([*p, "--help"] for p in command_paths())]
     assert len(commands) > 20
     script = (
         "import json, sys\n"

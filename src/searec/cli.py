@@ -588,6 +588,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_paths(parser: argparse.ArgumentParser | None = None,
+                  prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and subcommand, as argv prefixes (("train",), ("items", "add"), ...):
+    what the start-up test and benchmarks/cli_startup.py run ``--help`` on."""
+    out: list[tuple[str, ...]] = []
+    for action in (parser or build_parser())._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out += [(*prefix, name), *command_paths(sub, (*prefix, name))]
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
