@@ -93,6 +93,11 @@ def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> Non
     assert out["recompute"] is recompute
     assert out["steps"] == 2 and out["epoch_s"] > 0 and 0 <= out["test_recall@20"] <= 1
     assert out["peak_rss_gb"] >= out["rss_after_knn_gb"] > 0
+    assert out["bare_eval_s"] > 0
+    text = scale.markdown([out], {"model": "sea", "per_user": 10, "steps": 2,
+                                  "eval_batch": 64, "cpu_memory": "release", "machine": "m",
+                                  "torch": "t", "threads": 1})
+    assert f"| {out['eval_s'] / out['bare_eval_s']:.2f} |" in text
 
 
 def test_step_memory_runs_steps_under_each_setting() -> None:
@@ -196,3 +201,16 @@ def test_mmrec_parity_noisy_inference_of_lgmrec(tmp_path):
     assert row["searec_noisy_inference"]["seeds"] == [1]
     assert row["searec_noisy_inference"]["ndcg@20"][0] == pytest.approx(sum(draws) / 3)
     assert "scored as MMRec scores them" in (tmp_path / "res" / "mmrec_parity.md").read_text()
+
+
+def test_sea_step_times_every_part_on_a_small_dataset(tmp_path: Path) -> None:
+    from searec.data import make_synthetic
+    from searec.data.mmrec import save_mmrec
+
+    data = save_mmrec(make_synthetic(n_users=120, n_items=80, seed=0), tmp_path / "data")
+    bench = _load("sea_step")
+    trainer = bench.trainer_for("sea", str(data), 1, str(tmp_path / "run"))
+    trainer.model.train()
+    parts = bench.sea_parts(trainer, bench.first_batch(trainer), repeats=2)
+    assert "whole trainer step" in parts and "separation terms" in parts
+    assert all(0 < t["min_ms"] <= t["median_ms"] for t in parts.values())

@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Low to high; a module may import its own layer and the ones below. Keyed by the first
 # part after "searec." ("" is the package root, the public API over everything).
 LAYERS: list[set[str]] = [
-    {"errors", "io", "topk", "csr", "schema", "losses", "ops", "optim", "plugins",
+    {"errors", "io", "topk", "csr", "scores", "schema", "losses", "ops", "optim", "plugins",
      "version"},
     {"data", "features", "graphs", "evaluation"},
     {"separation"},

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import searec
 from searec.cli import main
@@ -57,3 +58,24 @@ def test_bad_requests_are_clear_errors(run, tmp_path):
     ids.write_text("user\n1\nbob\n")
     with pytest.raises(DataError, match=r"users.txt, line 3: expected a user index"):
         read_user_ids(ids, dataset)
+
+
+def test_score_users_writes_into_a_matching_buffer():
+    """``score_users(users, out=...)`` fills and returns the buffer when its device and
+    dtype match the representations', and otherwise returns scores of its own."""
+    from searec.models import get_model_class
+
+    model = get_model_class("bpr")(6, 5)
+    gen = torch.Generator().manual_seed(0)
+    model.use_representations(torch.randn(6, 4, generator=gen), torch.randn(5, 4, generator=gen))
+    users = torch.tensor([4, 0, 2])
+    expected = model.score_users(users)
+    out = torch.empty(3, 5)
+    assert model.score_users(users, out=out) is out
+    torch.testing.assert_close(out, expected)
+    wide = torch.empty(3, 5, dtype=torch.float64)
+    got = model.score_users(users, out=wide)
+    assert got is not wide and got.dtype == torch.float32
+    torch.testing.assert_close(got, expected)
+    ids, _ = model.recommend([4, 0, 2], k=5)
+    assert (ids == torch.argsort(expected, dim=1, descending=True, stable=True).numpy()).all()

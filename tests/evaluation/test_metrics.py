@@ -103,3 +103,35 @@ def test_score_batches_are_capped_by_memory():
     assert users_per_batch(4096, 1000) == 4096
     assert users_per_batch(4096, 200_000) == MAX_BATCH_SCORES // 200_000 == 1342
     assert users_per_batch(4096, 10**10) == 1
+
+
+def test_score_functions_that_take_a_buffer_get_one_allocation_and_the_same_metrics():
+    """A score function with a keyword ``out`` is handed views of one reused buffer (a
+    fresh batch x items tensor per batch page-faults through up to 1 GiB each time);
+    the metrics are those of the plain score function."""
+    from searec.scores import ScoreBuffer, writes_into
+
+    rng = np.random.default_rng(3)
+    scores = torch.from_numpy(rng.standard_normal((50, 30)).astype(np.float32))
+    train = sp.random(50, 30, density=0.2, random_state=1, format="csr")
+    train.data[:] = 1
+    target = sp.random(50, 30, density=0.1, random_state=2, format="csr")
+    target = target - target.multiply(train)
+    target.eliminate_zeros()
+    target.data[:] = 1
+    buffers = []
+
+    def into(users: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        buffers.append(out)
+        return torch.index_select(scores, 0, users, out=out)
+
+    plain = evaluate_ranking(lambda u: scores[u].clone(), target, [train], [5, 10],
+                             batch_size=7)
+    assert evaluate_ranking(into, target, [train], [5, 10], batch_size=7) == plain
+    n_users = int((np.diff(target.indptr) > 0).sum())  # those with held-out items
+    assert [len(b) for b in buffers] == [7] * (n_users // 7) + [n_users % 7]
+    assert len({b.untyped_storage().data_ptr() for b in buffers}) == 1
+    assert writes_into(into) and not writes_into(lambda u: scores[u]) and not writes_into(len)
+    # a score function that returns a tensor of its own is used as returned
+    fresh = ScoreBuffer(lambda users, out: scores[users] * 2, 7, 30, torch.device("cpu"))
+    torch.testing.assert_close(fresh(torch.arange(3)), scores[:3] * 2)

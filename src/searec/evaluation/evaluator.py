@@ -8,7 +8,7 @@ Memory is bounded by ``batch_size`` x n_items scores, and never more than
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,9 +19,8 @@ from searec.csr import csr_rows_mask, csr_rows_positions, users_per_batch
 from searec.errors import NonFiniteScoreError
 from searec.evaluation.metrics import per_user_metrics
 from searec.schema import StrictModel
+from searec.scores import ScoreBuffer, ScoreFn
 from searec.topk import topk_stable
-
-ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # user ids (B,) -> scores (B, n_items)
 
 
 @torch.no_grad()
@@ -51,9 +50,10 @@ def evaluate_ranking(
         keep[candidates] = True
         outside = torch.from_numpy(np.flatnonzero(~keep)).to(device)
     sums: dict[str, float] = {}
+    score_batch = ScoreBuffer(score_fn, batch_size, n_items, device)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        scores = score_fn(torch.from_numpy(batch).to(device)).float()
+        scores = score_batch(torch.from_numpy(batch).to(device))
         for mat in exclude:  # sparse in-place masking: O(nnz), not O(batch x items)
             scores[csr_rows_positions(mat, batch, device)] = -torch.inf
         if outside is not None:
@@ -69,6 +69,7 @@ def evaluate_ranking(
         n_rel = torch.from_numpy(n_rel_all[batch]).to(device)
         for name, values in per_user_metrics(hits, n_rel, ks).items():
             sums[name] = sums.get(name, 0.0) + float(values.sum())
+        del scores, relevant  # freed before the next batch's are allocated
     n = max(len(users), 1)
     result = {name: total / n for name, total in sums.items()}
     result["users"] = float(len(users))

@@ -40,6 +40,7 @@ from searec.errors import ConfigError
 from searec.graphs import CacheDir, InteractionGraph
 from searec.optim import AuxiliaryObjective
 from searec.schema import Registry, StrictModel
+from searec.scores import ScoreBuffer
 from searec.topk import topk_stable
 
 MODELS: Registry[type[Recommender]] = Registry("model")
@@ -203,10 +204,17 @@ class Recommender(nn.Module):
         self._unit_items = None
         self.n_users, self.n_items = user_rep.shape[0], item_rep.shape[0]
 
-    def score_users(self, users: torch.Tensor) -> torch.Tensor:
-        """Scores of every item for the given users -> (len(users), n_items)."""
+    def score_users(self, users: torch.Tensor, out: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+        """Scores of every item for the given users -> (len(users), n_items); written into
+        ``out`` (and ``out`` returned) where it has the representations' device and dtype,
+        so that batched callers reuse one allocation (see
+        :class:`searec.scores.ScoreBuffer`)."""
         user_rep, item_rep = self._reps()
-        return user_rep[users.to(user_rep.device)] @ item_rep.T
+        rows = user_rep[users.to(user_rep.device)]
+        if out is not None and out.device == item_rep.device and out.dtype == item_rep.dtype:
+            return torch.matmul(rows, item_rep.T, out=out)
+        return rows @ item_rep.T
 
     @torch.no_grad()
     def recommend(
@@ -227,9 +235,11 @@ class Recommender(nn.Module):
         batch_size = users_per_batch(batch_size, self.n_items)
         ids = np.empty((len(users), k), dtype=np.int64)
         scores = np.empty((len(users), k), dtype=np.float32)
+        score_batch = ScoreBuffer(self.score_users, batch_size, self.n_items,
+                                  self._reps()[1].device)
         for start in range(0, len(users), batch_size):
             batch = users[start : start + batch_size]
-            s = self.score_users(torch.from_numpy(batch)).float()
+            s = score_batch(torch.from_numpy(batch))
             if user_items is not None:
                 s[csr_rows_positions(user_items, batch, s.device)] = -torch.inf
             if exclude_items is not None:

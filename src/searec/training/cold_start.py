@@ -38,6 +38,7 @@ from searec.graphs import InteractionGraph
 from searec.models.base import Recommender
 from searec.models.cold import ColdStartParams
 from searec.models.multimodal import MultimodalRecommender
+from searec.scores import ScoreBuffer
 from searec.topk import merge_topk, topk_stable
 
 # users the calibration scores (a seeded sample above that): the grid then costs about
@@ -252,10 +253,12 @@ def calibration_metrics(user_rep: torch.Tensor, item_rep: torch.Tensor,
     sums = [{view: 0.0 for view in counted} for _ in stand_in_reps]
     stand_in_train = train[:, stand_ins].tocsr()  # set-aside warm items have some
     batch_size = users_per_batch(batch_size, n_items)
+    score_batch = ScoreBuffer(lambda rows, out: torch.matmul(rows, item_rep.T, out=out),
+                              batch_size, n_items, device)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         u = user_rep[torch.from_numpy(batch).to(device)]
-        scores = u @ item_rep.T
+        scores = score_batch(u)
         scores[csr_rows_positions(train, batch, device)] = -torch.inf
         scores[:, stand_in_index] = -torch.inf
         other_vals, other_idx = topk_stable(scores, k)
@@ -280,5 +283,6 @@ def calibration_metrics(user_rep: torch.Tensor, item_rep: torch.Tensor,
                 if len(rows):
                     values = per_user_metrics(view_hits[rows], n_relevant, [k])[metric]
                     sums[c][view] += float(values.sum())
+        del scores, relevant  # freed before the next batch's are allocated
     return [{view: total / counted[view] if counted[view] else 0.0
              for view, total in row.items()} for row in sums]
