@@ -77,7 +77,7 @@ class ModalityGraphEncoder(nn.Module):
 
     def forward(self, item_input: ModalityInput, adj: SparseOperator) -> torch.Tensor:
         items = self.mlp[2](self.mlp[1](item_input.through(self.mlp[0])))
-        x = unit_rows(torch.cat([self.user_pref, items]))
+        x = unit_rows([self.user_pref, items])
         return propagated_sum(adj, x, self.n_layers)
 
 
