@@ -59,12 +59,16 @@ def to_torch_sparse(mat: sp.spmatrix, device: torch.device | str = "cpu") -> tor
 
 
 def _sparse_dense_product(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """matrix @ x into a fresh uninitialised output.
+    """matrix @ x into a fresh uninitialised output, in the matrix's precision.
 
     ``matrix @ x`` zero-fills a tensor and copies it into the output before the product:
-    two extra passes over the result (beta=0 ignores the output's contents)."""
-    out = x.new_empty(matrix.shape[0], x.shape[1])
-    return torch.addmm(out, matrix, x, beta=0, out=out)
+    two extra passes over the result (beta=0 ignores the output's contents). Under
+    autocast (train.precision) the product stays in float32: its operands are read once
+    per non-zero, so bf16 would save little and lose the sums' precision."""
+    with torch.autocast(x.device.type, enabled=False):
+        x = x.to(matrix.dtype)
+        out = x.new_empty(matrix.shape[0], x.shape[1])
+        return torch.addmm(out, matrix, x, beta=0, out=out)
 
 
 class _FixedSparseProduct(torch.autograd.Function):

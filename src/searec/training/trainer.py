@@ -105,6 +105,13 @@ class TrainConfig(StrictModel):
         "diag_heldout_<estimator>_<pair>; about 10-60 s each on TikTok on one CPU thread). "
         "They use their own random stream: training is unchanged. 0: off (searec diagnose "
         "measures the best checkpoint after training).")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32", description="bfloat16: each step's forward pass and loss run under "
+        "torch.autocast to bfloat16 (dense products in bf16 with float32 accumulation); "
+        "parameters, optimiser state, sparse graph products, BPR and evaluation stay "
+        "float32. Needs a device with bf16 arithmetic (recent CPUs with AVX-512 BF16 or "
+        "AMX, NVIDIA Ampere and later); see docs/performance.md for its speed and quality "
+        "on TikTok.")
     cpu_memory: Literal["reuse", "release"] = Field(
         "reuse", description="reuse: keep freed CPU memory in the process for the next "
         "step's tensors instead of returning it to the OS (glibc); CPU epochs 1.2-2.1x "
@@ -341,7 +348,9 @@ class Trainer:
         # Before the forward pass: last step's gradients (as large as the parameters)
         # need not live through this step's activations.
         self.optimizer.zero_grad(set_to_none=True)
-        result = LossResult(**self.loss_module(self.epoch_graph, users, pos, neg))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.cfg.precision == "bfloat16"):
+            result = LossResult(**self.loss_module(self.epoch_graph, users, pos, neg))
         parts = result.logged()
         # Name the term that diverged, not just the total it poisoned.
         for name, value in sorted(parts.items(), key=lambda kv: kv[0] == "loss"):

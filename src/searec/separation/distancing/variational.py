@@ -170,7 +170,9 @@ class VariationalEstimator(DistancingEstimator):
                 ) -> dict[str, torch.Tensor]:
         if self.params.q_standardize:
             x, y = ({m: _standardized(t[m]) for m in self.names} for t in (x, y))
-        self._pending = {m: (x[m].detach(), y[m].detach()) for m in self.names}
+        # q is fitted after the step, outside any autocast (train.precision): in float32
+        self._pending = {m: (x[m].detach().float(), y[m].detach().float())
+                         for m in self.names}
         raw = self.bounds(x, y)
         with torch.no_grad():
             self._stats = {f"clamped_{m}": (b < 0).float() for m, b in raw.items()}
