@@ -63,12 +63,12 @@ def _sparse_dense_product(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor
 
     ``matrix @ x`` zero-fills a tensor and copies it into the output before the product:
     two extra passes over the result (beta=0 ignores the output's contents). Under
-    autocast (train.precision) the product stays in float32: its operands are read once
-    per non-zero, so bf16 would save little and lose the sums' precision."""
-    with torch.autocast(x.device.type, enabled=False):
-        x = x.to(matrix.dtype)
-        out = x.new_empty(matrix.shape[0], x.shape[1])
-        return torch.addmm(out, matrix, x, beta=0, out=out)
+    autocast (train.precision) the product stays in the matrix's float32 (autocast
+    leaves ``out=`` calls alone): its operands are read once per non-zero, so bf16 would
+    save little and lose the sums' precision."""
+    x = x.to(matrix.dtype)
+    out = x.new_empty(matrix.shape[0], x.shape[1])
+    return torch.addmm(out, matrix, x, beta=0, out=out)
 
 
 class _FixedSparseProduct(torch.autograd.Function):

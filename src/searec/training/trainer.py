@@ -109,9 +109,9 @@ class TrainConfig(StrictModel):
         "float32", description="bfloat16: each step's forward pass and loss run under "
         "torch.autocast to bfloat16 (dense products in bf16 with float32 accumulation); "
         "parameters, optimiser state, sparse graph products, BPR and evaluation stay "
-        "float32. Needs a device with bf16 arithmetic (recent CPUs with AVX-512 BF16 or "
-        "AMX, NVIDIA Ampere and later); see docs/performance.md for its speed and quality "
-        "on TikTok.")
+        "float32. Faster only on a device with bf16 arithmetic (CPUs with AVX-512 BF16 or "
+        "AMX, NVIDIA Ampere and later); its speed and quality on TikTok: "
+        "docs/performance.md.")
     cpu_memory: Literal["reuse", "release"] = Field(
         "reuse", description="reuse: keep freed CPU memory in the process for the next "
         "step's tensors instead of returning it to the OS (glibc); CPU epochs 1.2-2.1x "
