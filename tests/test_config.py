@@ -117,8 +117,19 @@ def test_old_flat_separation_keys_name_their_new_place():
                                           r"own section: model\.separation\.distancing"
                                           r"\.q_steps"):
         load_config(None, ["model.separation.q_steps=5"])
-    cfg = load_config(None, ["model.separation.distancing.q_steps=7"])
+    cfg = load_config(None, ["model.separation.distancing=club",
+                             "model.separation.distancing.q_steps=7"])
     assert cfg.model_params["separation"]["distancing"]["q_steps"] == 7
+
+
+def test_a_setting_of_another_estimator_says_whose_it_is():
+    """SEA's default distancing is hsic; CLUB's settings alone name CLUB, not just hsic's."""
+    with pytest.raises(ConfigError, match=r"'q_steps' is a setting of club and l1out, not of "
+                       r"hsic, the default distancing estimator: choose one first, e\.g\. "
+                       r"distancing=club"):
+        load_config(None, ["model.separation.distancing.q_steps=7"])
+    with pytest.raises(ConfigError, match=r"not of hsic: choose one first"):
+        load_config(None, ["model.separation.distancing={name: hsic, q_steps: 3}"])
 
 
 def test_numbers_in_scientific_notation_are_numbers(tmp_path):

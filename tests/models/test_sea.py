@@ -18,8 +18,8 @@ from searec.training import main_parameters
 def _sea(dataset, tmp_path, **params):
     """SEA with ``params``; separation keys go to its nested section (2 q steps)."""
     torch.manual_seed(0)
-    sep = {"distancing": {"q_steps": 2}} | {k: v for k, v in params.items()
-                                            if k in SeparationParams.model_fields}
+    sep = {"distancing": {"name": "club", "q_steps": 2}} | {
+        k: v for k, v in params.items() if k in SeparationParams.model_fields}
     own = {k: v for k, v in params.items() if k not in SeparationParams.model_fields}
     return create_model("sea", dataset, {**own, "separation": sep}, cache_dir=str(tmp_path))
 
@@ -98,8 +98,12 @@ def test_reference_preset_loads_and_differs_where_documented():
     ref_sep, default_sep = ref.model_params["separation"], default.model_params["separation"]
     assert {k for k, v in ref_sep.items() if default_sep[k] != v} == {
         "pair_order", "distance_weight", "mi_max_items", "mi_items", "distancing"}
-    ref_club, default_club = ref_sep["distancing"], default_sep["distancing"]
-    assert {k for k, v in ref_club.items() if default_club[k] != v} == {"q_pairs", "q_steps"}
+    # the authors' CLUB, where searec's default distancing is HSIC
+    assert ref_sep["distancing"]["name"] == "club" and default_sep["distancing"]["name"] == "hsic"
+    club = load_config(None, ["model.name=sea", "model.separation.distancing=club"])
+    club_defaults = club.model_params["separation"]["distancing"]
+    assert {k for k, v in ref_sep["distancing"].items() if club_defaults[k] != v} == {
+        "q_pairs", "q_steps"}
     assert ref_sep["alignment"] == default_sep["alignment"]
     assert ref_sep["pair_order"] == ["text", "image"]  # the authors' directions
     assert ref.model_params["embedding_dim"] == 64 and default.model_params["embedding_dim"] == 128

@@ -194,7 +194,8 @@ def test_pair_order_sets_the_anchor_and_the_direction_of_the_shared_q():
     images) and fits its shared q as q(image | text): pair_order [text, image] gives both."""
     torch.manual_seed(0)
     sep = Separation({"image": 6, "text": 5},
-                     SeparationParams(distancing={"q_steps": 1, "q_pairs": "reference"},
+                     SeparationParams(distancing={"name": "club", "q_steps": 1,
+                                                 "q_pairs": "reference"},
                                       pair_order=["text", "image"]))
     p = sep.project({"image": torch.randn(30, 6), "text": torch.randn(30, 5)})
     sep.eval()  # batch norm on running statistics: the heads give the same output twice
@@ -213,8 +214,8 @@ def test_pair_order_sets_the_anchor_and_the_direction_of_the_shared_q():
 
 def test_a_shared_q_needs_two_modalities():
     with pytest.raises(ConfigError, match=r"q_pairs.*at least two"):
-        Separation({"image": 6}, SeparationParams(distancing={"q_pairs": "reference"},
-                                                  alignment="none"))
+        Separation({"image": 6}, SeparationParams(
+            distancing={"name": "club", "q_pairs": "reference"}, alignment="none"))
 
 
 def test_single_modality_turns_alignment_off_with_a_warning():

@@ -90,7 +90,8 @@ def test_perturbation_config_errors() -> None:
 def test_sea_logs_separation_mi_and_diagnose_plots(tmp_path: Path, capsys) -> None:
     run = tmp_path / "sea"
     small = ["data.synthetic.n_users=150", "data.synthetic.n_items=90", "train.epochs=3",
-             "train.progress=false", "model.separation.distancing.q_steps=2",
+             "train.progress=false", "model.separation.distancing=club",
+             "model.separation.distancing.q_steps=2",
              "model.separation.mi_items=batch"]
     assert main(["train", "--out", str(run), *small]) == 0
     rows = read_csv_rows(run / "history.csv")

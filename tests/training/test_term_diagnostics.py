@@ -22,7 +22,9 @@ from searec.training import Trainer, main_parameters
 from searec.training.terms import inert_terms
 
 TINY = {"data": {"synthetic": {"n_users": 80, "n_items": 50, "interactions_per_user": 8}},
-        "model": {"name": "sea", "embedding_dim": 16, "separation": {"distancing": {"q_steps": 2}}},
+        "model": {"name": "sea", "embedding_dim": 16,
+                  "separation": {"distancing": {"name": "club", "q_steps": 2},
+                                 "distance_weight": 0.006}},
         "train": {"progress": False, "batch_size": 128, "epochs": 2}}
 
 
@@ -139,6 +141,7 @@ def test_an_inert_term_is_named_with_what_to_try(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--out", str(run), "data.synthetic.n_users=80",
                  "data.synthetic.n_items=50", "train.epochs=2", "train.progress=false",
+                 "model.separation.distancing=club",
                  "model.separation.distance_weight=1e-9"]) == 0
     err = capsys.readouterr().err
     assert "warning: loss term 'distance' was inert" in err

@@ -86,8 +86,10 @@ class SeparationParams(StrictModel):
         "authors' code: [text, image].")
     align_weight: float = Field(0.012, ge=0, description="Weight of the alignment loss "
                                 "(reference alpha).")
-    distance_weight: float = Field(0.006, ge=0, description="Weight of the distancing loss "
-                                   "(reference ureg).")
+    distance_weight: float = Field(
+        0.1, ge=0, description="Weight of the distancing loss: 0.1 for the default hsic "
+        "(a normalised value in [0, 1]); the authors' ureg with CLUB is 0.006 (the "
+        "reference preset: 0.003, for their halved bound).")
     mi_items: Literal["all", "batch"] = Field(
         "batch", description="Items the MI losses see each step: batch (the batch's positive "
         "and negative items) or all (reference).")

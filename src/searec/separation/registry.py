@@ -82,6 +82,7 @@ class EstimatorRegistry(Registry[T], Generic[T]):
         if not isinstance(value, Mapping):
             raise ValueError(f"expected an estimator name or a section {{name: ..., its "
                              f"settings}}, e.g. {self.default} (got {type(value).__name__})")
+        named = "name" in value
         value = {"name": self.default, **value}
         name = value["name"]
         if not isinstance(name, str):
@@ -91,8 +92,25 @@ class EstimatorRegistry(Registry[T], Generic[T]):
             return params.model_validate(value)
         except ValidationError as err:
             own = [k for k in known_keys(params) if k != "name"]
-            raise ValueError(f"{name}: {describe_errors(err, own)}; the settings of "
-                             f"{name}: {', '.join(own) or 'none'}") from None
+            # a typo may mean any estimator's setting; one that is another's says whose
+            raise ValueError(f"{name}: {describe_errors(err, self.setting_keys())}; the "
+                             f"settings of {name}: {', '.join(own) or 'none'}"
+                             f"{self._owners_hint(value, own, name, named)}") from None
+
+    def _owners_hint(self, value: Mapping[str, Any], own: list[str], name: str,
+                     named: bool) -> str:
+        """For settings given that belong to other estimators (CLUB's q_steps while the
+        default is another): which estimators have them and how to choose one."""
+        foreign = [k for k in value if k != "name" and k not in own]
+        owners = sorted({other for other, cls in self.entries.items() if other != name
+                         and any(k in known_keys(cls.Params) for k in foreign)})  # type: ignore[attr-defined]
+        if not owners:
+            return ""
+        which = f"{name}, the default {self.kind} estimator" if not named else name
+        keys = ", ".join(repr(k) for k in foreign)
+        return (f". {keys} {'is a setting' if len(foreign) == 1 else 'are settings'} of "
+                f"{' and '.join(owners)}, not of {which}: choose one first, e.g. "
+                f"{self.kind}={owners[0]} (or {{name: {owners[0]}, ...}})")
 
     def setting_keys(self) -> list[str]:
         """Every setting any registered estimator of this kind has."""
