@@ -135,8 +135,8 @@ base:
 datasets:
   synthetic: null
 variants:
-  full: {}
-  hsic: {model: {separation: {distancing: hsic}}}
+  full: {model: {separation: {distancing: club}}}
+  hsic: {}
   lightgcn: {model: {name: lightgcn}}
 seeds: [1, 2]
 baseline: full
@@ -219,7 +219,8 @@ def test_variant_naming_another_model_drops_base_model_keys(tmp_path):
 
     spec_file = tmp_path / "e.yaml"
     spec_file.write_text(yaml.safe_dump({
-        "base": {"model": {"name": "sea", "separation": {"distancing": {"q_steps": 5}}},
+        "base": {"model": {"name": "sea",
+                           "separation": {"distancing": {"name": "club", "q_steps": 5}}},
                  "train": {"epochs": 2}},
         "variants": {"sea": {}, "lightgcn": {"model": {"name": "lightgcn", "n_layers": 1}}},
         "seeds": [1]}))
