@@ -34,7 +34,7 @@ def test_sea_clearly_beats_lightgcn_and_bpr_on_planted_signal(tmp_path):
         cfg = load_config(None, [f"model.name={model}", *SPARSE, *extra])
         return train(cfg, tmp_path / model, log=lambda _: None)["test"]
 
-    sea = run("sea", "model.separation.distancing.q_steps=5", "model.separation.mi_items=batch")
+    sea = run("sea")  # its defaults
     lgcn = run("lightgcn")
     bpr = run("bpr")
     assert sea["recall@20"] > 1.5 * lgcn["recall@20"]
@@ -44,6 +44,7 @@ def test_sea_clearly_beats_lightgcn_and_bpr_on_planted_signal(tmp_path):
 
 def test_sea_history_logs_every_loss_part(tmp_path):
     cfg = load_config(None, ["model.name=sea", *SYNTH, "train.epochs=2",
+                             "model.separation.distancing=club",
                              "model.separation.distancing.q_steps=2"])
     train(cfg, tmp_path / "sea", log=lambda _: None)
     header = (tmp_path / "sea" / "history.csv").read_text().splitlines()[0].split(",")
@@ -82,7 +83,7 @@ def test_mi_losses_see_at_most_mi_max_items(tiny):
     from searec.models import create_model
 
     model = create_model("sea", tiny, {"separation": {"mi_max_items": 16, "mi_items": "all",
-                                                    "distancing": {"q_steps": 1}}})
+                                                    "distancing": {"name": "club", "q_steps": 1}}})
     seen = []
     original = model.separation.losses
     model.separation.losses = lambda p: seen.append(next(iter(p.values())).shape[0]) or \

@@ -62,7 +62,8 @@ def _trainer(cfg, tmp_path) -> Trainer:
 
 def test_train_fused_adam_reaches_the_auxiliary_optimisers(tmp_path):
     tiny = {"data": {"synthetic": {"n_users": 40, "n_items": 30}},
-            "model": {"name": "sea"}, "train": {"progress": False}}
+            "model": {"name": "sea", "separation": {"distancing": "club"}},
+            "train": {"progress": False}}
     default = _trainer(build_config(tiny), tmp_path / "a")
     assert is_fused(default.optimizer)
     assert list(default.auxiliary_optimizers) == ["q_nll"]
@@ -98,7 +99,8 @@ def test_checkpoints_of_an_earlier_format_are_a_clear_error(tmp_path):
 def test_trainer_resolves_an_unset_lr_to_the_models_rate(tmp_path):
     # build_config fills train.lr in; a TrainConfig made in Python code leaves it None
     cfg = build_config({"data": {"synthetic": {"n_users": 40, "n_items": 30}},
-                        "model": {"name": "sea"}, "train": {"progress": False}})
+                        "model": {"name": "sea", "separation": {"distancing": "club"}},
+            "train": {"progress": False}})
     cfg.train.lr = None
     trainer = _trainer(cfg, tmp_path)
     assert trainer.optimizer.param_groups[0]["lr"] == SEA.default_lr == 3e-4

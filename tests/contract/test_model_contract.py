@@ -13,7 +13,7 @@ def _variants() -> list[tuple[str, dict]]:
     for name, cls in sorted(registry().items()):
         out.append((name, {}))
         if "separation" in cls.Params.model_fields:
-            out.append((name, {"separation": {"distancing": {"q_steps": 2}}}))
+            out.append((name, {"separation": {"distancing": {"name": "club", "q_steps": 2}}}))
     return out
 
 

@@ -32,8 +32,8 @@ def test_plain_backbones_have_no_separation(tiny, tmp_path):
 def test_the_same_separation_component_plugs_into_every_backbone(tiny, tmp_path):
     graph = InteractionGraph.from_train(tiny.train)
     for name in ("vbpr", "freedom", "sea"):
-        model = create_model(name, tiny, {"separation": {"distancing": {"q_steps": 2}}},
-                             cache_dir=str(tmp_path))
+        club = {"distancing": {"name": "club", "q_steps": 2}}
+        model = create_model(name, tiny, {"separation": club}, cache_dir=str(tmp_path))
         assert type(model.separation) is Separation
         parts = model.loss(graph, *_batch(tiny)).logged()
         for key in ("align", "distance", "distance_image", "distance_text"):
@@ -87,7 +87,7 @@ def test_freedom_trains_on_pruned_graph_and_scores_on_full(tiny, tmp_path):
 def test_separation_flag_on_the_command_line():
     cfg = load_config(None, ["model.name=vbpr", "model.separation.alignment=infonce"])
     assert cfg.model_params["separation"]["alignment"]["name"] == "infonce"
-    assert cfg.model_params["separation"]["distancing"]["q_steps"] == 5  # the section's defaults
+    assert cfg.model_params["separation"]["distancing"] == {"name": "hsic", "max_rows": 512}
     with pytest.raises(ConfigError, match=r"model\.separation is a section"):
         load_config(None, ["model.name=vbpr", "model.separation=true"])
     with pytest.raises(ConfigError, match=r"moved to .model\.separation\.distancing\.q_steps."):

@@ -62,7 +62,8 @@ def test_dragon_is_the_sea_backbone_plus_the_user_graph(tiny):
                         torch.tensor([4, 5])).logged()
     assert {"bpr", "reg"} <= set(parts) and float(parts["reg"].detach()) > 0
     assert dragon.separation is None
-    separated = create_model("dragon", tiny, {"separation": {"distancing": {"q_steps": 2}}})
+    separated = create_model("dragon", tiny,
+                             {"separation": {"distancing": {"name": "club", "q_steps": 2}}})
     assert separated.separation is not None
 
 

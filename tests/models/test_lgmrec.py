@@ -113,8 +113,8 @@ def test_any_number_of_modalities_and_pairs_in_the_contrastive_loss(tiny):
 
 
 def test_separation_plugs_into_lgmrec(tiny):
-    model = create_model("lgmrec", tiny, {"separation": {"proj_dim": 10,
-                                                         "distancing": {"q_steps": 2}}})
+    club = {"name": "club", "q_steps": 2}
+    model = create_model("lgmrec", tiny, {"separation": {"proj_dim": 10, "distancing": club}})
     assert model.transforms["image"].in_features == 10
     assert model.hyperedges["text"].in_features == 10
     parts = model.loss(InteractionGraph.from_train(tiny.train), *_batch(tiny)).logged()

@@ -71,8 +71,8 @@ def test_user_view_is_the_normalised_user_item_block(tiny):
 
 
 def test_separation_plugs_into_mgcn(tiny):
-    model = create_model("mgcn", tiny, {"separation": {"proj_dim": 10,
-                                                       "distancing": {"q_steps": 2}}})
+    club = {"name": "club", "q_steps": 2}
+    model = create_model("mgcn", tiny, {"separation": {"proj_dim": 10, "distancing": club}})
     assert model.projections["image"].in_features == 10
     parts = model.loss(InteractionGraph.from_train(tiny.train), torch.tensor([0, 1]),
                        torch.tensor([2, 3]), torch.tensor([4, 5])).logged()

@@ -12,7 +12,8 @@ import pytest
 ARGS = ["train", "--model", "sea", "--epochs", "5", "--seed", "11",
         "data.synthetic.n_users=150", "data.synthetic.n_items=90",
         "data.synthetic.interactions_per_user=12", "train.batch_size=32", "train.lr=0.002",
-        "model.separation.distancing.q_steps=2", "model.separation.mi_items=batch",
+        "model.separation.distancing=club", "model.separation.distancing.q_steps=2",
+        "model.separation.mi_items=batch",
         "train.progress=false", "train.threads=1"]
 
 
