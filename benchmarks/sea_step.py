@@ -1,7 +1,8 @@
 """Where one SEA training step goes, part by part, beside LightGCN's whole step.
 
     python benchmarks/sea_step.py [--data ../shared/data/tiktok] [--repeats 15]
-        [--threads 1] [--name sea_step] [--note TEXT]
+        [--threads 1] [--precision float32|bfloat16] [--set KEY=VALUE ...]
+        [--name sea_step] [--note TEXT]
 
 Builds SEA and LightGCN with their defaults on the data (cold users dropped, as
 benchmarks/zoo_cost.py), draws one batch of the trainer's size, and times with
@@ -24,7 +25,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,7 +53,7 @@ def timed(fn: Callable[[], object], repeats: int) -> dict[str, float]:
 
 
 def trainer_for(model_name: str, data: str, threads: int, run_dir: str,
-                precision: str = "float32") -> Trainer:
+                precision: str = "float32", overrides: Sequence[str] = ()) -> Trainer:
     from searec.config import load_config
     from searec.data.load import load_dataset
     from searec.graphs import InteractionGraph
@@ -61,7 +62,8 @@ def trainer_for(model_name: str, data: str, threads: int, run_dir: str,
 
     cfg = load_config(None, [f"model.name={model_name}", f"data.path={data}",
                              "data.cold_users=drop", f"train.threads={threads}",
-                             "train.progress=false", f"train.precision={precision}"])
+                             "train.progress=false", f"train.precision={precision}",
+                             *overrides])
     dataset = load_dataset(cfg.data)
     torch.manual_seed(0)
     model = build_model(cfg, dataset)
@@ -160,12 +162,14 @@ def main() -> None:
     ap.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                     help="train.precision for SEA: bfloat16 runs its step, loss, encoders "
                     "and separation terms under autocast (sparse products stay float32)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="config overrides for SEA, e.g. model.separation.distancing=club")
     ap.add_argument("--name", default="sea_step")
     ap.add_argument("--note", default="", help="code version, what else ran meanwhile")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        sea = trainer_for("sea", args.data, args.threads, tmp, args.precision)
+        sea = trainer_for("sea", args.data, args.threads, tmp, args.precision, args.set)
         sea.model.train()
         batch = first_batch(sea)
         parts = sea_parts(sea, batch, args.repeats)
@@ -177,7 +181,7 @@ def main() -> None:
     sea_step = parts["whole trainer step"]["min_ms"]
     light_step = parts["LightGCN: whole trainer step"]["min_ms"]
     meta = {"data": args.data, "threads": args.threads, "repeats": args.repeats,
-            "precision": args.precision,
+            "precision": args.precision, "overrides": args.set,
             "batch": len(batch[0]), "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__, "note": args.note,
@@ -186,7 +190,8 @@ def main() -> None:
     (RESULTS / f"{args.name}.json").write_text(
         json.dumps({"meta": meta, "parts": parts}, indent=1) + "\n")
     lines = [f"# One SEA training step, part by part, on `{Path(args.data).name}`", "",
-             f"Defaults (train.precision={args.precision}), batch {meta['batch']:,}, "
+             f"Defaults (train.precision={args.precision}"
+             f"{''.join(', ' + o for o in args.set)}), batch {meta['batch']:,}, "
              f"{args.threads} thread(s), torch "
              f"{meta['torch']}, {meta['cpus']} CPUs ({meta['processor']}); ms per call, min / "
              f"median of {args.repeats} after a warm-up; parts timed apart (forward + "

@@ -101,11 +101,13 @@ class EstimatorRegistry(Registry[T], Generic[T]):
                      named: bool) -> str:
         """For settings given that belong to other estimators (CLUB's q_steps while the
         default is another): which estimators have them and how to choose one."""
-        foreign = [k for k in value if k != "name" and k not in own]
-        owners = sorted({other for other, cls in self.entries.items() if other != name
-                         and any(k in known_keys(cls.Params) for k in foreign)})  # type: ignore[attr-defined]
-        if not owners:
+        others = {other: known_keys(cls.Params) for other, cls in self.entries.items()  # type: ignore[attr-defined]
+                  if other != name}
+        foreign = [k for k in value if k != "name" and k not in own
+                   and any(k in keys for keys in others.values())]
+        if not foreign:
             return ""
+        owners = sorted(o for o, keys in others.items() if any(k in keys for k in foreign))
         which = f"{name}, the default {self.kind} estimator" if not named else name
         keys = ", ".join(repr(k) for k in foreign)
         return (f". {keys} {'is a setting' if len(foreign) == 1 else 'are settings'} of "
