@@ -83,15 +83,21 @@ def test_evaluator_skips_users_without_heldout_items_and_k_larger_than_items():
     assert res["precision@10"] == pytest.approx(0.1)
 
 
-def test_evaluator_batching_does_not_change_results():
-    rng = np.random.default_rng(0)
-    scores = rng.standard_normal((50, 30)).astype(np.float32)
+def _train_and_target() -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Random binary training and held-out matrices (50 users x 30 items), disjoint."""
     train = sp.random(50, 30, density=0.2, random_state=1, format="csr")
     train.data[:] = 1
     target = sp.random(50, 30, density=0.1, random_state=2, format="csr")
     target = target - target.multiply(train)
     target.eliminate_zeros()
     target.data[:] = 1
+    return train, target
+
+
+def test_evaluator_batching_does_not_change_results():
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((50, 30)).astype(np.float32)
+    train, target = _train_and_target()
     a = evaluate_ranking(_score_fn(scores), target, [train], [5, 10], batch_size=7)
     b = evaluate_ranking(_score_fn(scores), target, [train], [5, 10], batch_size=1000)
     assert a == pytest.approx(b)
@@ -113,12 +119,7 @@ def test_score_functions_that_take_a_buffer_get_one_allocation_and_the_same_metr
 
     rng = np.random.default_rng(3)
     scores = torch.from_numpy(rng.standard_normal((50, 30)).astype(np.float32))
-    train = sp.random(50, 30, density=0.2, random_state=1, format="csr")
-    train.data[:] = 1
-    target = sp.random(50, 30, density=0.1, random_state=2, format="csr")
-    target = target - target.multiply(train)
-    target.eliminate_zeros()
-    target.data[:] = 1
+    train, target = _train_and_target()
     buffers = []
 
     def into(users: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
