@@ -50,15 +50,13 @@ def load_splits() -> tuple[sp.csr_matrix, sp.csr_matrix, str]:
 
 def random_splits(n_users: int, n_items: int) -> tuple[sp.csr_matrix, sp.csr_matrix, str]:
     """16 training and 4 test items per user, uniformly at random (test minus train)."""
+    from searec.data.dataset import interaction_matrix
+
     rng = np.random.default_rng(0)
 
     def draw(per_user: int) -> sp.csr_matrix:
         rows = np.repeat(np.arange(n_users), per_user)
-        cols = rng.integers(0, n_items, len(rows))
-        out = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
-                            shape=(n_users, n_items))
-        out.data[:] = 1
-        return out
+        return interaction_matrix(rows, rng.integers(0, n_items, len(rows)), n_users, n_items)
 
     train, test = draw(16), draw(4)
     test = (test - test.multiply(train)).tocsr()

@@ -35,4 +35,3 @@ def csr_rows_mask(mats: Sequence[sp.csr_matrix], rows: np.ndarray, n_cols: int,
     for mat in mats:
         mask[csr_rows_positions(mat, rows, device)] = True
     return mask
-

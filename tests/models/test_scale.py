@@ -12,6 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from searec.data import Dataset
+from searec.data.dataset import interaction_matrix
 from searec.graphs import InteractionGraph
 from searec.models import create_model, registry
 from searec.training import seed_everything
@@ -43,11 +44,7 @@ def catalogue() -> Dataset:
 
     def split(per_user: int) -> sp.csr_matrix:
         users = np.repeat(np.arange(N_USERS), per_user)
-        items = rng.integers(0, N_ITEMS, len(users))
-        m = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)),
-                          shape=(N_USERS, N_ITEMS))
-        m.data[:] = 1.0
-        return m
+        return interaction_matrix(users, rng.integers(0, N_ITEMS, len(users)), N_USERS, N_ITEMS)
 
     train, valid, test = split(8), split(1), split(1)
     features = {"image": rng.standard_normal((N_ITEMS, 8)).astype(np.float32),
