@@ -32,10 +32,9 @@ class ScoreBuffer:
     384-d, 4,096 users took 12-20 s that way against 7.8-8.1 s into a reused buffer
     (one CPU thread; docs/performance.md)."""
 
-    def __init__(self, score_fn: ScoreFn, batch_size: int, n_items: int,
-                 device: torch.device) -> None:
+    def __init__(self, score_fn: ScoreFn, n_items: int, device: torch.device) -> None:
         self.score_fn = score_fn
-        self.shape = (batch_size, n_items)
+        self.n_items = n_items
         self.device = device
         self.into = writes_into(score_fn)
         self.buffer: torch.Tensor | None = None
@@ -43,6 +42,8 @@ class ScoreBuffer:
     def __call__(self, users: torch.Tensor) -> torch.Tensor:
         if not self.into:
             return self.score_fn(users).float()
-        if self.buffer is None:
-            self.buffer = torch.empty(self.shape, device=self.device)
+        # sized by the largest batch seen (the first, in a batched loop), not by the batch
+        # bound: a one-user request (the server's recommend) must not allocate 1 GiB
+        if self.buffer is None or len(self.buffer) < len(users):
+            self.buffer = torch.empty((len(users), self.n_items), device=self.device)
         return self.score_fn(users, out=self.buffer[: len(users)]).float()

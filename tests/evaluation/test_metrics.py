@@ -134,5 +134,14 @@ def test_score_functions_that_take_a_buffer_get_one_allocation_and_the_same_metr
     assert len({b.untyped_storage().data_ptr() for b in buffers}) == 1
     assert writes_into(into) and not writes_into(lambda u: scores[u]) and not writes_into(len)
     # a score function that returns a tensor of its own is used as returned
-    fresh = ScoreBuffer(lambda users, out: scores[users] * 2, 7, 30, torch.device("cpu"))
+    fresh = ScoreBuffer(lambda users, out: scores[users] * 2, 30, torch.device("cpu"))
     torch.testing.assert_close(fresh(torch.arange(3)), scores[:3] * 2)
+    # the buffer is as large as the largest batch asked for, not as the batch bound: one
+    # user's request allocates one row
+    sized = ScoreBuffer(into, 30, torch.device("cpu"))
+    sized(torch.tensor([4]))
+    assert sized.buffer is not None and sized.buffer.shape == (1, 30)
+    sized(torch.arange(3))
+    first = sized.buffer
+    torch.testing.assert_close(sized(torch.arange(2)), scores[:2])
+    assert first.shape == (3, 30) and sized.buffer is first

@@ -50,7 +50,7 @@ def evaluate_ranking(
         keep[candidates] = True
         outside = torch.from_numpy(np.flatnonzero(~keep)).to(device)
     sums: dict[str, float] = {}
-    score_batch = ScoreBuffer(score_fn, batch_size, n_items, device)
+    score_batch = ScoreBuffer(score_fn, n_items, device)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         scores = score_batch(torch.from_numpy(batch).to(device))

@@ -235,8 +235,7 @@ class Recommender(nn.Module):
         batch_size = users_per_batch(batch_size, self.n_items)
         ids = np.empty((len(users), k), dtype=np.int64)
         scores = np.empty((len(users), k), dtype=np.float32)
-        score_batch = ScoreBuffer(self.score_users, batch_size, self.n_items,
-                                  self._reps()[1].device)
+        score_batch = ScoreBuffer(self.score_users, self.n_items, self._reps()[1].device)
         for start in range(0, len(users), batch_size):
             batch = users[start : start + batch_size]
             s = score_batch(torch.from_numpy(batch))

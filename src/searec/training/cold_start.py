@@ -254,7 +254,7 @@ def calibration_metrics(user_rep: torch.Tensor, item_rep: torch.Tensor,
     stand_in_train = train[:, stand_ins].tocsr()  # set-aside warm items have some
     batch_size = users_per_batch(batch_size, n_items)
     score_batch = ScoreBuffer(lambda rows, out: torch.matmul(rows, item_rep.T, out=out),
-                              batch_size, n_items, device)
+                              n_items, device)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         u = user_rep[torch.from_numpy(batch).to(device)]
