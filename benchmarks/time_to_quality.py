@@ -19,6 +19,15 @@ headline ratio uses the second.
 
 Runs go to OUT/seed-S/reference and OUT/seed-S/default; an interrupted benchmark
 continues where it stopped (finished runs are kept, unfinished ones resumed).
+
+With ``--target V`` the target is that fixed validation recall@20 instead (for TikTok,
+0.0607: the authors' code after 12 epochs, 1,734 s here; #35): no reference run is
+trained, each seed's default run needs only the epochs to reach it (cap them with
+``--default-overrides train.epochs=N``), and the result goes to
+benchmarks/results/time_to_quality_target.{json,md}:
+
+    python benchmarks/time_to_quality.py --data ../shared/data/tiktok --out runs/ttq-target \
+        --target 0.0607 --seeds 1 2 3 --default-overrides train.epochs=8
 """
 
 from __future__ import annotations
@@ -66,15 +75,16 @@ def first_reaching(points: list[tuple[int, float, float]], target: float):  # ty
     return next(((e, s) for e, s, v in points if v >= target), (None, None))
 
 
-def epoch_costs(out: Path, rounds: int, epochs: int) -> dict:
-    """Median / min seconds of one epoch (train + validation) of the runs in ``out``,
-    timed in turn: ``{"runs": {name: {...}}, "rounds": ..., "epochs_per_run": ...}``."""
+def epoch_costs(out: Path, rounds: int, epochs: int,
+                names: tuple[str, ...] = ("reference", "default")) -> dict:
+    """Median / min seconds of one epoch (train + validation) of the runs ``names`` in
+    ``out``, timed in turn: ``{"runs": {name: {...}}, "rounds": ..., "epochs_per_run": ...}``."""
     import statistics
     import tempfile
 
     from searec.runs import run_config, train
 
-    samples: dict[str, list[float]] = {"reference": [], "default": []}
+    samples: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         for name in samples:
             cfg = run_config(out / name)
@@ -131,6 +141,57 @@ def analyse(out: Path, costs: dict | None = None) -> dict:
             e_ours * cost["default"]["min_s"] / (e_ref * cost["reference"]["min_s"])
             if e_ref and e_ours else None)
     return result
+
+
+def analyse_fixed(out: Path, target: float, costs: dict | None = None) -> dict:
+    """One seed's default run (``out/default``) against a fixed validation ``target``;
+    ``costs`` from :func:`epoch_costs` adds the side-by-side clock."""
+    points = curve(out / "default")
+    epoch, seconds = first_reaching(points, target)
+    cost = (costs or {}).get("runs", {}).get("default")
+    return {"target_valid": target, "metric": METRIC, "default": {
+        "epochs_run": points[-1][0], "best_valid": max(v for _, _, v in points),
+        "reached_at_epoch": epoch, "reached_after_s": seconds,
+        "reached_after_s_side_by_side": epoch * cost["median_s"]
+        if cost and epoch is not None else None,
+        "reached_after_s_fastest_epochs": epoch * cost["min_s"]
+        if cost and epoch is not None else None}}
+
+
+def markdown_fixed(per_seed: dict[int, dict], costs: dict | None, meta: dict,
+                   budget_s: float | None) -> str:
+    """The fixed-target result: per seed, epochs and seconds to the target."""
+    target = next(iter(per_seed.values()))["target_valid"]
+    cost = (costs or {}).get("runs", {}).get("default")
+    lines = ["# Time to a fixed validation target", "",
+             f"Target: validation {METRIC} {target:.4f}, SEA with its defaults. "
+             f"{meta['machine']}, torch {meta['torch']}, {meta['threads']} thread(s).", "",
+             "\"As run\": train + validation seconds summed from each run's history.csv. "
+             "\"Side by side\": epochs needed x the median (fastest) cost of an epoch, "
+             + (f"timed in this process ({costs['rounds']} rounds of "
+                f"{costs['epochs_per_run']} epochs; median {cost['median_s']:.2f} s, "
+                f"fastest {cost['min_s']:.2f} s)." if cost else "not timed."), "",
+             "| seed | reaches target at epoch | best valid (epochs run) | as run (s) | "
+             "side by side (s) | fastest epochs (s) |", "|---|---|---|---|---|---|"]
+
+    def sec(x: float | None) -> str:
+        return f"{x:.1f}" if x is not None else "not reached"
+
+    for seed, per in per_seed.items():
+        x = per["default"]
+        lines.append(f"| {seed} | {x['reached_at_epoch'] or '-'} | {x['best_valid']:.4f} "
+                     f"({x['epochs_run']}) | {sec(x['reached_after_s'])} | "
+                     f"{sec(x['reached_after_s_side_by_side'])} | "
+                     f"{sec(x['reached_after_s_fastest_epochs'])} |")
+    side = [p["default"]["reached_after_s_side_by_side"] for p in per_seed.values()]
+    if budget_s is not None:
+        worst = max(side) if side and None not in side else None
+        lines += ["", f"- Worst side-by-side time over seeds {list(per_seed)}: "
+                  + (f"{worst:.1f} s" if worst is not None else "none (a seed did not "
+                     "reach the target, or epochs were not timed)")
+                  + f"; budget {budget_s:g} s: "
+                  + ("met" if worst is not None and worst <= budget_s else "not met") + "."]
+    return "\n".join(lines) + "\n"
 
 
 def summarise(per_seed: dict[int, dict]) -> dict:
@@ -225,8 +286,15 @@ def main() -> None:
                     "'model.knn_weights={image: 0.1, audio: 0.9}' for TikTok's modalities")
     ap.add_argument("--default-overrides", nargs="*", default=[],
                     help="key=value overrides of the default SEA run")
+    ap.add_argument("--target", type=float, default=None,
+                    help="a fixed validation recall@20 to reach instead of the reference "
+                    "run's best (no reference run is trained)")
+    ap.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                    help="with --target: the time the worst seed should stay within")
     args = ap.parse_args()
     seed_dirs = {seed: args.out / f"seed-{seed}" for seed in args.seeds}
+    if args.target is not None:
+        args.train = [] if args.analyse_only else ["default"]
     for seed, out in seed_dirs.items():
         if not args.analyse_only and "reference" in args.train:
             train_or_resume(out / "reference", "reference", args.data, args.threads,
@@ -240,14 +308,26 @@ def main() -> None:
         costs = json.loads(stored.read_text())
     elif args.time_rounds > 0:
         # an epoch does the same work whatever the seed: the first seed's configs are timed
-        costs = epoch_costs(seed_dirs[args.seeds[0]], args.time_rounds, args.time_epochs)
+        names = ("default",) if args.target is not None else ("reference", "default")
+        costs = epoch_costs(seed_dirs[args.seeds[0]], args.time_rounds, args.time_epochs,
+                            names)
         stored.write_text(json.dumps(costs, indent=2))
-    per_seed = {seed: analyse(out, costs) for seed, out in seed_dirs.items()}
-    result = {"metric": METRIC, "epoch_cost": costs, "per_seed": per_seed,
-              "summary": summarise(per_seed)}
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "torch": torch.__version__, "threads": args.threads, "data": str(args.data)}
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.target is not None:
+        fixed = {seed: analyse_fixed(out, args.target, costs)
+                 for seed, out in seed_dirs.items()}
+        (RESULTS / "time_to_quality_target.json").write_text(json.dumps(
+            {"meta": meta, "epoch_cost": costs, "budget_s": args.budget,
+             "per_seed": fixed}, indent=2))
+        text = markdown_fixed(fixed, costs, meta, args.budget)
+        (RESULTS / "time_to_quality_target.md").write_text(text)
+        print(text)
+        return
+    per_seed = {seed: analyse(out, costs) for seed, out in seed_dirs.items()}
+    result = {"metric": METRIC, "epoch_cost": costs, "per_seed": per_seed,
+              "summary": summarise(per_seed)}
     (RESULTS / "time_to_quality.json").write_text(json.dumps({"meta": meta, **result},
                                                              indent=2))
     (RESULTS / "time_to_quality.md").write_text(markdown(result, meta))

@@ -79,6 +79,26 @@ def test_a_default_that_never_reaches_the_target_has_no_ratio(tmp_path: Path) ->
     assert "Worst side-by-side ratio over seeds [7]: none" in text
 
 
+def test_a_fixed_target_times_the_default_runs_alone(tmp_path: Path) -> None:
+    # seed 1 first reaches 0.06 at epoch 3 (epoch 2 unevaluated); seed 2 never does
+    _run(tmp_path / "seed-1" / "default", [(4, 1, 0.03), (4, 0, None), (4, 1, 0.061)], None)
+    _run(tmp_path / "seed-2" / "default", [(4, 1, 0.03), (4, 1, 0.05)], None)
+    one = ttq.analyse_fixed(tmp_path / "seed-1", 0.06, COSTS)["default"]
+    assert one["reached_at_epoch"] == 3 and one["reached_after_s"] == pytest.approx(14.0)
+    assert one["reached_after_s_side_by_side"] == pytest.approx(3.0)  # 3 x median 1.0
+    assert one["reached_after_s_fastest_epochs"] == pytest.approx(1.5)
+    meta = {"machine": "m", "torch": "t", "threads": 1}
+    per_seed = {1: ttq.analyse_fixed(tmp_path / "seed-1", 0.06, COSTS)}
+    text = ttq.markdown_fixed(per_seed, COSTS, meta, budget_s=2.0)
+    assert "| 1 | 3 | 0.0610 (3) | 14.0 | 3.0 | 1.5 |" in text
+    assert "Worst side-by-side time over seeds [1]: 3.0 s; budget 2 s: not met." in text
+    per_seed[2] = ttq.analyse_fixed(tmp_path / "seed-2", 0.06, COSTS)
+    assert per_seed[2]["default"]["reached_at_epoch"] is None
+    text = ttq.markdown_fixed(per_seed, COSTS, meta, budget_s=20.0)
+    assert "| 2 | - | 0.0500 (2) | not reached | not reached | not reached |" in text
+    assert "none (a seed did not reach the target" in text and "not met" in text
+
+
 @pytest.mark.parametrize("recompute", [False, True])
 def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> None:
     import argparse
