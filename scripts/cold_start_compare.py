@@ -58,27 +58,27 @@ def compare(folder: Path, out: Path, settings: dict[str, list[str]] | None = Non
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.csv"
     rows = list(csv.DictReader(path.open())) if path.is_file() else []
-    done = {(r["variant"], str(r["seed"]), r["setting"]) for r in rows}
+    done = {(r["dataset"], r["variant"], str(r["seed"]), r["setting"]) for r in rows}
     runs = sorted(p.parent for p in folder.glob("runs/*/*/seed*/metrics.json"))
     for run in runs:
-        variant, seed = run.parent.name, run.name.removeprefix("seed")
+        key = (run.parent.parent.name, run.parent.name, run.name.removeprefix("seed"))
         metrics = json.loads((run / "metrics.json").read_text())
         config = (run / "config.yaml").read_text()
         if "cold_start:" not in config:  # reads no features: its metrics as they are
-            if (variant, seed, "-") not in done:
+            if (*key, "-") not in done:
                 rows.append(_row(metrics, run, "-"))
             continue
         for setting, overrides in settings.items():
-            if (variant, seed, setting) in done:
+            if (*key, setting) in done:
                 continue
             print(f"{run}: {setting}", file=sys.stderr, flush=True)
-            refitted = refit_cold_path(run, [*DEFAULTS, *overrides], log=lambda _m: None)
-            rows.append(_row(refitted, run, setting))
-            if (variant, seed, "none") not in done:
-                plain = refitted["without_cold_path"]
-                rows.append(_row(plain, run, "none"))
-                done.add((variant, seed, "none"))
+            metrics = refit_cold_path(run, [*DEFAULTS, *overrides], log=lambda _m: None)
+            rows.append(_row(metrics, run, setting))
             _write(path, rows)
+        # the same trained model without the path: whatever the path's setting
+        if (*key, "none") not in done and metrics.get("without_cold_path"):
+            rows.append(_row(metrics["without_cold_path"], run, "none"))
+            done.add((*key, "none"))
     _write(path, rows)
     (out / "summary.md").write_text(summary(rows))
     return rows
@@ -95,12 +95,21 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
 def summary(rows: list[dict[str, Any]]) -> str:
     """Per variant and setting, mean ± std over seeds of recall@20 in each view; for the
     path settings, the paired difference against "none" (t-test p)."""
+    header = ["| model | setting | seeds | " + " | ".join(v for v, _ in VIEWS) + " |",
+              "|---|---|---|" + "---|" * len(VIEWS)]
     lines = [f"test {METRIC}: mean ± std over seeds; for mapper settings, the paired "
-             "difference against the same runs without the path (t-test p)", "",
-             "| model | setting | seeds | " + " | ".join(v for v, _ in VIEWS) + " |",
-             "|---|---|---|" + "---|" * len(VIEWS)]
-    variants = list(dict.fromkeys(r["variant"] for r in rows))
-    for variant in variants:
+             "difference against the same runs without the path (t-test p)"]
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    for dataset in datasets:  # one table per dataset, titled when there are several
+        lines += ["", f"{dataset}:", ""] if len(datasets) > 1 else [""]
+        lines += header
+        lines += _dataset_rows([r for r in rows if r["dataset"] == dataset])
+    return "\n".join(lines) + "\n"
+
+
+def _dataset_rows(rows: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for variant in dict.fromkeys(r["variant"] for r in rows):
         mine = [r for r in rows if r["variant"] == variant]
         base = {str(r["seed"]): r for r in mine if r["setting"] in ("none", "-")}
         for setting in dict.fromkeys(r["setting"] for r in mine):
@@ -127,7 +136,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
                 cells.append(cell)
             lines.append(f"| {variant} | {setting} | {len(have)} | " + " | ".join(cells)
                          + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> None:
