@@ -24,10 +24,11 @@ With ``--target V`` the target is that fixed validation recall@20 instead (for T
 0.0607: the authors' code after 12 epochs, 1,734 s here; #35): no reference run is
 trained, each seed's default run needs only the epochs to reach it (cap them with
 ``--default-overrides train.epochs=N``), and the result goes to
-benchmarks/results/time_to_quality_target.{json,md}:
+benchmarks/results/STEM.{json,md} (``--name``, default time_to_quality_target):
 
     python benchmarks/time_to_quality.py --data ../shared/data/tiktok --out runs/ttq-target \
-        --target 0.0607 --seeds 1 2 3 --default-overrides train.epochs=8
+        --target 0.0607 --budget 11.5 --seeds 1 2 3 --default-overrides train.epochs=8 \
+        --time-rounds 5 [--threads 2] [--name STEM]
 """
 
 from __future__ import annotations
@@ -291,6 +292,8 @@ def main() -> None:
                     "run's best (no reference run is trained)")
     ap.add_argument("--budget", type=float, default=None, metavar="SECONDS",
                     help="with --target: the time the worst seed should stay within")
+    ap.add_argument("--name", default="time_to_quality_target", metavar="STEM",
+                    help="with --target: the result files' name in benchmarks/results")
     args = ap.parse_args()
     seed_dirs = {seed: args.out / f"seed-{seed}" for seed in args.seeds}
     if args.target is not None:
@@ -318,11 +321,11 @@ def main() -> None:
     if args.target is not None:
         fixed = {seed: analyse_fixed(out, args.target, costs)
                  for seed, out in seed_dirs.items()}
-        (RESULTS / "time_to_quality_target.json").write_text(json.dumps(
+        (RESULTS / f"{args.name}.json").write_text(json.dumps(
             {"meta": meta, "epoch_cost": costs, "budget_s": args.budget,
              "per_seed": fixed}, indent=2))
         text = markdown_fixed(fixed, costs, meta, args.budget)
-        (RESULTS / "time_to_quality_target.md").write_text(text)
+        (RESULTS / f"{args.name}.md").write_text(text)
         print(text)
         return
     per_seed = {seed: analyse(out, costs) for seed, out in seed_dirs.items()}
