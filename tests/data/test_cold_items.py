@@ -115,14 +115,11 @@ def test_models_without_features_report_cold_metrics_as_not_applicable(cold_runs
 def test_backfill_restores_the_sections_training_writes(cold_runs, tmp_path):
     """scripts/backfill_cold_metrics.py gives a run trained before the cold-start
     sections existed exactly what training now writes, and leaves a complete run alone."""
-    import importlib.util
     import shutil
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[2] / "scripts" / "backfill_cold_metrics.py"
-    spec = importlib.util.spec_from_file_location("backfill_cold_metrics", script)
-    backfill = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(backfill)
+    from tests.repo_files import load_module
+
+    backfill = load_module("scripts/backfill_cold_metrics.py")
     for model in ("itemknn", "pop"):
         run = tmp_path / model
         shutil.copytree(cold_runs[model], run)

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 
 from searec.data.dataset import Dataset
+from tests.repo_files import load_module
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("cold_frontier",
-                                              ROOT / "scripts" / "cold_frontier.py")
-assert spec is not None and spec.loader is not None
-frontier = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(frontier)
+frontier = load_module("scripts/cold_frontier.py")
 
 
 def _matrix(rows: dict[int, list[int]]) -> sp.csr_matrix:

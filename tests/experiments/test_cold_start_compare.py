@@ -3,15 +3,9 @@ without the cold-item path, on hand-made rows."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from tests.repo_files import load_module
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("cold_start_compare",
-                                              ROOT / "scripts" / "cold_start_compare.py")
-assert spec is not None and spec.loader is not None
-compare = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(compare)
+compare = load_module("scripts/cold_start_compare.py")
 
 
 def _row(variant: str, seed: int, setting: str, cold: float, warm: float,

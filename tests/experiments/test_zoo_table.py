@@ -4,13 +4,11 @@ with the baseline and with the variant compare_with names."""
 from __future__ import annotations
 
 import csv
-import importlib.util
-from pathlib import Path
 
 import pytest
 from scipy import stats
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "zoo_table.py"
+from tests.repo_files import load_module
 
 SPEC = """\
 datasets: {d1: null}
@@ -23,13 +21,6 @@ seeds: [1, 2, 3]
 baseline: sea
 compare_with: {vbpr_sep: vbpr}
 """
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("zoo_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_tables_pair_each_variant_with_the_baseline_and_its_backbone(tmp_path):
@@ -45,7 +36,8 @@ def test_tables_pair_each_variant_with_the_baseline_and_its_backbone(tmp_path):
             for seed, value in enumerate(values, 1):
                 writer.writerow({"dataset": "d1", "variant": variant, "seed": seed,
                                  "test_recall@20": value})
-    lines = load_script().tables(tmp_path / "spec.yaml", out, ["recall@20"]).splitlines()
+    zoo_table = load_module("scripts/zoo_table.py")
+    lines = zoo_table.tables(tmp_path / "spec.yaml", out, ["recall@20"]).splitlines()
     assert lines[0] == "d1:"
     assert lines[2] == "| model | recall@20 | recall@20 vs sea (p) | recall@20 vs backbone (p) |"
     assert lines[4] == "| sea | 0.1100 ± 0.0100 | baseline |  |"
