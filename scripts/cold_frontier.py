@@ -49,6 +49,8 @@ def slot_frontier(score_users: Any, dataset: Dataset, split: str, k: int, max_sl
     users with a relevant item of that kind). Cold items: those without training
     interactions. Users counted per view as evaluate_ranking counts them: those with a
     relevant item in it."""
+    if not 0 <= max_slots <= k:
+        raise ValueError(f"max_slots must be between 0 and k ({k}), got {max_slots}")
     target = sp.csr_matrix(dataset.valid if split == "valid" else dataset.test)
     exclude = [sp.csr_matrix(dataset.train)]
     if split == "test" and mask_valid_in_test:

@@ -36,6 +36,9 @@ def test_slot_frontier_matches_hand_computed_lists():
     np.testing.assert_allclose(result["all"], [0.5, 0.75, 0.5])
     np.testing.assert_allclose(result["warm_rank"], [1.0, 0.0])
     np.testing.assert_allclose(result["cold_rank"], [0.5, 0.5])
+    with pytest.raises(ValueError, match="max_slots must be between 0 and k"):
+        frontier.slot_frontier(lambda users: scores[users], dataset, "test", k=2,
+                               max_slots=3)
 
 
 def test_summary_sets_the_calibrated_path_beside_the_slots():
