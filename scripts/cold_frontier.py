@@ -34,21 +34,23 @@ from searec.csr import csr_rows_mask, csr_rows_positions, users_per_batch
 from searec.data.dataset import Dataset
 from searec.evaluation.stats import mean_std
 from searec.runs import load_run
+from searec.scores import ScoreBuffer
 from searec.topk import topk_stable
 
 SPLITS = ("valid", "test")
 
 
 def slot_frontier(score_users: Any, dataset: Dataset, split: str, k: int, max_slots: int,
-                  mask_valid_in_test: bool = True, batch_size: int = 1024
-                  ) -> dict[str, np.ndarray]:
+                  mask_valid_in_test: bool = True, batch_size: int = 1024,
+                  device: torch.device | str = "cpu") -> dict[str, np.ndarray]:
     """Per number of slots m = 0..max_slots, mean recall@k over all, warm and cold items
     ({"all", "warm", "cold"}: arrays of max_slots + 1), each user's list being the top
     k - m warm and top m cold items by ``score_users``; and the hit rate of each rank of
     the warm and of the cold ranking ({"warm_rank", "cold_rank"}: arrays of k, over the
     users with a relevant item of that kind). Cold items: those without training
     interactions. Users counted per view as evaluate_ranking counts them: those with a
-    relevant item in it."""
+    relevant item in it. Scores are written into one reused buffer on ``device``, as
+    evaluate_ranking does (searec.scores.ScoreBuffer)."""
     if not 0 <= max_slots <= k:
         raise ValueError(f"max_slots must be between 0 and k ({k}), got {max_slots}")
     target = sp.csr_matrix(dataset.valid if split == "valid" else dataset.test)
@@ -69,9 +71,11 @@ def slot_frontier(score_users: Any, dataset: Dataset, split: str, k: int, max_sl
     rank_hits = {"warm_rank": np.zeros(k), "cold_rank": np.zeros(k)}
     cold_t = torch.from_numpy(is_cold)
     batch_size = users_per_batch(batch_size, n_items)
+    device = torch.device(device)
+    score_batch = ScoreBuffer(score_users, n_items, device)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        scores = score_users(torch.from_numpy(batch)).float().clone()
+        scores = score_batch(torch.from_numpy(batch).to(device))
         for mat in exclude:
             scores[csr_rows_positions(mat, batch, scores.device)] = -torch.inf
         relevant = csr_rows_mask([target], batch, n_items, scores.device).cpu()
