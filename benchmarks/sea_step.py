@@ -83,7 +83,7 @@ def first_batch(trainer: Trainer) -> Batch:
 def sea_parts(trainer: Trainer, batch: Batch, repeats: int) -> dict[str, dict[str, float]]:
     from searec.graphs import propagate, propagated_sum
     from searec.losses import bpr_indexed_loss
-    from searec.ops import unit_rows
+    from searec.ops import unit_rows_blocks
 
     model, graph = trainer.model, trainer.graph
     users, pos, neg = (torch.from_numpy(a) for a in batch)
@@ -101,21 +101,19 @@ def sea_parts(trainer: Trainer, batch: Batch, repeats: int) -> dict[str, dict[st
                         for m, enc in model.encoders.items())
         total.backward()  # type: ignore[union-attr]
 
-    items = torch.randn(model.n_items, width, generator=gen, requires_grad=True)
-    users_part = torch.randn(model.n_users, width, generator=gen, requires_grad=True)
-    weights = torch.randn(n_nodes, width, generator=gen)
-
-    def normalise() -> None:  # per modality
-        for _ in model.names:
-            unit_rows([users_part, items]).backward(weights)
-
-    nodes = torch.randn(n_nodes, width, generator=gen, requires_grad=True)
-
-    def user_item_propagation() -> None:  # per modality
-        for _ in model.names:
-            propagated_sum(graph.norm_adj, nodes, model.params.n_layers).backward(weights)
-
     joint = width * len(model.names)
+    blocks = [[torch.randn(n, width, generator=gen, requires_grad=True)
+               for n in (model.n_users, model.n_items)] for _ in model.names]
+    weights = torch.randn(n_nodes, joint, generator=gen)
+
+    def normalise() -> None:  # every modality's block side by side, as SEA runs it
+        unit_rows_blocks(blocks).backward(weights)
+
+    nodes = torch.randn(n_nodes, joint, generator=gen, requires_grad=True)
+
+    def user_item_propagation() -> None:  # one product per layer for all modalities
+        propagated_sum(graph.norm_adj, nodes, model.params.n_layers).backward(weights)
+
     item_rep = torch.randn(model.n_items, joint, generator=gen, requires_grad=True)
     user_rep = torch.randn(model.n_users, joint, generator=gen, requires_grad=True)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from searec.ops import unit_rows
+from searec.ops import unit_rows, unit_rows_blocks
 
 
 def test_unit_rows_is_f_normalize_in_value_and_gradient():
@@ -40,3 +41,44 @@ def test_unit_rows_of_parts_is_f_normalize_of_their_concatenation():
     assert leaves[3].grad[2].abs().max() > 1e6  # the clamped row's 1 / eps scale
     # the input is left as it was
     torch.testing.assert_close(leaves[3].detach(), bottom)
+
+
+def test_unit_rows_blocks_is_each_blocks_unit_rows_side_by_side():
+    gen = torch.Generator().manual_seed(2)
+    shapes = [(6, 5), (9, 5)]
+    parts = [[torch.randn(*s, generator=gen, dtype=torch.float64) * (b + 1) for s in shapes]
+             for b in range(3)]
+    parts[1][1][4] = 0.0  # a clamped row in one block only
+    weights = torch.randn(15, 15, generator=gen, dtype=torch.float64)
+    apart = [[p.clone().requires_grad_(True) for p in block] for block in parts]
+    together = [[p.clone().requires_grad_(True) for p in block] for block in parts]
+    expected = torch.cat([unit_rows(block) for block in apart], dim=1)
+    (expected * weights).sum().backward()
+    out = unit_rows_blocks(together)
+    (out * weights).sum().backward()
+    torch.testing.assert_close(out, expected)
+    assert out[6 + 4, 5:10].abs().sum() == 0 and out[6 + 4, :5].abs().sum() > 0
+    for block_a, block_b in zip(apart, together, strict=True):
+        for a, b in zip(block_a, block_b, strict=True):
+            torch.testing.assert_close(b.grad, a.grad)
+            assert b.grad.is_contiguous()  # a table's gradient is used as it is
+    torch.testing.assert_close(together[1][1].detach(), parts[1][1])  # inputs untouched
+
+
+def test_unit_rows_blocks_promotes_mixed_precision_like_cat():
+    # under autocast an item MLP gives bfloat16 beside a float32 user table
+    users = torch.randn(3, 4)
+    items = torch.randn(2, 4).bfloat16()
+    out = unit_rows_blocks([[users, items]])
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, F.normalize(torch.cat([users, items.float()]), dim=1))
+
+
+def test_unit_rows_blocks_needs_blocks_of_the_same_layout():
+    a, b = torch.ones(3, 4), torch.ones(2, 4)
+    with pytest.raises(ValueError, match="same row parts and width"):
+        unit_rows_blocks([[a, b], [a, torch.ones(2, 5)]])
+    with pytest.raises(ValueError, match="same row parts and width"):
+        unit_rows_blocks([[a, b], [b, a]])
+    with pytest.raises(ValueError, match="at least one block"):
+        unit_rows_blocks([])

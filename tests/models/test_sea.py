@@ -144,7 +144,9 @@ def test_separation_losses_on_batch_items_need_no_full_projection(tiny, tmp_path
 
 
 def test_recompute_gives_the_same_loss_and_gradients(tiny, tmp_path):
-    # recompute only changes what is kept for the backward pass, not what is computed
+    # recompute only changes what is kept for the backward pass, not what is computed;
+    # it also encodes modality by modality, so this checks the default side-by-side
+    # propagation (one product for every modality) against the per-modality one
     users, pos, neg = _batch(tiny)
     graph = InteractionGraph.from_train(tiny.train)
     results = []
