@@ -54,6 +54,7 @@ def scale_dataset(interactions: float, items: int, per_user: int) -> Dataset:
 def run_one(args: argparse.Namespace) -> dict:
     from searec.config import EvalConfig, TrainConfig
     from searec.graphs import InteractionGraph, mixed_knn_graph
+    from searec.hugepages import huge_pages_active
     from searec.models import get_model_class
     from searec.training.memory import keep_freed_memory
     from searec.training.trainer import Trainer
@@ -62,7 +63,8 @@ def run_one(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     if args.cpu_memory == "reuse":  # as `searec train` does on CPU by default
         keep_freed_memory()
-    out: dict = {"target_interactions": int(args.one), "model": args.model}
+    out: dict = {"target_interactions": int(args.one), "model": args.model,
+                 "huge_pages": huge_pages_active()}
     t = time.perf_counter()
     ds = scale_dataset(args.one, args.items, args.per_user)
     out["generate_s"] = time.perf_counter() - t
@@ -141,13 +143,14 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"({meta.get('knn_method', 'exact')} kNN graphs), "
         f"{meta['per_user']} interactions per user on average; one epoch = {meta['steps']} "
         f"steps; full-ranking evaluation of every test user (eval batch "
-        f"{meta['eval_batch']} users); train.cpu_memory={meta['cpu_memory']}. "
+        f"{meta['eval_batch']} users); train.cpu_memory={meta['cpu_memory']}; huge pages "
+        f"{meta.get('huge_pages', 'on')} (asked; each row says whether the kernel gave them). "
         f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads. "
         "One run per size.", "",
-        "| interactions | users | kNN graph (s) | one epoch (s) | evaluation (s) | "
+        "| interactions | users | huge pages | kNN graph (s) | one epoch (s) | evaluation (s) | "
         "bare scores + top-20 (s) | evaluation / bare | generate (s) | peak RSS (GiB) | "
         "epoch / interactions vs smallest | eval / users vs smallest |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         epoch_ratio = (r["epoch_s"] / r["interactions"]) / (base["epoch_s"] / base["interactions"])
@@ -156,7 +159,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
         bare = f"{r['bare_eval_s']:.1f}" if "bare_eval_s" in r else "-"
         over_bare = f"{r['eval_s'] / r['bare_eval_s']:.2f}" if "bare_eval_s" in r else "-"
         lines.append(
-            f"| {r['interactions']:,} | {r['users']:,} | {r.get('knn_s', float('nan')):.1f}"
+            f"| {r['interactions']:,} | {r['users']:,} | "
+            f"{ {True: 'yes', False: 'no'}.get(r.get('huge_pages'), '-')} | "
+            f"{r.get('knn_s', float('nan')):.1f}"
             f"{' (cached)' if r.get('knn_from_cache') else ''} | "
             f"{r['epoch_s']:.1f} | {r['eval_s']:.1f} | {bare} | {over_bare} | "
             f"{r['generate_s']:.1f} | "
@@ -194,6 +199,9 @@ def main() -> None:
     ap.add_argument("--recompute", action="store_true",
                     help="model.recompute=true: recompute each modality's propagation in the "
                     "backward pass instead of keeping its activations (less memory, more time)")
+    ap.add_argument("--huge-pages", choices=["on", "off"], default="on",
+                    help="THP_MEM_ALLOC_ENABLE for each size's process: torch's large CPU "
+                    "blocks on transparent huge pages (searec's default) or 4 KiB pages")
     ap.add_argument("--note", default="", help="what else to record with the results "
                     "(code version, what shared the machine)")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
@@ -204,7 +212,7 @@ def main() -> None:
     meta = {"model": args.model, "per_user": args.per_user, "steps": args.steps,
             "knn_method": args.knn_method, "cpu_memory": args.cpu_memory,
             "eval_batch": args.eval_batch, "embedding_dim": args.embedding_dim or "default",
-            "recompute": args.recompute,
+            "recompute": args.recompute, "huge_pages": args.huge_pages,
             "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} cores", "torch": torch.__version__,
             "threads": args.threads or torch.get_num_threads(), "python": platform.python_version(),
@@ -224,7 +232,8 @@ def main() -> None:
             cmd += ["--embedding-dim", str(args.embedding_dim)]
         if args.recompute:
             cmd.append("--recompute")
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1" if args.huge_pages == "on" else "0"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             sys.exit(f"size {n:.0f} failed:\n{proc.stderr[-3000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))

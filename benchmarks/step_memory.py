@@ -1,5 +1,5 @@
 """Peak memory and time of SEA training steps at scale: ``model.recompute`` off and on, or
-``train.cpu_memory`` release and reuse (``--compare``).
+``train.cpu_memory`` release and reuse, or huge pages off and on (``--compare``).
 
 The same synthetic data as benchmarks/scale.py (clustered, 200,000 items, image/text/audio
 64/48/32-d, 20 interactions per user) and the same batch (the training pairs / 20, as one
@@ -9,7 +9,9 @@ setting runs in a fresh process, so its peak resident memory is its own (GiB, 2*
 bytes). Adam's state exists from the end of the first step, so take the peak over two
 steps or more. ``--compare recompute`` (the default) keeps glibc's default allocation
 (``release``, as the scale runs in docs/performance.md used); ``--compare cpu_memory``
-runs without recompute.
+runs without recompute; ``--compare huge_pages`` runs ``release`` without recompute, with
+torch's large blocks on 4 KiB pages and then on transparent huge pages (searec's
+default, searec/hugepages.py).
 Writes benchmarks/results/step_memory.{json,md}.
 
     python benchmarks/step_memory.py [--compare recompute|cpu_memory] [--interactions 5e6] \
@@ -47,13 +49,17 @@ _spec.loader.exec_module(scale)
 SETTINGS = {"recompute": [{"recompute": False, "cpu_memory": "release"},
                            {"recompute": True, "cpu_memory": "release"}],
             "cpu_memory": [{"recompute": False, "cpu_memory": "release"},
-                           {"recompute": False, "cpu_memory": "reuse"}]}
+                           {"recompute": False, "cpu_memory": "reuse"}],
+            "huge_pages": [{"recompute": False, "cpu_memory": "release", "huge_pages": False},
+                           {"recompute": False, "cpu_memory": "release", "huge_pages": True}]}
 
 
-def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "release") -> dict:
+def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "release",
+            huge_pages: bool | None = None) -> dict:
     from searec.config import EvalConfig, TrainConfig
     from searec.data.sampling import bpr_batches
     from searec.graphs import InteractionGraph
+    from searec.hugepages import huge_pages_active
     from searec.models import get_model_class
     from searec.training.memory import keep_freed_memory
     from searec.training.trainer import Trainer
@@ -90,6 +96,9 @@ def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "releas
     return {"interactions": int(ds.stats()["interactions"]), "users": ds.n_users,
             "items": ds.n_items, "batch_size": batch, "recompute": recompute,
             "cpu_memory": cpu_memory,
+            # asked for through the environment by the parent (torch reads it once, at
+            # start); what the kernel gave, from the process itself
+            "huge_pages_asked": huge_pages, "huge_pages": huge_pages_active(),
             "embedding_dim": params.embedding_dim, "generate_s": generate_s,
             "step_s": step_s, "losses": losses, "peak_rss_before_steps_gib": rss_before,
             "peak_rss_gib": scale.peak_rss_gb()}
@@ -103,18 +112,20 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"{rows[0]['interactions']:,} interactions, batch {rows[0]['batch_size']:,} (one of 20 "
         f"steps per epoch); the first {meta['train_steps']} steps, no evaluation. "
         f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads.", "",
-        "| model.recompute | train.cpu_memory | step times (s) | peak RSS before the steps "
-        "(GiB) | peak RSS (GiB) | losses |",
-        "|---|---|---|---|---|---|",
+        "| model.recompute | train.cpu_memory | huge pages | step times (s) | peak RSS before "
+        "the steps (GiB) | peak RSS (GiB) | losses |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {str(r['recompute']).lower()} | {r.get('cpu_memory', 'release')} | "
+            f"{ {True: 'yes', False: 'no'}.get(r.get('huge_pages'), '-')} | "
             f"{', '.join(f'{s:.1f}' for s in r['step_s'])} | "
             f"{r['peak_rss_before_steps_gib']:.2f} | {r['peak_rss_gib']:.2f} | "
             f"{', '.join(f'{x:.5f}' for x in r['losses'])} |")
-    lines += ["", "Equal losses: recompute changes what is kept for the backward pass, and "
-              "cpu_memory where freed memory goes, not what is computed."]
+    lines += ["", "Equal losses: recompute changes what is kept for the backward pass, "
+              "cpu_memory where freed memory goes and huge pages how it is mapped, not what "
+              "is computed."]
     if meta.get("note"):
         lines += ["", meta["note"]]
     return "\n".join(lines) + "\n"
@@ -151,7 +162,11 @@ def main() -> None:
             value = getattr(args, flag)
             if value is not None:
                 cmd += [f"--{flag.replace('_', '-')}", str(value)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        # THP_MEM_ALLOC_ENABLE: huge pages asked for (searec's default) unless the setting
+        # says otherwise; each row records what the kernel gave
+        env = {**os.environ,
+               "THP_MEM_ALLOC_ENABLE": "0" if setting.get("huge_pages") is False else "1"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             sys.exit(f"{setting} failed:\n{proc.stderr[-3000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))

@@ -124,6 +124,7 @@ def test_step_memory_runs_steps_under_each_setting() -> None:
     rows = [bench.run_one(args, recompute) for recompute in (False, True)]
     for row, recompute in zip(rows, (False, True), strict=True):
         assert row["recompute"] is recompute and row["embedding_dim"] == 8
+        assert isinstance(row["huge_pages"], bool)
         assert len(row["step_s"]) == 2 and row["peak_rss_gib"] >= row["peak_rss_before_steps_gib"]
     # the same computation either way
     assert rows[0]["losses"] == pytest.approx(rows[1]["losses"], rel=1e-5)

@@ -12,7 +12,11 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+from searec.hugepages import request_huge_pages
 from searec.version import __version__ as __version__
+
+# before any large torch allocation of searec's: torch reads this once (searec/hugepages.py)
+request_huge_pages()
 
 # public name -> the module that defines it
 _EXPORTS = {
