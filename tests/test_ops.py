@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from searec.ops import unit_rows, unit_rows_blocks
+from searec.ops import _ScaleBlocks, _UnitRows, scale_blocks, unit_rows, unit_rows_blocks
 
 
 def test_unit_rows_is_f_normalize_in_value_and_gradient():
@@ -43,7 +43,10 @@ def test_unit_rows_of_parts_is_f_normalize_of_their_concatenation():
     torch.testing.assert_close(leaves[3].detach(), bottom)
 
 
-def test_unit_rows_blocks_is_each_blocks_unit_rows_side_by_side():
+@pytest.mark.parametrize("chunk_rows", [None, 4])
+def test_unit_rows_blocks_is_each_blocks_unit_rows_side_by_side(chunk_rows, monkeypatch):
+    if chunk_rows:  # the backward pass rebuilds the rows a chunk at a time
+        monkeypatch.setattr(_UnitRows, "ROWS", chunk_rows)
     gen = torch.Generator().manual_seed(2)
     shapes = [(6, 5), (9, 5)]
     parts = [[torch.randn(*s, generator=gen, dtype=torch.float64) * (b + 1) for s in shapes]
@@ -82,3 +85,26 @@ def test_unit_rows_blocks_needs_blocks_of_the_same_layout():
         unit_rows_blocks([[a, b], [b, a]])
     with pytest.raises(ValueError, match="at least one block"):
         unit_rows_blocks([])
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 3])
+def test_scale_blocks_is_the_broadcast_product(chunk_rows, monkeypatch):
+    if chunk_rows:
+        monkeypatch.setattr(_ScaleBlocks, "ROWS", chunk_rows)
+    gen = torch.Generator().manual_seed(3)
+    values = torch.randn(7, 3 * 4, generator=gen, dtype=torch.float64)
+    weights = torch.randn(7, 3, generator=gen, dtype=torch.float64)
+    upstream = torch.randn(7, 12, generator=gen, dtype=torch.float64)
+    a = [values.clone().requires_grad_(True), weights.clone().requires_grad_(True)]
+    b = [values.clone().requires_grad_(True), weights.clone().requires_grad_(True)]
+    expected = (a[0].view(7, 3, 4) * a[1][:, :, None]).view(7, 12)
+    (expected * upstream).sum().backward()
+    out = scale_blocks(*b)
+    (out * upstream).sum().backward()
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(b[0].grad, a[0].grad)
+    torch.testing.assert_close(b[1].grad, a[1].grad)
+    assert torch.autograd.gradcheck(scale_blocks, (values[:3, :6].clone().requires_grad_(True),
+                                                   weights[:3, :2].clone().requires_grad_(True)))
+    with pytest.raises(ValueError, match="values \\(N, B \\* d\\) and weights \\(N, B\\)"):
+        scale_blocks(values, weights[:5])

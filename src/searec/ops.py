@@ -10,11 +10,17 @@ import torch
 
 class _UnitRows(torch.autograd.Function):
     """Rows of the concatenation of each block's parts scaled to unit norm, the blocks side
-    by side; two passes each way.
+    by side.
 
     Autograd through cat, square, sum, clamp, rsqrt and the product ran about ten passes
     over the (users + items) x width tensor; the backward of y = x / max(||x||, eps) is
-    (g - y (g . y)) / ||x|| on the rows the clamp leaves alone and g / eps on the others."""
+    (g - y (g . y)) / ||x|| on the rows the clamp leaves alone and g / eps on the others.
+    Only the inverse norms are kept for it (the parts are the caller's own tensors): y is
+    rebuilt from the parts a few thousand rows at a time, so neither pass holds a second
+    nodes x width tensor besides its input and its result (at 1M users and 3 x 128
+    columns each is 1.8 GB)."""
+
+    ROWS = 1 << 15  # rows per chunk in the backward pass: its temporaries stay in cache
 
     @staticmethod
     def forward(ctx, eps: float, n_parts: int,  # type: ignore[override]
@@ -29,19 +35,29 @@ class _UnitRows(torch.autograd.Function):
         norm = torch.linalg.vector_norm(x, dim=2, keepdim=True)
         clamped = norm <= eps
         inverse = norm.clamp_min_(eps).reciprocal_()
-        y = x.mul_(inverse)
-        ctx.save_for_backward(y, inverse, clamped)
-        ctx.sizes = sizes
-        return y.view(y.shape[0], n_blocks * width)
+        ctx.save_for_backward(inverse, clamped, *parts)
+        ctx.n_parts = n_parts
+        return x.mul_(inverse).view(x.shape[0], n_blocks * width)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        y, inverse, clamped = ctx.saved_tensors
-        grad = grad.reshape(y.shape)
-        along = (grad * y).sum(dim=2, keepdim=True).masked_fill_(clamped, 0.0)
-        grad_x = torch.addcmul(grad, y, along, value=-1.0).mul_(inverse)
-        grads = [part for b in range(y.shape[1]) for part in grad_x[:, b].split(ctx.sizes)]
+        inverse, clamped, *parts = ctx.saved_tensors
+        grad = grad.reshape(inverse.shape[0], inverse.shape[1], -1)
+        grads = []
+        for i, part in enumerate(parts):
+            block = i // ctx.n_parts
+            first = sum(p.shape[0] for p in parts[block * ctx.n_parts : i])  # its node row
+            out = torch.empty(part.shape, dtype=grad.dtype, device=grad.device)
+            for lo in range(0, part.shape[0], _UnitRows.ROWS):
+                hi = min(lo + _UnitRows.ROWS, part.shape[0])
+                rows = slice(first + lo, first + hi)
+                inv = inverse[rows, block]
+                y = part[lo:hi].to(grad.dtype) * inv
+                g = grad[rows, block]
+                along = (g * y).sum(dim=1, keepdim=True).masked_fill_(clamped[rows, block], 0.0)
+                torch.addcmul(g, y, along, value=-1.0, out=out[lo:hi]).mul_(inv)
+            grads.append(out)
         return (None, None, *grads)
 
 
@@ -72,3 +88,47 @@ def unit_rows_blocks(blocks: Sequence[Sequence[torch.Tensor]],
         raise ValueError("unit_rows_blocks: every block needs the same row parts and width, "
                          f"got {[[tuple(p.shape) for p in parts] for parts in blocks]}")
     return _UnitRows.apply(eps, len(layout), *(p for parts in blocks for p in parts))
+
+
+class _ScaleBlocks(torch.autograd.Function):
+    """out[n, b] = weights[n, b] * values[n, b], values (N, B, d) as a (N, B * d) view.
+
+    Autograd's own product keeps a (N, B * d) temporary in its backward pass for the
+    weights' gradient (the sum of grad * values over d); here that sum runs a few
+    thousand rows at a time."""
+
+    ROWS = 1 << 15
+
+    @staticmethod
+    def forward(ctx, values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        n, n_blocks = weights.shape
+        ctx.save_for_backward(values, weights)
+        return (values.reshape(n, n_blocks, -1) * weights[:, :, None]).view(values.shape)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        values, weights = ctx.saved_tensors
+        n, n_blocks = weights.shape
+        grad = grad.reshape(n, n_blocks, -1)
+        grad_values = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_values = (grad * weights[:, :, None].to(grad.dtype)).view(values.shape)
+        if ctx.needs_input_grad[1]:
+            blocks = values.reshape(n, n_blocks, -1)
+            grad_weights = torch.empty(n, n_blocks, dtype=grad.dtype, device=grad.device)
+            for lo in range(0, n, _ScaleBlocks.ROWS):
+                hi = min(lo + _ScaleBlocks.ROWS, n)
+                torch.sum(grad[lo:hi] * blocks[lo:hi], dim=2, out=grad_weights[lo:hi])
+        return grad_values, grad_weights
+
+
+def scale_blocks(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Row n's column block b (of B equal blocks) times ``weights[n, b]``: SEA's per-user
+    modality weights on the propagated user rows, without autograd's (rows x columns)
+    temporary in the backward pass. ``values`` (N, B * d), ``weights`` (N, B)."""
+    if values.dim() != 2 or weights.dim() != 2 or weights.shape[0] != values.shape[0] \
+            or values.shape[1] % max(weights.shape[1], 1):
+        raise ValueError(f"scale_blocks needs values (N, B * d) and weights (N, B), got "
+                         f"{tuple(values.shape)} and {tuple(weights.shape)}")
+    return _ScaleBlocks.apply(values, weights)

@@ -40,7 +40,7 @@ from searec.models.multimodal import (
     SeparableParams,
     SeparatedParams,
 )
-from searec.ops import unit_rows, unit_rows_blocks
+from searec.ops import scale_blocks, unit_rows, unit_rows_blocks
 
 
 class DualGraphParams(SeparableParams, KnnGraphParams):
@@ -135,10 +135,7 @@ class SEA(MultimodalRecommender):
                   for m in self.names]
         nodes = propagated_sum(adj, unit_rows_blocks(blocks), self.params.n_layers)
         user_nodes, item_rep = nodes.split([self.n_users, self.n_items])
-        n_modalities, width = len(self.names), self.params.embedding_dim
-        user_rep = (user_nodes.view(self.n_users, n_modalities, width)
-                    * self.user_modality_weight[:, :, None])
-        return user_rep.view(self.n_users, n_modalities * width), item_rep
+        return scale_blocks(user_nodes, self.user_modality_weight), item_rep
 
     def _encode_one_by_one(self, inputs: dict[str, ModalityInput], adj: SparseOperator
                            ) -> tuple[torch.Tensor, torch.Tensor]:
