@@ -11,7 +11,9 @@ steps or more. ``--compare recompute`` (the default) keeps glibc's default alloc
 (``release``, as the scale runs in docs/performance.md used); ``--compare cpu_memory``
 runs without recompute; ``--compare huge_pages`` runs ``release`` without recompute, with
 torch's large blocks on 4 KiB pages and then on transparent huge pages (searec's
-default, searec/hugepages.py).
+default, searec/hugepages.py); ``--compare scale`` runs only scale.py's setting (release,
+huge pages, no recompute): with ``--train-steps 20``, one whole epoch of scale.py, step by
+step, where its full evaluation would take hours more.
 Writes benchmarks/results/step_memory.{json,md}.
 
     python benchmarks/step_memory.py [--compare recompute|cpu_memory] [--interactions 5e6] \
@@ -51,7 +53,8 @@ SETTINGS = {"recompute": [{"recompute": False, "cpu_memory": "release"},
             "cpu_memory": [{"recompute": False, "cpu_memory": "release"},
                            {"recompute": False, "cpu_memory": "reuse"}],
             "huge_pages": [{"recompute": False, "cpu_memory": "release", "huge_pages": False},
-                           {"recompute": False, "cpu_memory": "release", "huge_pages": True}]}
+                           {"recompute": False, "cpu_memory": "release", "huge_pages": True}],
+            "scale": [{"recompute": False, "cpu_memory": "release", "huge_pages": True}]}
 
 
 def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "release",
@@ -112,15 +115,15 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"{rows[0]['interactions']:,} interactions, batch {rows[0]['batch_size']:,} (one of 20 "
         f"steps per epoch); the first {meta['train_steps']} steps, no evaluation. "
         f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads.", "",
-        "| model.recompute | train.cpu_memory | huge pages | step times (s) | peak RSS before "
-        "the steps (GiB) | peak RSS (GiB) | losses |",
-        "|---|---|---|---|---|---|---|",
+        "| model.recompute | train.cpu_memory | huge pages | step times (s) | all steps (s) | "
+        "peak RSS before the steps (GiB) | peak RSS (GiB) | losses |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {str(r['recompute']).lower()} | {r.get('cpu_memory', 'release')} | "
             f"{ {True: 'yes', False: 'no'}.get(r.get('huge_pages'), '-')} | "
-            f"{', '.join(f'{s:.1f}' for s in r['step_s'])} | "
+            f"{', '.join(f'{s:.1f}' for s in r['step_s'])} | {sum(r['step_s']):.1f} | "
             f"{r['peak_rss_before_steps_gib']:.2f} | {r['peak_rss_gib']:.2f} | "
             f"{', '.join(f'{x:.5f}' for x in r['losses'])} |")
     lines += ["", "Equal losses: recompute changes what is kept for the backward pass, "
@@ -134,7 +137,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--compare", choices=sorted(SETTINGS), default="recompute",
-                    help="the two settings to run, each in a fresh process")
+                    help="the settings to run (two; scale: one), each in a fresh process")
     ap.add_argument("--interactions", type=float, default=5e6)
     ap.add_argument("--items", type=int, default=200_000)
     ap.add_argument("--embedding-dim", type=int, default=128)
