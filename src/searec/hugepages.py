@@ -19,7 +19,7 @@ import os
 import sys
 
 ENV_VAR = "THP_MEM_ALLOC_ENABLE"
-HUGE_PAGE = 2 * 1024 * 1024  # torch's threshold and alignment for huge-page blocks
+HUGE_PAGE = 2 * 1024 * 1024  # a huge page; torch advises blocks of at least this size
 
 
 def request_huge_pages() -> None:
