@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # part after "searec." ("" is the package root, the public API over everything).
 LAYERS: list[set[str]] = [
     {"errors", "io", "topk", "csr", "scores", "schema", "losses", "ops", "optim", "plugins",
-     "version"},
+     "version", "hugepages"},
     {"data", "features", "graphs", "evaluation"},
     {"separation"},
     {"models"},
