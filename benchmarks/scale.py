@@ -51,6 +51,14 @@ def scale_dataset(interactions: float, items: int, per_user: int) -> Dataset:
                           n_items=items, interactions_per_user=per_user, seed=0)
 
 
+def huge_pages_env(on: bool) -> dict[str, str]:
+    """This environment for a size's fresh process, with torch's huge pages asked for or
+    turned off (torch reads the variable once, at the process's first large allocation)."""
+    from searec.hugepages import ENV_VAR
+
+    return {**os.environ, ENV_VAR: "1" if on else "0"}
+
+
 def run_one(args: argparse.Namespace) -> dict:
     from searec.config import EvalConfig, TrainConfig
     from searec.graphs import InteractionGraph, mixed_knn_graph
@@ -232,8 +240,8 @@ def main() -> None:
             cmd += ["--embedding-dim", str(args.embedding_dim)]
         if args.recompute:
             cmd.append("--recompute")
-        env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1" if args.huge_pages == "on" else "0"}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              env=huge_pages_env(args.huge_pages == "on"))
         if proc.returncode != 0:
             sys.exit(f"size {n:.0f} failed:\n{proc.stderr[-3000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))

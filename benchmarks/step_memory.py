@@ -165,10 +165,9 @@ def main() -> None:
             value = getattr(args, flag)
             if value is not None:
                 cmd += [f"--{flag.replace('_', '-')}", str(value)]
-        # THP_MEM_ALLOC_ENABLE: huge pages asked for (searec's default) unless the setting
-        # says otherwise; each row records what the kernel gave
-        env = {**os.environ,
-               "THP_MEM_ALLOC_ENABLE": "0" if setting.get("huge_pages") is False else "1"}
+        # huge pages asked for (searec's default) unless the setting says otherwise; each
+        # row records what the kernel gave
+        env = scale.huge_pages_env(setting.get("huge_pages") is not False)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             sys.exit(f"{setting} failed:\n{proc.stderr[-3000:]}")
