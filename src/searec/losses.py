@@ -25,54 +25,99 @@ class _IndexedBPR(torch.autograd.Function):
     three 128-d modalities) that was the largest allocation of a step. Here the scores
     are computed in chunks of rows and the backward pass gathers again, chunk by chunk,
     adding each row's gradient straight into the tables' gradients.
+
+    With ``user_weights`` (users x B) a user's row is its table row's B column blocks,
+    each times its weight, formed only for the gathered rows: the weighted users x width
+    table (SEA's per-user modality weights; 1.5 GB at 1M users and 384 columns) and its
+    gradient never exist.
     """
 
     @staticmethod
     def forward(ctx, user_table: torch.Tensor, item_table: torch.Tensor,  # type: ignore[override]
                 users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
-                chunk: int) -> torch.Tensor:
-        diff = user_table.new_empty(len(users))
+                chunk: int, user_weights: torch.Tensor | None) -> torch.Tensor:
+        # tables of two precisions (a bf16 autocast output beside a float32 one) score
+        # in the wider one, and each gradient comes back in its table's own
+        diff = user_table.new_empty(len(users), dtype=torch.promote_types(
+            user_table.dtype, item_table.dtype))
         for s in range(0, len(users), chunk):
-            u = user_table[users[s : s + chunk]]
+            u = _user_rows(user_table, user_weights, users[s : s + chunk])
             # the same arithmetic as bpr_dot_loss: two dot products, then their difference
             diff[s : s + chunk] = ((u * item_table[pos[s : s + chunk]]).sum(1)
                                    - (u * item_table[neg[s : s + chunk]]).sum(1))
-        ctx.save_for_backward(user_table, item_table, users, pos, neg, diff)
+        ctx.save_for_backward(user_table, item_table, users, pos, neg, diff, user_weights)
         ctx.chunk = chunk
         return -F.logsigmoid(diff).mean()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        user_table, item_table, users, pos, neg, diff = ctx.saved_tensors
+        user_table, item_table, users, pos, neg, diff, weights = ctx.saved_tensors
         # d/d diff of -mean log sigmoid(diff) = -sigmoid(-diff) / batch
         coef = (torch.sigmoid(-diff) * (-grad / len(diff))).unsqueeze(1)
         need_users, need_items = ctx.needs_input_grad[:2]
-        grad_users = torch.zeros_like(user_table) if need_users else None
-        grad_items = torch.zeros_like(item_table) if need_items else None
+        need_weights = weights is not None and ctx.needs_input_grad[6]
+        # summed in the scores' precision, returned in each table's own
+        grad_users = torch.zeros_like(user_table, dtype=diff.dtype) if need_users else None
+        grad_items = torch.zeros_like(item_table, dtype=diff.dtype) if need_items else None
+        grad_weights = torch.zeros_like(weights) if need_weights else None
         for s in range(0, len(users), ctx.chunk):
             c = coef[s : s + ctx.chunk]
             u, p, n = users[s : s + ctx.chunk], pos[s : s + ctx.chunk], neg[s : s + ctx.chunk]
-            if grad_users is not None:
-                grad_users.index_add_(0, u, c * (item_table[p] - item_table[n]))
+            if grad_users is not None or grad_weights is not None:
+                # of the (weighted) user rows, in the scores' precision
+                row_grad = c * (item_table[p].to(c.dtype) - item_table[n].to(c.dtype))
+                if weights is None:
+                    grad_users.index_add_(0, u, row_grad)  # type: ignore[union-attr]
+                else:
+                    blocks = row_grad.view(len(u), weights.shape[1], -1)
+                    if grad_weights is not None:
+                        table_rows = user_table[u].view_as(blocks)
+                        grad_weights.index_add_(
+                            0, u, (blocks * table_rows).sum(2).to(weights.dtype))
+                    if grad_users is not None:
+                        grad_users.index_add_(
+                            0, u, (blocks * weights[u][:, :, None]).view_as(row_grad))
             if grad_items is not None:
-                row = c * user_table[u]
+                row = c * _user_rows(user_table, weights, u)
                 grad_items.index_add_(0, p, row)
                 grad_items.index_add_(0, n, -row)
-        return grad_users, grad_items, None, None, None, None
+        return (None if grad_users is None else grad_users.to(user_table.dtype),
+                None if grad_items is None else grad_items.to(item_table.dtype),
+                None, None, None, None, grad_weights)
+
+
+def _user_rows(table: torch.Tensor, weights: torch.Tensor | None,
+               index: torch.Tensor) -> torch.Tensor:
+    """table[index], each row's column blocks times its weights when there are any."""
+    rows = table[index]
+    if weights is None:
+        return rows
+    blocks = rows.view(len(index), weights.shape[1], -1)
+    return (blocks * weights[index][:, :, None]).view_as(rows)
 
 
 def bpr_indexed_loss(user_table: torch.Tensor, item_table: torch.Tensor, users: torch.Tensor,
                      pos: torch.Tensor, neg: torch.Tensor,
-                     chunk_elements: int = 1 << 22) -> torch.Tensor:
+                     chunk_elements: int = 1 << 22,
+                     user_weights: torch.Tensor | None = None) -> torch.Tensor:
     """``bpr_dot_loss(user_table[users], item_table[pos], item_table[neg])`` in memory that
     does not grow with batch x width: rows are gathered ``chunk_elements`` values at a time
-    in both passes (see :class:`_IndexedBPR`). Not twice differentiable."""
+    in both passes (see :class:`_IndexedBPR`). ``user_weights`` (users x B): the user
+    table is read as ``searec.ops.scale_blocks(user_table, user_weights)`` (column block
+    b of row n times ``user_weights[n, b]``) without forming it; both get gradients. Not
+    twice differentiable."""
     if user_table.shape[1] != item_table.shape[1]:
         raise ValueError(f"user and item tables differ in width: {user_table.shape[1]} vs "
                          f"{item_table.shape[1]}")
+    if user_weights is not None and (
+            user_weights.dim() != 2 or user_weights.shape[0] != user_table.shape[0]
+            or user_table.shape[1] % max(user_weights.shape[1], 1)):
+        raise ValueError(f"user_weights must be (users, B) with B dividing the width, got "
+                         f"{tuple(user_weights.shape)} for a table of "
+                         f"{tuple(user_table.shape)}")
     chunk = max(1, chunk_elements // max(1, user_table.shape[1]))
-    return _IndexedBPR.apply(user_table, item_table, users, pos, neg, chunk)
+    return _IndexedBPR.apply(user_table, item_table, users, pos, neg, chunk, user_weights)
 
 
 def l2_penalty(*tensors: torch.Tensor) -> torch.Tensor:

@@ -165,6 +165,30 @@ def test_recompute_gives_the_same_loss_and_gradients(tiny, tmp_path):
         torch.testing.assert_close(grads_b[name], grad, msg=name)
 
 
+def test_bpr_reads_the_weighted_users_it_never_forms(tiny, tmp_path):
+    # training weights only the batch's user rows inside BPR; the loss and every
+    # gradient must equal BPR on the formed representations that inference uses
+    from searec.losses import bpr_dot_loss
+
+    users, pos, neg = _batch(tiny)
+    graph = InteractionGraph.from_train(tiny.train)
+    model = _sea(tiny, tmp_path)
+    got = model.ranking_loss(graph, users, pos, neg)["bpr"]
+    user_rep, item_rep = model(graph)
+    want = bpr_dot_loss(user_rep[users], item_rep[pos], item_rep[neg])
+    torch.testing.assert_close(got, want)
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(got, params, allow_unused=True)
+    wanted = torch.autograd.grad(want, params, allow_unused=True)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any(g is not None for n, g in zip(names, grads, strict=True)
+               if n == "user_modality_weight")
+    for name, a, b in zip(names, grads, wanted, strict=True):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            torch.testing.assert_close(a, b, msg=name)
+
+
 @pytest.mark.filterwarnings("ignore:only one modality")
 def test_reference_preset_on_one_modality_is_a_config_error(make_folder, tmp_path, capsys):
     """The reference's shared q is fitted to pairs across modalities: with one modality the

@@ -74,6 +74,11 @@ class DRAGON(SEA):
         users, items = super()._encode(graph)
         return users + registered_operator(self, "user_graph") @ users, items
 
+    def _ranking_tables(self, graph: InteractionGraph
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        # the user graph mixes weighted rows, so BPR reads them formed
+        return (*self._encode(graph), None)
+
     def ranking_loss(self, graph: InteractionGraph, users: torch.Tensor, pos: torch.Tensor,
                      neg: torch.Tensor) -> dict[str, torch.Tensor]:
         parts = super().ranking_loss(graph, users, pos, neg)
