@@ -11,7 +11,8 @@ steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{
 
     python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20] \
         [--threads N] [--knn-method exact|hnsw] [--knn-cache DIR] [--cpu-memory reuse|release]
-        [--embedding-dim D] [--recompute] [--name STEM] [--note TEXT]
+        [--embedding-dim D] [--recompute] [--huge-pages on|off] [--precision auto]
+        [--name STEM] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -105,11 +106,13 @@ def run_one(args: argparse.Namespace) -> dict:
         graph = InteractionGraph.from_train(ds.train)
         out["build_s"] = time.perf_counter() - t
     batch = math.ceil(st["train"] / args.steps)
-    train_cfg = TrainConfig(epochs=1, batch_size=batch, lr=1e-3, progress=False, seed=0)
+    train_cfg = TrainConfig(epochs=1, batch_size=batch, lr=1e-3, progress=False, seed=0,
+                            precision=args.precision)
     eval_cfg = EvalConfig(topk=[20], batch_size=args.eval_batch)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(model, ds, graph, train_cfg, eval_cfg, run_dir,
                           torch.device("cpu"), log=lambda _m: None)
+        out["precision"] = trainer.precision
         t = time.perf_counter()
         losses = trainer.train_epoch(1)
         out["epoch_s"] = time.perf_counter() - t
@@ -155,10 +158,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"{meta.get('huge_pages', 'on')} (asked; each row says whether the kernel gave them). "
         f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads. "
         "One run per size.", "",
-        "| interactions | users | huge pages | kNN graph (s) | one epoch (s) | evaluation (s) | "
-        "bare scores + top-20 (s) | evaluation / bare | generate (s) | peak RSS (GiB) | "
-        "epoch / interactions vs smallest | eval / users vs smallest |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| interactions | users | huge pages | precision | kNN graph (s) | one epoch (s) | "
+        "evaluation (s) | bare scores + top-20 (s) | evaluation / bare | generate (s) | "
+        "peak RSS (GiB) | epoch / interactions vs smallest | eval / users vs smallest |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         epoch_ratio = (r["epoch_s"] / r["interactions"]) / (base["epoch_s"] / base["interactions"])
@@ -169,7 +172,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         lines.append(
             f"| {r['interactions']:,} | {r['users']:,} | "
             f"{ {True: 'yes', False: 'no'}.get(r.get('huge_pages'), '-')} | "
-            f"{r.get('knn_s', float('nan')):.1f}"
+            f"{r.get('precision', 'float32')} | {r.get('knn_s', float('nan')):.1f}"
             f"{' (cached)' if r.get('knn_from_cache') else ''} | "
             f"{r['epoch_s']:.1f} | {r['eval_s']:.1f} | {bare} | {over_bare} | "
             f"{r['generate_s']:.1f} | "
@@ -210,6 +213,9 @@ def main() -> None:
     ap.add_argument("--huge-pages", choices=["on", "off"], default="on",
                     help="THP_MEM_ALLOC_ENABLE for each size's process: torch's large CPU "
                     "blocks on transparent huge pages (searec's default) or 4 KiB pages")
+    ap.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                    help="train.precision (auto, searec's default: bfloat16 where the CPU "
+                    "has bf16 arithmetic); each row names the one it trained in")
     ap.add_argument("--note", default="", help="what else to record with the results "
                     "(code version, what shared the machine)")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
@@ -221,7 +227,7 @@ def main() -> None:
             "knn_method": args.knn_method, "cpu_memory": args.cpu_memory,
             "eval_batch": args.eval_batch, "embedding_dim": args.embedding_dim or "default",
             "recompute": args.recompute, "huge_pages": args.huge_pages,
-            "machine": f"{platform.machine()}, "
+            "precision": args.precision, "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} cores", "torch": torch.__version__,
             "threads": args.threads or torch.get_num_threads(), "python": platform.python_version(),
             "note": args.note}
@@ -231,7 +237,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--one", str(n), "--items", str(args.items),
                "--per-user", str(args.per_user), "--model", args.model, "--steps",
                str(args.steps), "--eval-batch", str(args.eval_batch), "--knn-method",
-               args.knn_method, "--cpu-memory", args.cpu_memory]
+               args.knn_method, "--cpu-memory", args.cpu_memory, "--precision", args.precision]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         if args.knn_cache:

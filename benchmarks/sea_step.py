@@ -53,7 +53,7 @@ def timed(fn: Callable[[], object], repeats: int) -> dict[str, float]:
 
 
 def trainer_for(model_name: str, data: str, threads: int, run_dir: str,
-                precision: str = "float32", overrides: Sequence[str] = ()) -> Trainer:
+                precision: str = "auto", overrides: Sequence[str] = ()) -> Trainer:
     from searec.config import load_config
     from searec.data.load import load_dataset
     from searec.graphs import InteractionGraph
@@ -88,7 +88,7 @@ def sea_parts(trainer: Trainer, batch: Batch, repeats: int) -> dict[str, dict[st
     model, graph = trainer.model, trainer.graph
     users, pos, neg = (torch.from_numpy(a) for a in batch)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16,
-                              enabled=trainer.cfg.precision == "bfloat16")
+                              enabled=trainer.precision == "bfloat16")
     inputs = model.item_inputs()
     width = model.params.embedding_dim
     n_nodes = model.n_users + model.n_items
@@ -116,6 +116,8 @@ def sea_parts(trainer: Trainer, batch: Batch, repeats: int) -> dict[str, dict[st
 
     item_rep = torch.randn(model.n_items, joint, generator=gen, requires_grad=True)
     user_rep = torch.randn(model.n_users, joint, generator=gen, requires_grad=True)
+    user_weights = torch.randn(model.n_users, len(model.names), generator=gen,
+                               requires_grad=True)
 
     item_grad = torch.randn(model.n_items, joint, generator=gen)
 
@@ -123,8 +125,9 @@ def sea_parts(trainer: Trainer, batch: Batch, repeats: int) -> dict[str, dict[st
         out = item_rep + propagate(model.item_graph, item_rep, model.params.knn_layers)[-1]
         out.backward(item_grad)
 
-    def bpr() -> None:
-        bpr_indexed_loss(user_rep, item_rep, users, pos, neg).backward()
+    def bpr() -> None:  # on the unweighted user rows and their modality weights, as SEA
+        bpr_indexed_loss(user_rep, item_rep, users, pos, neg,
+                         user_weights=user_weights).backward()
 
     def separation() -> None:
         model.zero_grad(set_to_none=True)
@@ -157,9 +160,11 @@ def main() -> None:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "tiktok"))
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
-                    help="train.precision for SEA: bfloat16 runs its step, loss, encoders "
-                    "and separation terms under autocast (sparse products stay float32)")
+    ap.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                    help="train.precision for both models (auto, the default: bfloat16 "
+                    "where the CPU has bf16 arithmetic): bfloat16 runs SEA's step, loss, "
+                    "encoders and separation terms under autocast (sparse products stay "
+                    "float32)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides for SEA, e.g. model.separation.distancing=club")
     ap.add_argument("--name", default="sea_step")
@@ -171,7 +176,7 @@ def main() -> None:
         sea.model.train()
         batch = first_batch(sea)
         parts = sea_parts(sea, batch, args.repeats)
-        lightgcn = trainer_for("lightgcn", args.data, args.threads, tmp)
+        lightgcn = trainer_for("lightgcn", args.data, args.threads, tmp, args.precision)
         lightgcn.model.train()
         light_batch = first_batch(lightgcn)
         parts["LightGCN: whole trainer step"] = timed(
@@ -179,7 +184,8 @@ def main() -> None:
     sea_step = parts["whole trainer step"]["min_ms"]
     light_step = parts["LightGCN: whole trainer step"]["min_ms"]
     meta = {"data": args.data, "threads": args.threads, "repeats": args.repeats,
-            "precision": args.precision, "overrides": args.set,
+            "precision": args.precision, "precision_run": sea.precision,
+            "overrides": args.set,
             "batch": len(batch[0]), "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__, "note": args.note,
@@ -189,6 +195,7 @@ def main() -> None:
         json.dumps({"meta": meta, "parts": parts}, indent=1) + "\n")
     lines = [f"# One SEA training step, part by part, on `{Path(args.data).name}`", "",
              f"Defaults (train.precision={args.precision}"
+             f"{f': {sea.precision}' if args.precision == 'auto' else ''}"
              f"{''.join(', ' + o for o in args.set)}), batch {meta['batch']:,}, "
              f"{args.threads} thread(s), torch "
              f"{meta['torch']}, {meta['cpus']} CPUs ({meta['processor']}); ms per call, min / "

@@ -13,12 +13,14 @@ runs without recompute; ``--compare huge_pages`` runs ``release`` without recomp
 torch's large blocks on 4 KiB pages and then on transparent huge pages (searec's
 default, searec/hugepages.py); ``--compare scale`` runs only scale.py's setting (release,
 huge pages, no recompute): with ``--train-steps 20``, one whole epoch of scale.py, step by
-step, where its full evaluation would take hours more.
+step, where its full evaluation would take hours more; ``--compare precision`` runs that
+setting in float32 and in bfloat16. Elsewhere ``--precision`` (default auto, as searec's
+train.precision) applies; each row names the precision it ran in.
 Writes benchmarks/results/step_memory.{json,md}.
 
-    python benchmarks/step_memory.py [--compare recompute|cpu_memory] [--interactions 5e6] \
-        [--embedding-dim 128] [--train-steps 2] [--threads 1] [--knn-method hnsw] \
-        [--knn-cache DIR] [--name STEM]
+    python benchmarks/step_memory.py [--compare recompute|cpu_memory|huge_pages|scale|precision] \
+        [--interactions 5e6] [--embedding-dim 128] [--train-steps 2] [--threads 1] \
+        [--knn-method hnsw] [--knn-cache DIR] [--precision auto] [--name STEM]
 """
 
 from __future__ import annotations
@@ -54,11 +56,15 @@ SETTINGS = {"recompute": [{"recompute": False, "cpu_memory": "release"},
                            {"recompute": False, "cpu_memory": "reuse"}],
             "huge_pages": [{"recompute": False, "cpu_memory": "release", "huge_pages": False},
                            {"recompute": False, "cpu_memory": "release", "huge_pages": True}],
-            "scale": [{"recompute": False, "cpu_memory": "release", "huge_pages": True}]}
+            "scale": [{"recompute": False, "cpu_memory": "release", "huge_pages": True}],
+            "precision": [{"recompute": False, "cpu_memory": "release", "huge_pages": True,
+                           "precision": "float32"},
+                          {"recompute": False, "cpu_memory": "release", "huge_pages": True,
+                           "precision": "bfloat16"}]}
 
 
 def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "release",
-            huge_pages: bool | None = None) -> dict:
+            huge_pages: bool | None = None, precision: str | None = None) -> dict:
     from searec.config import EvalConfig, TrainConfig
     from searec.data.sampling import bpr_batches
     from searec.graphs import InteractionGraph
@@ -83,7 +89,8 @@ def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "releas
         model = cls.build(ds, params, args.knn_cache or tmp)
     batch = math.ceil(ds.stats()["train"] / 20)
     # the trainer's own step (fused Adam, gradients cleared before the forward pass, q steps)
-    train_cfg = TrainConfig(epochs=1, batch_size=batch, lr=1e-3, progress=False, seed=0)
+    train_cfg = TrainConfig(epochs=1, batch_size=batch, lr=1e-3, progress=False, seed=0,
+                            precision=precision or args.precision)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(model, ds, InteractionGraph.from_train(ds.train), train_cfg,
                           EvalConfig(), run_dir, torch.device("cpu"), log=lambda _m: None)
@@ -98,7 +105,7 @@ def run_one(args: argparse.Namespace, recompute: bool, cpu_memory: str = "releas
             losses.append(float(parts["loss"].detach()))
     return {"interactions": int(ds.stats()["interactions"]), "users": ds.n_users,
             "items": ds.n_items, "batch_size": batch, "recompute": recompute,
-            "cpu_memory": cpu_memory,
+            "cpu_memory": cpu_memory, "precision": trainer.precision,
             # asked for through the environment by the parent (torch reads it once, at
             # start); what the kernel gave, from the process itself
             "huge_pages_asked": huge_pages, "huge_pages": huge_pages_active(),
@@ -115,20 +122,22 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"{rows[0]['interactions']:,} interactions, batch {rows[0]['batch_size']:,} (one of 20 "
         f"steps per epoch); the first {meta['train_steps']} steps, no evaluation. "
         f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads.", "",
-        "| model.recompute | train.cpu_memory | huge pages | step times (s) | all steps (s) | "
-        "peak RSS before the steps (GiB) | peak RSS (GiB) | losses |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model.recompute | train.cpu_memory | huge pages | precision | step times (s) | "
+        "all steps (s) | peak RSS before the steps (GiB) | peak RSS (GiB) | losses |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {str(r['recompute']).lower()} | {r.get('cpu_memory', 'release')} | "
             f"{ {True: 'yes', False: 'no'}.get(r.get('huge_pages'), '-')} | "
+            f"{r.get('precision', 'float32')} | "
             f"{', '.join(f'{s:.1f}' for s in r['step_s'])} | {sum(r['step_s']):.1f} | "
             f"{r['peak_rss_before_steps_gib']:.2f} | {r['peak_rss_gib']:.2f} | "
             f"{', '.join(f'{x:.5f}' for x in r['losses'])} |")
     lines += ["", "Equal losses: recompute changes what is kept for the backward pass, "
               "cpu_memory where freed memory goes and huge pages how it is mapped, not what "
-              "is computed."]
+              "is computed (precision does change it: bfloat16 losses agree to about 2 "
+              "digits)."]
     if meta.get("note"):
         lines += ["", meta["note"]]
     return "\n".join(lines) + "\n"
@@ -144,6 +153,9 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--knn-method", choices=["exact", "hnsw"], default="hnsw")
+    ap.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                    help="train.precision where the setting names none (auto, searec's "
+                    "default: bfloat16 where the CPU has bf16 arithmetic)")
     ap.add_argument("--knn-cache", metavar="DIR", help="as in scale.py: reuse its kNN graphs")
     ap.add_argument("--name", default="step_memory", help="results file stem")
     ap.add_argument("--note", default="", help="what else to record (what shared the machine)")
@@ -161,7 +173,7 @@ def main() -> None:
     for setting in SETTINGS[args.compare]:
         cmd = [sys.executable, __file__, "--one", json.dumps(setting)]
         for flag in ("interactions", "items", "embedding_dim", "train_steps", "threads",
-                     "knn_method", "knn_cache"):
+                     "knn_method", "knn_cache", "precision"):
             value = getattr(args, flag)
             if value is not None:
                 cmd += [f"--{flag.replace('_', '-')}", str(value)]

@@ -150,7 +150,12 @@ def analyse_fixed(out: Path, target: float, costs: dict | None = None) -> dict:
     points = curve(out / "default")
     epoch, seconds = first_reaching(points, target)
     cost = (costs or {}).get("runs", {}).get("default")
+    finished = out / "default" / "metrics.json"
+    # the precision the run trained in (train.precision=auto resolves per machine)
+    precision = json.loads(finished.read_text()).get("precision", "float32") \
+        if finished.is_file() else None
     return {"target_valid": target, "metric": METRIC, "default": {
+        "precision": precision,
         "epochs_run": points[-1][0], "best_valid": max(v for _, _, v in points),
         "reached_at_epoch": epoch, "reached_after_s": seconds,
         "reached_after_s_side_by_side": epoch * cost["median_s"]
@@ -164,8 +169,12 @@ def markdown_fixed(per_seed: dict[int, dict], costs: dict | None, meta: dict,
     """The fixed-target result: per seed, epochs and seconds to the target."""
     target = next(iter(per_seed.values()))["target_valid"]
     cost = (costs or {}).get("runs", {}).get("default")
+    precisions = {p["default"]["precision"] for p in per_seed.values()
+                  if p["default"].get("precision")}
     lines = ["# Time to a fixed validation target", "",
-             f"Target: validation {METRIC} {target:.4f}, SEA with its defaults. "
+             f"Target: validation {METRIC} {target:.4f}, SEA with its defaults"
+             + (f" (trained in {', '.join(sorted(precisions))})" if precisions else "")
+             + ". "
              f"{meta['machine']}, torch {meta['torch']}, {meta['threads']} thread(s).", "",
              "\"As run\": train + validation seconds summed from each run's history.csv. "
              "\"Side by side\": epochs needed x the median (fastest) cost of an epoch, "

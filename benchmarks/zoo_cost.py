@@ -2,14 +2,15 @@
 full evaluation, and peak resident memory, every model in a fresh process.
 
     python benchmarks/zoo_cost.py [--data ../shared/data/tiktok] [--epochs 4] [--threads 1]
-        [--models a,b,...] [--name zoo_cost]
+        [--models a,b,...] [--set KEY=VALUE ...] [--name zoo_cost]
 
 Every registered model with its defaults, and each backbone that takes SEA's separation
 once more with it (``<model>+sep``). Each runs ``--epochs`` epochs with a full validation
 evaluation after each (no early stop) in its own process, so the peak resident set size
 (ru_maxrss) is that model's alone, data loading included. Epoch and evaluation times are
-the min and median over the epochs after the first (the first includes warm-up). Writes
-benchmarks/results/<name>.{json,md}.
+the min and median over the epochs after the first (the first includes warm-up). Each
+row names the precision the run trained in (train.precision=auto: bfloat16 where the CPU
+has bf16 arithmetic). Writes benchmarks/results/<name>.{json,md}.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +50,8 @@ def min_median_after_first(seconds: list[float]) -> tuple[float | None, float | 
     return (min(later), statistics.median(later)) if later else (None, None)
 
 
-def measure_one(variant: str, data: str, epochs: int, threads: int) -> dict:
+def measure_one(variant: str, data: str, epochs: int, threads: int,
+                settings: Sequence[str] = ()) -> dict:
     """Train `variant` for `epochs` epochs in this process; times and peak RSS."""
     from searec.config import load_config
     from searec.runs import train
@@ -56,7 +59,7 @@ def measure_one(variant: str, data: str, epochs: int, threads: int) -> dict:
     name, _, sep = variant.partition("+")
     overrides = [f"model.name={name}", f"train.epochs={epochs}", f"train.threads={threads}",
                  "train.progress=false", "train.patience=1000", "data.cold_users=drop",
-                 f"data.path={data}"]
+                 f"data.path={data}", *settings]
     extra = {"model": {"separation": {}}} if sep else None
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
@@ -79,6 +82,7 @@ def measure_one(variant: str, data: str, epochs: int, threads: int) -> dict:
         "setup_s": wall - metrics["train_seconds"] - metrics["eval_seconds"],
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
         "valid_recall_at_20": metrics["valid"]["recall@20"],
+        "precision": metrics["precision"],
     }
 
 
@@ -88,6 +92,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--models", default="", help="comma-separated variants (default: all)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="config overrides for every model, e.g. train.precision=float32")
     ap.add_argument("--name", default="zoo_cost")
     ap.add_argument("--note", default="", help="what else ran on the machine meanwhile")
     ap.add_argument("--merge", action="store_true",
@@ -95,14 +101,16 @@ def main() -> None:
     ap.add_argument("--one", help=argparse.SUPPRESS)  # child: measure this variant, print JSON
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(measure_one(args.one, args.data, args.epochs, args.threads)))
+        print(json.dumps(measure_one(args.one, args.data, args.epochs, args.threads,
+                                     args.set)))
         return
     import torch
 
     rows = []
     for variant in (args.models.split(",") if args.models else variants()):
         cmd = [sys.executable, __file__, "--one", variant, "--data", args.data,
-               "--epochs", str(args.epochs), "--threads", str(args.threads)]
+               "--epochs", str(args.epochs), "--threads", str(args.threads),
+               *(["--set", *args.set] if args.set else [])]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             rows.append({"variant": variant, "error": done.stderr.strip().splitlines()[-3:]})
@@ -120,7 +128,7 @@ def main() -> None:
     meta = {"data": args.data, "epochs": args.epochs, "threads": args.threads,
             "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
             "python": platform.python_version(), "torch": torch.__version__,
-            "note": args.note}
+            "settings": args.set, "note": args.note}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps({"meta": meta, "models": rows},
                                                           indent=1) + "\n")
@@ -129,18 +137,20 @@ def main() -> None:
              f"torch {meta['torch']}, {meta['cpus']} CPUs ({meta['processor']}). Epoch and "
              "evaluation: min / median over the epochs after the first. Peak RSS: the "
              "process's maximum resident set (data, graphs, model, training, evaluation)."
+             + (f" Settings: {' '.join(args.set)}." if args.set else "")
              + (f" {args.note}" if args.note else ""), "",
-             "| model | setup s | s / epoch (min / median) | s / full evaluation | "
-             "peak RSS GiB |", "|---|---|---|---|---|"]
+             "| model | precision | setup s | s / epoch (min / median) | s / full evaluation | "
+             "peak RSS GiB |", "|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['variant']} | failed: {r['error'][-1]} | | | |")
+            lines.append(f"| {r['variant']} | failed: {r['error'][-1]} | | | | |")
             continue
         ev = (f"{r['eval_s_min']:.2f} / {r['eval_s_median']:.2f}"
               if r["eval_s_min"] is not None else "")
         epoch = (f"{r['epoch_s_min']:.2f} / {r['epoch_s_median']:.2f}"
                  if r["epoch_s_min"] is not None else "nothing to train")
-        lines.append(f"| {r['variant']} | {r['setup_s']:.1f} | {epoch} | {ev} | "
+        lines.append(f"| {r['variant']} | {r.get('precision', '-')} | {r['setup_s']:.1f} | "
+                     f"{epoch} | {ev} | "
                      f"{r['peak_rss_gib']:.2f} |")
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

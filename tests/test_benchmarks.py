@@ -102,13 +102,13 @@ def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> Non
     args = argparse.Namespace(
         one=2000, items=300, per_user=10, model="sea", steps=2, eval_batch=64, threads=None,
         knn_cache=None, knn_method="exact", cpu_memory="release", embedding_dim=8,
-        recompute=recompute)
+        recompute=recompute, precision="auto")
     out = scale.run_one(args)
     assert out["embedding_dim"] == 8 and out["users"] == 1000 and out["items"] == 300
     assert out["recompute"] is recompute
     assert out["steps"] == 2 and out["epoch_s"] > 0 and 0 <= out["test_recall@20"] <= 1
     assert out["peak_rss_gb"] >= out["rss_after_knn_gb"] > 0
-    assert out["bare_eval_s"] > 0
+    assert out["bare_eval_s"] > 0 and out["precision"] in ("float32", "bfloat16")
     text = scale.markdown([out], {"model": "sea", "per_user": 10, "steps": 2,
                                   "eval_batch": 64, "cpu_memory": "release", "machine": "m",
                                   "torch": "t", "threads": 1})
@@ -120,7 +120,8 @@ def test_step_memory_runs_steps_under_each_setting() -> None:
 
     bench = _load("step_memory")
     args = argparse.Namespace(interactions=2000, items=300, embedding_dim=8, train_steps=2,
-                              threads=None, knn_method="exact", knn_cache=None)
+                              threads=None, knn_method="exact", knn_cache=None,
+                              precision="float32")
     rows = [bench.run_one(args, recompute) for recompute in (False, True)]
     for row, recompute in zip(rows, (False, True), strict=True):
         assert row["recompute"] is recompute and row["embedding_dim"] == 8
@@ -131,6 +132,10 @@ def test_step_memory_runs_steps_under_each_setting() -> None:
     reuse = bench.run_one(args, False, "reuse")  # as train.cpu_memory=reuse (the default)
     assert reuse["cpu_memory"] == "reuse" and not reuse["recompute"]
     assert reuse["losses"] == pytest.approx(rows[0]["losses"], rel=1e-5)
+    # a setting's precision wins over --precision; each row says which it ran in
+    half = bench.run_one(args, False, precision="bfloat16")
+    assert half["precision"] == "bfloat16" and rows[0]["precision"] == "float32"
+    assert half["losses"] == pytest.approx(rows[0]["losses"], rel=3e-2)
     table = bench.markdown([*rows, reuse], {"embedding_dim": 8, "train_steps": 2,
                                             "machine": "m", "torch": "t", "threads": 1})
     assert "| false | release |" in table and "| true | release |" in table

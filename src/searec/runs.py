@@ -185,14 +185,16 @@ def _train(cfg: Config, out: Path, held: ExitStack, overwrite: bool, resume: boo
     st = dataset.stats()
     log(f"{cfg.model.name} on {st['name']}: {st['users']} users, {st['items']} items, "
         f"{st['train']}/{st['valid']}/{st['test']} train/valid/test, modalities "
-        f"{st['modalities'] or 'none'}, device {device}")
+        f"{st['modalities'] or 'none'}, device {device}, precision {trainer.precision}"
+        f"{' (train.precision=auto)' if cfg.train.precision == 'auto' else ''}")
     trainer.fit()
     distributed.barrier()  # best.pt is on disk before anyone reads it
     if not main:
         distributed.barrier()
         return {}
     metrics = trainer.final_metrics(test=test)
-    metrics = {"model": cfg.model.name, "dataset": st["name"], **metrics}
+    metrics = {"model": cfg.model.name, "dataset": st["name"], "precision": trainer.precision,
+               **metrics}
     if info.world_size > 1:
         metrics["world_size"] = info.world_size
     write_json(out / "metrics.json", metrics)

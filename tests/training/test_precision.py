@@ -1,4 +1,5 @@
-"""train.precision=bfloat16: the forward pass under autocast, everything kept float32."""
+"""train.precision: bfloat16 runs the forward pass under autocast, everything kept float32;
+auto chooses it where the hardware multiplies bf16."""
 
 from __future__ import annotations
 
@@ -51,3 +52,32 @@ def test_sparse_products_stay_float32_under_autocast():
     assert inside.dtype == summed.dtype == torch.float32
     torch.testing.assert_close(inside, adj @ x.bfloat16().float())
     torch.testing.assert_close(summed, propagated_sum(adj, x, 2))
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_precision_is_bfloat16_only_where_the_cpu_multiplies_bf16(monkeypatch, native):
+    from searec.training.trainer import has_bf16_arithmetic, resolve_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    cpu = torch.device("cpu")
+    assert has_bf16_arithmetic(cpu) is native
+    assert resolve_precision("auto", cpu) == ("bfloat16" if native else "float32")
+    # a precision asked for by name is kept whatever the hardware
+    assert resolve_precision("float32", cpu) == "float32"
+    assert resolve_precision("bfloat16", cpu) == "bfloat16"
+
+
+def test_a_run_says_which_precision_auto_chose(monkeypatch, tmp_path):
+    from searec.runs import train
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    cfg = build_config({**SMALL, "train": {**SMALL["train"], "precision": "auto"}})
+    lines: list[str] = []
+    metrics = train(cfg, tmp_path / "run", log=lines.append)
+    assert metrics["precision"] == "bfloat16"
+    assert any("precision bfloat16 (train.precision=auto)" in line for line in lines)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    metrics = train(cfg, tmp_path / "run", log=lines.append, overwrite=True)
+    assert metrics["precision"] == "float32"

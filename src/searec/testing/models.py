@@ -2,7 +2,8 @@
 
 ``check_model(name, params, dataset, workdir)`` runs every check on a registered model
 built with ``params`` over ``dataset``: representation shapes; a finite ``LossResult``
-whose total reaches the parameters (and never an auxiliary objective's); auxiliary
+whose total reaches the parameters (and never an auxiliary objective's), also under bf16
+autocast; auxiliary
 objectives that fit only their own parameters; training steps that lower the loss;
 recommendations that exclude training items, come in batches and agree with the full
 scores; similar items without the item itself; identical scores after a state-dict round
@@ -92,6 +93,21 @@ def check_loss(b: Built) -> None:
     assert all(q.grad is None for o in objectives for q in o.parameters), b.name
 
 
+def check_loss_in_bf16(b: Built) -> None:
+    """train.precision=bfloat16 (and auto on hardware with bf16 arithmetic): the loss
+    under bf16 autocast is finite, and its backward pass gives finite float32 gradients."""
+    b.trainable()
+    u, p, n = b.batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        result = b.model.loss(b.graph, u, p, n)
+    assert all(torch.isfinite(v) for v in result.logged().values()), b.name
+    result.loss.backward()
+    grads = [q.grad for q in main_parameters(b.model, b.model.auxiliary_objectives())
+             if q.grad is not None]
+    assert grads and all(g.dtype == torch.float32 and torch.isfinite(g).all()
+                         for g in grads), b.name
+
+
 def check_auxiliary_objectives(b: Built) -> None:
     objectives = b.model.auxiliary_objectives() if b.model.trainable else []
     if not objectives:
@@ -176,7 +192,7 @@ def check_state_dict_roundtrip(b: Built) -> None:
 
 
 MODEL_CHECKS: list[Callable[[Built], None]] = [
-    check_forward_shapes, check_loss, check_auxiliary_objectives,
+    check_forward_shapes, check_loss, check_loss_in_bf16, check_auxiliary_objectives,
     check_training_lowers_the_loss, check_recommend, check_recommend_scores_match_full_scores,
     check_similar_items, check_state_dict_roundtrip]
 

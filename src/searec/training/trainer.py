@@ -105,13 +105,15 @@ class TrainConfig(StrictModel):
         "diag_heldout_<estimator>_<pair>; about 10-60 s each on TikTok on one CPU thread). "
         "They use their own random stream: training is unchanged. 0: off (searec diagnose "
         "measures the best checkpoint after training).")
-    precision: Literal["float32", "bfloat16"] = Field(
-        "float32", description="bfloat16: each step's forward pass and loss run under "
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="bfloat16: each step's forward pass and loss run under "
         "torch.autocast to bfloat16 (dense products in bf16 with float32 accumulation); "
         "parameters, optimiser state, sparse graph products, BPR and evaluation stay "
         "float32. Faster only on a device with bf16 arithmetic (CPUs with AVX-512 BF16 or "
-        "AMX, NVIDIA Ampere and later); its speed and quality on TikTok: "
-        "docs/performance.md.")
+        "AMX, NVIDIA Ampere and later). auto: bfloat16 on such a device, float32 "
+        "elsewhere; the run's log and metrics.json say which. SEA's validation recall "
+        "in bfloat16 is level with float32 (5 seeds, TikTok and ml100k; docs/results.md), "
+        "its TikTok epoch 0.84x (docs/performance.md).")
     cpu_memory: Literal["reuse", "release"] = Field(
         "reuse", description="reuse: keep freed CPU memory in the process for the next "
         "step's tensors instead of returning it to the OS (glibc); CPU epochs 1.2-2.1x "
@@ -139,6 +141,24 @@ def main_parameters(model: Recommender, objectives: list[AuxiliaryObjective]
     auxiliary objectives."""
     auxiliary = {id(p) for o in objectives for p in o.parameters}
     return [p for p in model.parameters() if id(p) not in auxiliary]
+
+
+def has_bf16_arithmetic(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 natively (so that autocast to it is faster):
+    x86 CPUs with AVX-512 BF16 or AMX, CUDA GPUs of compute capability 8.0 or later."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(
+            including_emulation=False)
+    if device.type == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return False
+
+
+def resolve_precision(name: str, device: torch.device) -> Literal["float32", "bfloat16"]:
+    """train.precision on ``device``: auto is bfloat16 where it has bf16 arithmetic."""
+    if name == "auto":
+        return "bfloat16" if has_bf16_arithmetic(device) else "float32"
+    return "bfloat16" if name == "bfloat16" else "float32"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -233,6 +253,8 @@ class Trainer:
         self.eval_cfg = eval_cfg
         self.run_dir = Path(run_dir)
         self.device = device
+        # train.precision as this device runs it (auto: bfloat16 where it is native)
+        self.precision = resolve_precision(train_cfg.precision, device)
         self.dist = distributed.world()
         self.main = self.dist.rank == 0
         self.log = log if self.main else (lambda _msg: None)
@@ -349,7 +371,7 @@ class Trainer:
         # need not live through this step's activations.
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                            enabled=self.cfg.precision == "bfloat16"):
+                            enabled=self.precision == "bfloat16"):
             result = LossResult(**self.loss_module(self.epoch_graph, users, pos, neg))
         parts = result.logged()
         # Name the term that diverged, not just the total it poisoned.
