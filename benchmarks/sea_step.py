@@ -1,7 +1,7 @@
 """Where one SEA training step goes, part by part, beside LightGCN's whole step.
 
     python benchmarks/sea_step.py [--data ../shared/data/tiktok] [--repeats 15]
-        [--threads 1] [--precision float32|bfloat16] [--set KEY=VALUE ...]
+        [--threads 1] [--precision auto|float32|bfloat16] [--set KEY=VALUE ...]
         [--name sea_step] [--note TEXT]
 
 Builds SEA and LightGCN with their defaults on the data (cold users dropped, as
@@ -12,7 +12,9 @@ normalisation of the (users + items) node rows, the propagation over the user-it
 graph, the item-item kNN propagation, BPR, and the separation terms; then SEA's whole
 loss, its whole trainer step (forward, backward, Adam, the auxiliary objectives) and
 LightGCN's. The parts are timed apart, so their sum need not equal the step (autograd's
-bookkeeping, the per-user modality weights and concatenations are in the step only).
+bookkeeping and the concatenations are in the step only; BPR applies the per-user
+modality weights to the batch's rows, as SEA does). ``--precision`` (default auto, as
+searec's train.precision) applies to both models; the table names what it resolved to.
 ``torch.profiler`` is not used: it inflates element-wise operators (docs/performance.md).
 Writes benchmarks/results/<name>.{json,md}.
 """

@@ -3,14 +3,13 @@
 ``check_model(name, params, dataset, workdir)`` runs every check on a registered model
 built with ``params`` over ``dataset``: representation shapes; a finite ``LossResult``
 whose total reaches the parameters (and never an auxiliary objective's), also under bf16
-autocast; auxiliary
-objectives that fit only their own parameters; training steps that lower the loss;
-recommendations that exclude training items, come in batches and agree with the full
-scores; similar items without the item itself; identical scores after a state-dict round
-trip. searec's own models run each check in tests/contract/test_model_contract.py. A
-failed check is an AssertionError; a check that does not apply to a model (nothing to
-train, no auxiliary objective) raises :class:`NotApplicable`, which ``check_model``
-passes over.
+autocast; auxiliary objectives that fit only their own parameters; training steps that
+lower the loss; recommendations that exclude training items, come in batches and agree
+with the full scores; similar items without the item itself; identical scores after a
+state-dict round trip. searec's own models run each check in
+tests/contract/test_model_contract.py. A failed check is an AssertionError; a check that
+does not apply to a model (nothing to train, no auxiliary objective) raises
+:class:`NotApplicable`, which ``check_model`` passes over.
 """
 
 from __future__ import annotations

@@ -38,12 +38,17 @@ def gradient_shares(term_grads: TermGradients, params: list[torch.nn.Parameter]
     backward) minus every measured term's."""
     if not term_grads:
         return {}
-    rest = []
+    rest: list[torch.Tensor | None] = []
     for i, p in enumerate(params):
-        g = None if p.grad is None else p.grad.detach().clone()
-        for grads in term_grads.values():
-            if g is not None and grads[i] is not None:
-                g -= grads[i]
+        touched = [grads[i] for grads in term_grads.values() if grads[i] is not None]
+        if p.grad is None or not touched:
+            # no term reaches it, so no share reads it: no copy of a gradient as large as
+            # the parameter (SEA's user table: 1.4 GiB at 1M users)
+            rest.append(None)
+            continue
+        g = p.grad.detach().clone()
+        for term_grad in touched:
+            g -= term_grad
         rest.append(g)
     shares = {}
     for name, grads in term_grads.items():
