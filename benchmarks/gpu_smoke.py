@@ -64,6 +64,7 @@ def train_each_model(args: argparse.Namespace, device: torch.device) -> list[dic
                 t = time.perf_counter()
                 metrics = train(cfg, Path(out) / name, log=lambda _m: None)
                 row.update(ok=True, wall_s=round(time.perf_counter() - t, 2),
+                           precision=metrics["precision"],  # train.precision=auto resolved
                            train_s=metrics["train_seconds"], eval_s=metrics["eval_seconds"],
                            test_recall_at_20=metrics["test"]["recall@20"],
                            peak_gpu_gb=_peak_gb(device))
@@ -109,6 +110,7 @@ def scale_step(args: argparse.Namespace, device: torch.device) -> dict:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             out.update(ok=True, step_s=round(time.perf_counter() - t, 3), batch=batch,
+                       precision=trainer.precision,
                        loss=float(parts["loss"].detach()), peak_gpu_gb=_peak_gb(device))
     except Exception:
         out.update(ok=False, error=traceback.format_exc().strip().splitlines()[-3:])
@@ -138,15 +140,17 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu_smoke.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"# GPU smoke ({meta['gpu'] or args.device}, torch {meta['torch']})", "",
-             "| model | ok | train s | eval s | peak GPU GiB | test R@20 |",
-             "|---|---|---|---|---|---|"]
+             "| model | ok | precision | train s | eval s | peak GPU GiB | test R@20 |",
+             "|---|---|---|---|---|---|---|"]
     for r in result["models"]:
-        lines.append(f"| {r['model']} | {r['ok']} | {r.get('train_s', '')} | "
+        lines.append(f"| {r['model']} | {r['ok']} | {r.get('precision', '')} | "
+                     f"{r.get('train_s', '')} | "
                      f"{r.get('eval_s', '')} | {r.get('peak_gpu_gb') or ''} | "
                      f"{r.get('test_recall_at_20', '')} |")
     s = result["scale_step"]
     lines += ["", f"SEA step at {s['interactions']:.0e} interactions: ok {s['ok']}, "
-              f"{s.get('step_s', '')} s, peak GPU {s.get('peak_gpu_gb') or ''} GiB"]
+              f"{s.get('step_s', '')} s in {s.get('precision', '')}, peak GPU "
+              f"{s.get('peak_gpu_gb') or ''} GiB"]
     (out / "gpu_smoke.md").write_text("\n".join(lines) + "\n")
 
 
