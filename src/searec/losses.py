@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from searec.ops import weigh_blocks
+
 
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     """-mean log sigmoid(pos - neg), computed stably."""
@@ -70,14 +72,13 @@ class _IndexedBPR(torch.autograd.Function):
                 if weights is None:
                     grad_users.index_add_(0, u, row_grad)  # type: ignore[union-attr]
                 else:
-                    blocks = row_grad.view(len(u), weights.shape[1], -1)
                     if grad_weights is not None:
+                        blocks = row_grad.view(len(u), weights.shape[1], -1)
                         table_rows = user_table[u].view_as(blocks)
                         grad_weights.index_add_(
                             0, u, (blocks * table_rows).sum(2).to(weights.dtype))
                     if grad_users is not None:
-                        grad_users.index_add_(
-                            0, u, (blocks * weights[u][:, :, None]).view_as(row_grad))
+                        grad_users.index_add_(0, u, weigh_blocks(row_grad, weights[u]))
             if grad_items is not None:
                 row = c * _user_rows(user_table, weights, u)
                 grad_items.index_add_(0, p, row)
@@ -91,10 +92,7 @@ def _user_rows(table: torch.Tensor, weights: torch.Tensor | None,
                index: torch.Tensor) -> torch.Tensor:
     """table[index], each row's column blocks times its weights when there are any."""
     rows = table[index]
-    if weights is None:
-        return rows
-    blocks = rows.view(len(index), weights.shape[1], -1)
-    return (blocks * weights[index][:, :, None]).view_as(rows)
+    return rows if weights is None else weigh_blocks(rows, weights[index])
 
 
 def bpr_indexed_loss(user_table: torch.Tensor, item_table: torch.Tensor, users: torch.Tensor,

@@ -90,6 +90,13 @@ def unit_rows_blocks(blocks: Sequence[Sequence[torch.Tensor]],
     return _UnitRows.apply(eps, len(layout), *(p for parts in blocks for p in parts))
 
 
+def weigh_blocks(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``values`` (N, B * d) with row n's column block b times ``weights[n, b]``, in plain
+    tensor operations (:func:`scale_blocks` is the same with a leaner backward pass)."""
+    n, n_blocks = weights.shape
+    return (values.reshape(n, n_blocks, -1) * weights[:, :, None]).view(values.shape)
+
+
 class _ScaleBlocks(torch.autograd.Function):
     """out[n, b] = weights[n, b] * values[n, b], values (N, B, d) as a (N, B * d) view.
 
@@ -101,9 +108,8 @@ class _ScaleBlocks(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        n, n_blocks = weights.shape
         ctx.save_for_backward(values, weights)
-        return (values.reshape(n, n_blocks, -1) * weights[:, :, None]).view(values.shape)
+        return weigh_blocks(values, weights)
 
     @staticmethod
     @torch.autograd.function.once_differentiable

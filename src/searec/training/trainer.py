@@ -368,8 +368,9 @@ class Trainer:
         (``grad_share_<term>``)."""
         assert self.optimizer is not None and self.loss_module is not None
         users, pos, neg = (torch.from_numpy(a).to(self.device) for a in batch)
-        # Before the forward pass: last step's gradients (as large as the parameters)
-        # need not live through this step's activations.
+        # Before the forward pass: gradients left by anyone else (the trainer frees its
+        # own after each update; they are as large as the parameters) need not live
+        # through this step's activations.
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=self.precision == "bfloat16"):
