@@ -11,7 +11,7 @@ steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{
 
     python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20] \
         [--threads N] [--knn-method exact|hnsw] [--knn-cache DIR] [--cpu-memory reuse|release]
-        [--embedding-dim D] [--recompute] [--huge-pages on|off] [--precision auto]
+        [--embedding-dim D] [--recompute] [--huge-pages on|off] [--precision auto] [--epoch-only]
         [--name STEM] [--note TEXT]
 """
 
@@ -120,11 +120,12 @@ def run_one(args: argparse.Namespace) -> dict:
         out["batch_size"] = batch
         out["loss"] = losses["loss"]
         out["rss_after_epoch_gb"] = peak_rss_gb()
-        t = time.perf_counter()
-        metrics = trainer.evaluate("test")
-        out["eval_s"] = time.perf_counter() - t
-        out["test_recall@20"] = metrics["recall@20"]
-        out["bare_eval_s"] = bare_scores_and_topk(model, ds, args.eval_batch)
+        if not args.epoch_only:
+            t = time.perf_counter()
+            metrics = trainer.evaluate("test")
+            out["eval_s"] = time.perf_counter() - t
+            out["test_recall@20"] = metrics["recall@20"]
+            out["bare_eval_s"] = bare_scores_and_topk(model, ds, args.eval_batch)
     out["peak_rss_gb"] = peak_rss_gb()
     return out
 
@@ -160,23 +161,29 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "One run per size.", "",
         "| interactions | users | huge pages | precision | kNN graph (s) | one epoch (s) | "
         "evaluation (s) | bare scores + top-20 (s) | evaluation / bare | generate (s) | "
-        "peak RSS (GiB) | epoch / interactions vs smallest | eval / users vs smallest |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "peak RSS to the epoch's end (GiB) | peak RSS (GiB) | "
+        "epoch / interactions vs smallest | eval / users vs smallest |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def figure(row: dict, key: str, digits: int = 1) -> str:
+        # rows from --epoch-only runs have no evaluation; older rows no bare measurement
+        return f"{row[key]:.{digits}f}" if key in row else "-"
+
     for r in rows:
         epoch_ratio = (r["epoch_s"] / r["interactions"]) / (base["epoch_s"] / base["interactions"])
-        eval_ratio = (r["eval_s"] / r["users"]) / (base["eval_s"] / base["users"])
-        # rows written before the bare measurement existed have none
-        bare = f"{r['bare_eval_s']:.1f}" if "bare_eval_s" in r else "-"
-        over_bare = f"{r['eval_s'] / r['bare_eval_s']:.2f}" if "bare_eval_s" in r else "-"
+        eval_ratio = (f"{(r['eval_s'] / r['users']) / (base['eval_s'] / base['users']):.2f}"
+                      if "eval_s" in r and "eval_s" in base else "-")
+        over_bare = (f"{r['eval_s'] / r['bare_eval_s']:.2f}"
+                     if "bare_eval_s" in r and "eval_s" in r else "-")
         lines.append(
             f"| {r['interactions']:,} | {r['users']:,} | "
             f"{ {True: 'yes', False: 'no'}.get(r.get('huge_pages'), '-')} | "
             f"{r.get('precision', 'float32')} | {r.get('knn_s', float('nan')):.1f}"
             f"{' (cached)' if r.get('knn_from_cache') else ''} | "
-            f"{r['epoch_s']:.1f} | {r['eval_s']:.1f} | {bare} | {over_bare} | "
-            f"{r['generate_s']:.1f} | "
-            f"{r['peak_rss_gb']:.2f} | {epoch_ratio:.2f} | {eval_ratio:.2f} |")
+            f"{r['epoch_s']:.1f} | {figure(r, 'eval_s')} | {figure(r, 'bare_eval_s')} | "
+            f"{over_bare} | {r['generate_s']:.1f} | {figure(r, 'rss_after_epoch_gb', 2)} | "
+            f"{r['peak_rss_gb']:.2f} | {epoch_ratio:.2f} | {eval_ratio} |")
     lines += ["", "Ratios near 1 mean cost linear in interactions (epoch) and in users "
               "(evaluation); the kNN graph depends on the items only. The evaluation "
               "includes computing the representations (one forward pass); the bare "
@@ -216,6 +223,9 @@ def main() -> None:
     ap.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
                     help="train.precision (auto, searec's default: bfloat16 where the CPU "
                     "has bf16 arithmetic); each row names the one it trained in")
+    ap.add_argument("--epoch-only", action="store_true",
+                    help="train the one epoch and stop: no evaluation, no bare measurement "
+                    "(how the epoch grows with size, in a fraction of the time)")
     ap.add_argument("--note", default="", help="what else to record with the results "
                     "(code version, what shared the machine)")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child process
@@ -227,6 +237,7 @@ def main() -> None:
             "knn_method": args.knn_method, "cpu_memory": args.cpu_memory,
             "eval_batch": args.eval_batch, "embedding_dim": args.embedding_dim or "default",
             "recompute": args.recompute, "huge_pages": args.huge_pages,
+            "epoch_only": args.epoch_only,
             "precision": args.precision, "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} cores", "torch": torch.__version__,
             "threads": args.threads or torch.get_num_threads(), "python": platform.python_version(),
@@ -246,6 +257,8 @@ def main() -> None:
             cmd += ["--embedding-dim", str(args.embedding_dim)]
         if args.recompute:
             cmd.append("--recompute")
+        if args.epoch_only:
+            cmd.append("--epoch-only")
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               env=huge_pages_env(args.huge_pages == "on"))
         if proc.returncode != 0:

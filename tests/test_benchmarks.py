@@ -102,7 +102,7 @@ def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> Non
     args = argparse.Namespace(
         one=2000, items=300, per_user=10, model="sea", steps=2, eval_batch=64, threads=None,
         knn_cache=None, knn_method="exact", cpu_memory="release", embedding_dim=8,
-        recompute=recompute, precision="auto")
+        recompute=recompute, precision="auto", epoch_only=False)
     out = scale.run_one(args)
     assert out["embedding_dim"] == 8 and out["users"] == 1000 and out["items"] == 300
     assert out["recompute"] is recompute
@@ -113,6 +113,23 @@ def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> Non
                                   "eval_batch": 64, "cpu_memory": "release", "machine": "m",
                                   "torch": "t", "threads": 1})
     assert f"| {out['eval_s'] / out['bare_eval_s']:.2f} |" in text
+    assert f"| {out['rss_after_epoch_gb']:.2f} | {out['peak_rss_gb']:.2f} |" in text
+
+
+def test_scale_epoch_only_trains_and_stops() -> None:
+    import argparse
+
+    scale = _load("scale")
+    args = argparse.Namespace(
+        one=2000, items=300, per_user=10, model="sea", steps=2, eval_batch=64, threads=None,
+        knn_cache=None, knn_method="exact", cpu_memory="release", embedding_dim=8,
+        recompute=False, precision="auto", epoch_only=True)
+    out = scale.run_one(args)
+    assert out["epoch_s"] > 0 and not {"eval_s", "bare_eval_s", "test_recall@20"} & set(out)
+    text = scale.markdown([out], {"model": "sea", "per_user": 10, "steps": 2,
+                                  "eval_batch": 64, "cpu_memory": "release", "machine": "m",
+                                  "torch": "t", "threads": 1})
+    assert f"| {out['epoch_s']:.1f} | - | - | - |" in text
 
 
 def test_step_memory_runs_steps_under_each_setting() -> None:

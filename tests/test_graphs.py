@@ -161,6 +161,68 @@ def test_sparse_operator_product_and_gradient_match_dense():
     torch.testing.assert_close(op @ x_cols, dense @ x.detach())
 
 
+def _ratings_with_cold_rows() -> sp.csr_matrix:
+    """7 users x 5 items with ratings (not only ones), a user and an item without any."""
+    r = sp.random(7, 5, density=0.5, random_state=3, format="lil", dtype=np.float32)
+    r[2, :] = 0
+    r[:, 4] = 0
+    r = sp.csr_matrix(r)
+    r.eliminate_zeros()
+    r.data = np.round(r.data * 4 + 1)
+    return r
+
+
+def test_bipartite_operator_is_the_normalised_adjacency():
+    from searec.graphs import BipartiteOperator
+
+    r = _ratings_with_cold_rows()
+    op = BipartiteOperator.normalized(r)
+    full = sym_normalize(bipartite_adjacency(r))
+    assert op.shape == (12, 12) and op.nnz == full.nnz and op.symmetric
+    np.testing.assert_allclose(op.to_dense().numpy(), full.toarray(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_layers", [0, 1, 2, 3])
+@pytest.mark.parametrize("layout", ["rows", "columns"])
+def test_bipartite_propagation_matches_dense_powers(n_layers, layout):
+    from searec.graphs import BipartiteOperator, propagate, propagated_sum
+
+    op = BipartiteOperator.normalized(_ratings_with_cold_rows())
+    dense = op.to_dense()
+    x = torch.randn(12, 4)
+    if layout == "columns":  # as a gradient may arrive
+        x = x.t().contiguous().t()
+    x.requires_grad_(True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    w = torch.randn(12, 4)
+    out = propagated_sum(op, x, n_layers)
+    ref = sum(torch.linalg.matrix_power(dense, k) @ x_ref for k in range(n_layers + 1))
+    torch.testing.assert_close(out, ref)
+    (out * w).sum().backward()
+    (ref * w).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    x.grad = x_ref.grad = None
+    layers = propagate(op, x, n_layers)
+    ref_layers = propagate(dense, x_ref, n_layers)  # a dense matrix has @ too
+    for got, want in zip(layers, ref_layers, strict=True):
+        torch.testing.assert_close(got, want)
+    (layers[-1] * w).sum().backward()
+    (ref_layers[-1] * w).sum().backward()
+    if n_layers:
+        torch.testing.assert_close(x.grad, x_ref.grad)
+
+
+def test_bipartite_propagation_of_bfloat16_rows_sums_in_float32():
+    from searec.graphs import BipartiteOperator, propagated_sum
+
+    op = BipartiteOperator.normalized(_ratings_with_cold_rows())
+    x = torch.randn(12, 4).to(torch.bfloat16)
+    out = propagated_sum(op, x, 2)
+    dense = op.to_dense()
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, (torch.eye(12) + dense + dense @ dense) @ x.float())
+
+
 def test_sparse_operator_detects_symmetry():
     from searec.graphs import SparseOperator
 

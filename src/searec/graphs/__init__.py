@@ -24,12 +24,15 @@ from searec.graphs.knn import (
     unit_rows,
 )
 from searec.graphs.operators import (
+    Adjacency,
+    BipartiteOperator,
     InteractionGraph,
     SparseOperator,
     binarized,
     bipartite_adjacency,
     edge_propagate,
     hypergraph_propagate,
+    normalized_bipartite_block,
     propagate,
     propagated_mean,
     propagated_sum,
@@ -40,10 +43,12 @@ from searec.graphs.operators import (
     to_torch_sparse,
 )
 
-__all__ = ["KNN_METHODS", "CacheDir", "InteractionGraph", "SparseOperator", "binarized",
+__all__ = ["KNN_METHODS", "Adjacency", "BipartiteOperator", "CacheDir", "InteractionGraph",
+           "SparseOperator", "binarized",
            "bipartite_adjacency", "cache_dir", "cached_knn_graph", "content_key",
            "cosine_weighted", "edge_propagate", "hnsw_knn_graph", "hypergraph_propagate",
            "knn_cache_path", "knn_graph", "knn_indices", "mixed_knn_graph",
+           "normalized_bipartite_block",
            "normalized_similarity_graphs", "propagate", "propagated_mean", "propagated_sum",
            "register_operator", "registered_operator", "softmax_user_graph", "sym_normalize",
            "sym_normalized_edges", "to_torch_sparse", "unit_rows", "user_cooccurrence_topk"]

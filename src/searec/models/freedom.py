@@ -23,14 +23,12 @@ from torch import nn
 
 from searec.data.dataset import Dataset
 from searec.graphs import (
+    BipartiteOperator,
     CacheDir,
     InteractionGraph,
-    SparseOperator,
-    bipartite_adjacency,
     mixed_knn_graph,
     propagate,
     propagated_mean,
-    sym_normalize,
 )
 from searec.losses import bpr_indexed_loss
 from searec.models.base import register
@@ -86,7 +84,7 @@ class FREEDOM(MultimodalRecommender):
         self.set_item_graph(item_graph)
         self.modality_proj = nn.ModuleDict(
             {m: nn.Linear(w, d) for m, w in self.modality_dims().items()})
-        self._train_adj: SparseOperator | None = None
+        self._train_adj: BipartiteOperator | None = None
 
     @classmethod
     def build(cls, dataset: Dataset, params: FREEDOMParams,  # type: ignore[override]
@@ -102,10 +100,9 @@ class FREEDOM(MultimodalRecommender):
             return
         pruned = degree_sensitive_prune(self.train_matrix, 1.0 - self.params.dropout, rng)
         device = self.user_emb.weight.device
-        self._train_adj = SparseOperator.from_scipy(
-            sym_normalize(bipartite_adjacency(pruned)), device, symmetric=True)
+        self._train_adj = BipartiteOperator.normalized(pruned, device)
 
-    def _propagate(self, adj: SparseOperator) -> tuple[torch.Tensor, torch.Tensor]:
+    def _propagate(self, adj: BipartiteOperator) -> tuple[torch.Tensor, torch.Tensor]:
         h = propagate(self.item_graph, self.item_emb.weight, self.params.n_mm_layers)[-1]
         ego = torch.cat([self.user_emb.weight, self.item_emb.weight])
         out = propagated_mean(adj, ego, self.params.n_ui_layers)

@@ -24,9 +24,9 @@ from torch.utils.checkpoint import checkpoint
 
 from searec.data.dataset import Dataset
 from searec.graphs import (
+    BipartiteOperator,
     CacheDir,
     InteractionGraph,
-    SparseOperator,
     mixed_knn_graph,
     propagate,
     propagated_sum,
@@ -82,7 +82,7 @@ class ModalityGraphEncoder(nn.Module):
         """The items' rows before normalisation: the MLP over their inputs."""
         return self.mlp[2](self.mlp[1](item_input.through(self.mlp[0])))
 
-    def forward(self, item_input: ModalityInput, adj: SparseOperator) -> torch.Tensor:
+    def forward(self, item_input: ModalityInput, adj: BipartiteOperator) -> torch.Tensor:
         x = unit_rows([self.user_pref, self.item_embeddings(item_input)])
         return propagated_sum(adj, x, self.n_layers)
 
@@ -134,7 +134,7 @@ class SEA(MultimodalRecommender):
             item_rep = item_rep + propagate(self.item_graph, item_rep, self.params.knn_layers)[-1]
         return user_nodes, item_rep
 
-    def _encode_side_by_side(self, inputs: dict[str, ModalityInput], adj: SparseOperator
+    def _encode_side_by_side(self, inputs: dict[str, ModalityInput], adj: BipartiteOperator
                              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Every modality's nodes as column blocks of one tensor, propagated by one sparse
         product per layer: the graph is read once per layer instead of once per modality
@@ -146,7 +146,7 @@ class SEA(MultimodalRecommender):
         user_nodes, item_rep = nodes.split([self.n_users, self.n_items])
         return user_nodes, item_rep
 
-    def _encode_one_by_one(self, inputs: dict[str, ModalityInput], adj: SparseOperator
+    def _encode_one_by_one(self, inputs: dict[str, ModalityInput], adj: BipartiteOperator
                            ) -> tuple[torch.Tensor, torch.Tensor]:
         """The same values modality by modality, each under ``torch.utils.checkpoint``
         (``model.recompute``): one modality's propagation is alive at a time, in either pass."""
@@ -159,7 +159,7 @@ class SEA(MultimodalRecommender):
         return torch.cat(users, dim=1), torch.cat(items, dim=1)
 
     def _modality(self, m: str, item_input: ModalityInput,
-                  adj: SparseOperator) -> tuple[torch.Tensor, torch.Tensor]:
+                  adj: BipartiteOperator) -> tuple[torch.Tensor, torch.Tensor]:
         """Modality m's user part and item part of the (unweighted) representations."""
         # split, not two slices: its backward writes one gradient, where each slice's
         # would be zero-padded to all nodes and then summed
