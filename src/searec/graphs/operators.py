@@ -341,13 +341,13 @@ class _PropagatedSum(torch.autograd.Function):
 
 def _power_sum(adj: Adjacency, x: torch.Tensor, n_layers: int,
                transpose: bool) -> torch.Tensor:
+    """(I + M + ... + M^n) x with M = adj, or its transpose."""
     if isinstance(adj, BipartiteOperator):  # symmetric: its transpose is itself
         return _bipartite_horner_sum(adj.block.matrix, adj.block.transpose, x, n_layers)
     return _horner_sum(adj.transpose if transpose else adj.matrix, x, n_layers)
 
 
-def propagated_sum(adj: Adjacency, x: torch.Tensor,
-                   n_layers: int) -> torch.Tensor:
+def propagated_sum(adj: Adjacency, x: torch.Tensor, n_layers: int) -> torch.Tensor:
     """x + Ax + A^2x + ... + A^n_layers x, without keeping any layer's output."""
     if n_layers == 0:
         return x
