@@ -3,6 +3,7 @@ tiny size of the scale benchmark."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from types import ModuleType
@@ -94,16 +95,18 @@ def test_a_fixed_target_times_the_default_runs_alone(tmp_path: Path) -> None:
     assert "none (a seed did not reach the target" in text and "not met" in text
 
 
+def _tiny_scale_args(**settings: object) -> argparse.Namespace:
+    """scale.py's child arguments for a 2,000-interaction run, with ``settings`` changed."""
+    defaults = dict(one=2000, items=300, per_user=10, model="sea", steps=2, eval_batch=64,
+                    threads=None, knn_cache=None, knn_method="exact", cpu_memory="release",
+                    embedding_dim=8, recompute=False, precision="auto", epoch_only=False)
+    return argparse.Namespace(**{**defaults, **settings})
+
+
 @pytest.mark.parametrize("recompute", [False, True])
 def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> None:
-    import argparse
-
     scale = _load("scale")
-    args = argparse.Namespace(
-        one=2000, items=300, per_user=10, model="sea", steps=2, eval_batch=64, threads=None,
-        knn_cache=None, knn_method="exact", cpu_memory="release", embedding_dim=8,
-        recompute=recompute, precision="auto", epoch_only=False)
-    out = scale.run_one(args)
+    out = scale.run_one(_tiny_scale_args(recompute=recompute))
     assert out["embedding_dim"] == 8 and out["users"] == 1000 and out["items"] == 300
     assert out["recompute"] is recompute
     assert out["steps"] == 2 and out["epoch_s"] > 0 and 0 <= out["test_recall@20"] <= 1
@@ -117,14 +120,8 @@ def test_scale_runs_one_size_with_the_settings_asked_for(recompute: bool) -> Non
 
 
 def test_scale_epoch_only_trains_and_stops() -> None:
-    import argparse
-
     scale = _load("scale")
-    args = argparse.Namespace(
-        one=2000, items=300, per_user=10, model="sea", steps=2, eval_batch=64, threads=None,
-        knn_cache=None, knn_method="exact", cpu_memory="release", embedding_dim=8,
-        recompute=False, precision="auto", epoch_only=True)
-    out = scale.run_one(args)
+    out = scale.run_one(_tiny_scale_args(epoch_only=True))
     assert out["epoch_s"] > 0 and not {"eval_s", "bare_eval_s", "test_recall@20"} & set(out)
     text = scale.markdown([out], {"model": "sea", "per_user": 10, "steps": 2,
                                   "eval_batch": 64, "cpu_memory": "release", "machine": "m",
