@@ -16,13 +16,17 @@ from torch import nn
 def sym_normalize(adj: sp.spmatrix) -> sp.csr_matrix:
     """D^-1/2 A D^-1/2 with D the row sums; rows/columns of zero degree stay zero."""
     adj = sp.csr_matrix(adj, dtype=np.float32)
-    deg = np.asarray(adj.sum(axis=1)).ravel()
-    with np.errstate(divide="ignore"):
-        inv_sqrt = np.where(deg > 0, deg ** -0.5, 0.0).astype(np.float32)
-    d = sp.diags(inv_sqrt)
+    d = sp.diags(_inverse_sqrt(adj.sum(axis=1)))
     out = (d @ adj @ d).tocsr()
     out.sort_indices()
     return out
+
+
+def _inverse_sqrt(degree: np.ndarray | np.matrix) -> np.ndarray:
+    """degree^-1/2 as float32, 0 where the degree is 0 (a node without edges stays zero)."""
+    degree = np.asarray(degree).ravel()
+    with np.errstate(divide="ignore"):
+        return np.where(degree > 0, degree ** -0.5, 0.0).astype(np.float32)
 
 
 def binarized(train: sp.spmatrix) -> sp.csr_matrix:
@@ -154,11 +158,8 @@ def normalized_bipartite_block(train: sp.spmatrix) -> sp.csr_matrix:
     :func:`bipartite_adjacency` (``train``'s values, degrees its row and column sums), built
     without the (U+I) x (U+I) matrix."""
     r = sp.csr_matrix(train, dtype=np.float32)
-    with np.errstate(divide="ignore"):
-        scales = [np.where(deg > 0, deg ** -0.5, 0.0).astype(np.float32)
-                  for deg in (np.asarray(r.sum(axis=1)).ravel(),
-                              np.asarray(r.sum(axis=0)).ravel())]
-    out = (sp.diags(scales[0]) @ r @ sp.diags(scales[1])).tocsr()
+    out = (sp.diags(_inverse_sqrt(r.sum(axis=1))) @ r
+           @ sp.diags(_inverse_sqrt(r.sum(axis=0)))).tocsr()
     out.sort_indices()
     return out
 
