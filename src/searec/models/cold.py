@@ -95,13 +95,19 @@ class ColdItemMapper(nn.Module):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.uint8))
 
     def reset_parameters(self, generator: torch.Generator) -> None:
-        """nn.Linear's own initialisation, drawn from ``generator``: the fit then depends
-        on the run's seed alone (refitting a finished run draws the same mapper)."""
+        """nn.Linear's own initialisation, drawn from ``generator`` (a CPU generator) on
+        the CPU and copied to the mapper's device: the fit then depends on the run's seed
+        alone, on any device (refitting a finished run draws the same mapper)."""
         for layer in self.net:
             if isinstance(layer, nn.Linear):
-                nn.init.kaiming_uniform_(layer.weight, a=5**0.5, generator=generator)
+                weight = torch.empty(layer.weight.shape)
+                nn.init.kaiming_uniform_(weight, a=5**0.5, generator=generator)
                 bound = 1.0 / layer.in_features**0.5
-                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+                bias = torch.empty(layer.bias.shape).uniform_(-bound, bound,
+                                                              generator=generator)
+                with torch.no_grad():
+                    layer.weight.copy_(weight)
+                    layer.bias.copy_(bias)
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], feature_dims: dict[str, int]
