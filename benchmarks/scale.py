@@ -7,12 +7,14 @@ Each size runs in a fresh process so that its peak resident memory is its own. T
 later sizes load the graphs the first one built. An epoch
 has a fixed number of steps (the batch grows with the data), because every step of SEA
 (as of LightGCN) propagates over the whole graph: with a fixed batch an epoch would cost
-steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{json,md}.
+steps x graph size, quadratic in interactions. Writes benchmarks/results/scale.{json,md}
+(``--out DIR``: DIR/STEM.{json,md}). ``--device cuda`` trains and evaluates on the GPU (the
+data, kNN graphs and resident-memory figures stay the CPU's) and adds its peak memory.
 
     python benchmarks/scale.py [--interactions 1e6 5e6 2e7] [--model sea] [--steps 20] \
         [--threads N] [--knn-method exact|hnsw] [--knn-cache DIR] [--cpu-memory reuse|release]
         [--embedding-dim D] [--recompute] [--huge-pages on|off] [--precision auto] [--epoch-only]
-        [--name STEM] [--note TEXT]
+        [--device cpu|cuda] [--name STEM] [--out DIR] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -52,6 +54,20 @@ def scale_dataset(interactions: float, items: int, per_user: int) -> Dataset:
                           n_items=items, interactions_per_user=per_user, seed=0)
 
 
+def _synchronized(device: torch.device) -> torch.device:
+    """``device``, once the work queued on it has finished (GPU work runs asynchronously:
+    a timer read before this would stop early)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return device
+
+
+def peak_gpu_gb(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(_synchronized(device)) / 1024**3
+
+
 def huge_pages_env(on: bool) -> dict[str, str]:
     """This environment for a size's fresh process, with torch's huge pages asked for or
     turned off (torch reads the variable once, at the process's first large allocation)."""
@@ -70,10 +86,11 @@ def run_one(args: argparse.Namespace) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     if args.cpu_memory == "reuse":  # as `searec train` does on CPU by default
         keep_freed_memory()
     out: dict = {"target_interactions": int(args.one), "model": args.model,
-                 "huge_pages": huge_pages_active()}
+                 "huge_pages": huge_pages_active(), "device": device.type}
     t = time.perf_counter()
     ds = scale_dataset(args.one, args.items, args.per_user)
     out["generate_s"] = time.perf_counter() - t
@@ -110,11 +127,13 @@ def run_one(args: argparse.Namespace) -> dict:
                             precision=args.precision)
     eval_cfg = EvalConfig(topk=[20], batch_size=args.eval_batch)
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(model, ds, graph, train_cfg, eval_cfg, run_dir,
-                          torch.device("cpu"), log=lambda _m: None)
+        trainer = Trainer(model, ds, graph, train_cfg, eval_cfg, run_dir, device,
+                          log=lambda _m: None)
         out["precision"] = trainer.precision
+        _synchronized(device)
         t = time.perf_counter()
         losses = trainer.train_epoch(1)
+        _synchronized(device)
         out["epoch_s"] = time.perf_counter() - t
         out["steps"] = args.steps
         out["batch_size"] = batch
@@ -123,10 +142,12 @@ def run_one(args: argparse.Namespace) -> dict:
         if not args.epoch_only:
             t = time.perf_counter()
             metrics = trainer.evaluate("test")
+            _synchronized(device)
             out["eval_s"] = time.perf_counter() - t
             out["test_recall@20"] = metrics["recall@20"]
             out["bare_eval_s"] = bare_scores_and_topk(model, ds, args.eval_batch)
     out["peak_rss_gb"] = peak_rss_gb()
+    out["peak_gpu_gb"] = peak_gpu_gb(device)
     return out
 
 
@@ -137,11 +158,13 @@ def bare_scores_and_topk(model: torch.nn.Module, ds: Dataset, batch: int) -> flo
     import numpy as np
 
     user_rep, item_rep = model.representations()
-    users = torch.from_numpy(np.flatnonzero(np.diff(ds.test.indptr) > 0))
+    device = _synchronized(item_rep.device)
+    users = torch.from_numpy(np.flatnonzero(np.diff(ds.test.indptr) > 0)).to(device)
     t = time.perf_counter()
     with torch.no_grad():
         for s in range(0, len(users), batch):
             torch.topk(user_rep[users[s : s + batch]] @ item_rep.T, 20, dim=1)
+    _synchronized(device)
     return time.perf_counter() - t
 
 
@@ -157,7 +180,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"steps; full-ranking evaluation of every test user (eval batch "
         f"{meta['eval_batch']} users); train.cpu_memory={meta['cpu_memory']}; huge pages "
         f"{meta.get('huge_pages', 'on')} (asked; each row says whether the kernel gave them). "
-        f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads. "
+        f"Machine: {meta['machine']}; torch {meta['torch']}, {meta['threads']} threads"
+        f"{'; trained and evaluated on ' + meta['gpu'] if meta.get('gpu') else ''}. "
         "One run per size.", "",
         "| interactions | users | huge pages | precision | kNN graph (s) | one epoch (s) | "
         "evaluation (s) | bare scores + top-20 (s) | evaluation / bare | generate (s) | "
@@ -184,6 +208,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
             f"{r['epoch_s']:.1f} | {figure(r, 'eval_s')} | {figure(r, 'bare_eval_s')} | "
             f"{over_bare} | {r['generate_s']:.1f} | {figure(r, 'rss_after_epoch_gb', 2)} | "
             f"{r['peak_rss_gb']:.2f} | {epoch_ratio:.2f} | {eval_ratio} |")
+    gpu_peaks = [f"{r['interactions']:,}: {r['peak_gpu_gb']:.2f} GiB" for r in rows
+                 if r.get("peak_gpu_gb") is not None]
+    if gpu_peaks:
+        lines += ["", "Peak GPU memory (allocated by torch): " + "; ".join(gpu_peaks) + "."]
     lines += ["", "Ratios near 1 mean cost linear in interactions (epoch) and in users "
               "(evaluation); the kNN graph depends on the items only. The evaluation "
               "includes computing the representations (one forward pass); the bare "
@@ -203,6 +231,8 @@ def main() -> None:
     ap.add_argument("--eval-batch", type=int, default=1024)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--name", default="scale", help="results file stem")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--knn-cache", metavar="DIR",
                     help="keep the kNN graphs here: the items (and so the graphs) are the same "
                     "at every size, so later sizes load them (marked in the table)")
@@ -241,14 +271,16 @@ def main() -> None:
             "precision": args.precision, "machine": f"{platform.machine()}, "
             f"{os.cpu_count()} cores", "torch": torch.__version__,
             "threads": args.threads or torch.get_num_threads(), "python": platform.python_version(),
-            "note": args.note}
-    RESULTS.mkdir(parents=True, exist_ok=True)
+            "device": args.device, "note": args.note,
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None}
+    args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     for n in args.interactions:
         cmd = [sys.executable, __file__, "--one", str(n), "--items", str(args.items),
                "--per-user", str(args.per_user), "--model", args.model, "--steps",
                str(args.steps), "--eval-batch", str(args.eval_batch), "--knn-method",
-               args.knn_method, "--cpu-memory", args.cpu_memory, "--precision", args.precision]
+               args.knn_method, "--cpu-memory", args.cpu_memory, "--precision", args.precision,
+               "--device", args.device]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         if args.knn_cache:
@@ -266,9 +298,9 @@ def main() -> None:
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
         # Rewritten after every size: a long run stopped part-way keeps the sizes it did.
-        (RESULTS / f"{args.name}.json").write_text(
+        (args.out / f"{args.name}.json").write_text(
             json.dumps({"meta": meta, "runs": rows}, indent=2))
-        (RESULTS / f"{args.name}.md").write_text(markdown(rows, meta))
+        (args.out / f"{args.name}.md").write_text(markdown(rows, meta))
     print(markdown(rows, meta))
 
 

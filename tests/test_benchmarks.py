@@ -99,7 +99,8 @@ def _tiny_scale_args(**settings: object) -> argparse.Namespace:
     """scale.py's child arguments for a 2,000-interaction run, with ``settings`` changed."""
     defaults = dict(one=2000, items=300, per_user=10, model="sea", steps=2, eval_batch=64,
                     threads=None, knn_cache=None, knn_method="exact", cpu_memory="release",
-                    embedding_dim=8, recompute=False, precision="auto", epoch_only=False)
+                    embedding_dim=8, recompute=False, precision="auto", epoch_only=False,
+                    device="cpu")
     return argparse.Namespace(**{**defaults, **settings})
 
 
