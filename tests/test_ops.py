@@ -72,9 +72,18 @@ def test_unit_rows_blocks_promotes_mixed_precision_like_cat():
     # under autocast an item MLP gives bfloat16 beside a float32 user table
     users = torch.randn(3, 4)
     items = torch.randn(2, 4).bfloat16()
-    out = unit_rows_blocks([[users, items]])
+    leaves = [users.requires_grad_(True), items.requires_grad_(True)]
+    out = unit_rows_blocks([leaves])
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, F.normalize(torch.cat([users, items.float()]), dim=1))
+    weights = torch.randn(5, 4)
+    (out * weights).sum().backward()
+    ref = [users.detach().clone().requires_grad_(True),
+           items.detach().float().requires_grad_(True)]
+    (F.normalize(torch.cat(ref), dim=1) * weights).sum().backward()
+    torch.testing.assert_close(leaves[0].grad, ref[0].grad)
+    assert leaves[1].grad.dtype == torch.bfloat16  # each part's gradient in its own dtype
+    torch.testing.assert_close(leaves[1].grad, ref[1].grad.bfloat16())
 
 
 def test_unit_rows_blocks_needs_blocks_of_the_same_layout():

@@ -14,13 +14,15 @@ class _UnitRows(torch.autograd.Function):
 
     Autograd through cat, square, sum, clamp, rsqrt and the product ran about ten passes
     over the (users + items) x width tensor; the backward of y = x / max(||x||, eps) is
-    (g - y (g . y)) / ||x|| on the rows the clamp leaves alone and g / eps on the others.
-    Only the inverse norms are kept for it (the parts are the caller's own tensors): y is
-    rebuilt from the parts a few thousand rows at a time, so neither pass holds a second
-    nodes x width tensor besides its input and its result (at 1M users and 3 x 128
-    columns each is 1.8 GB)."""
+    (g - y (g . y)) / ||x|| = g / ||x|| - x (g . x) / ||x||^3 on the rows the clamp leaves
+    alone and g / eps on the others. Only the inverse norms are kept for it (the parts
+    are the caller's own tensors), and it runs over the parts a few thousand rows at a
+    time, so neither pass holds a second nodes x width tensor besides its input and its
+    result (at 1M users and 3 x 128 columns each is 1.8 GB)."""
 
-    ROWS = 1 << 15  # rows per chunk in the backward pass: its temporaries stay in cache
+    # rows per chunk in the backward pass: at 128 columns its temporaries (4 MB each) stay
+    # in cache; 32,768-row chunks took 1.7x as long on TikTok (docs/performance.md)
+    ROWS = 1 << 13
 
     @staticmethod
     def forward(ctx, eps: float, n_parts: int,  # type: ignore[override]
@@ -53,10 +55,13 @@ class _UnitRows(torch.autograd.Function):
                 hi = min(lo + _UnitRows.ROWS, part.shape[0])
                 rows = slice(first + lo, first + hi)
                 inv = inverse[rows, block]
-                y = part[lo:hi].to(grad.dtype) * inv
+                x = part[lo:hi].to(grad.dtype)
                 g = grad[rows, block]
-                along = (g * y).sum(dim=1, keepdim=True).masked_fill_(clamped[rows, block], 0.0)
-                torch.addcmul(g, y, along, value=-1.0, out=out[lo:hi]).mul_(inv)
+                # y is never formed: two passes write the result, g inv - x (g . x) inv^3
+                # (inv applied one factor at a time: the cube alone can overflow)
+                along = (g * x).sum(dim=1, keepdim=True).mul_(inv).mul_(inv).mul_(inv).neg_()
+                along.masked_fill_(clamped[rows, block], 0.0)
+                torch.mul(g, inv, out=out[lo:hi]).addcmul_(x, along)
             grads.append(out)
         return (None, None, *grads)
 
