@@ -133,6 +133,12 @@ class SparseOperator:
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         return _FixedSparseProduct.apply(x, self.matrix, self.transpose)
 
+    def power_sum(self, x: torch.Tensor, n_layers: int, transpose: bool = False
+                  ) -> torch.Tensor:
+        """(I + M + ... + M^n) x for M this matrix, or its transpose (no autograd: see
+        :func:`propagated_sum`)."""
+        return _horner_sum(self.transpose if transpose else self.matrix, x, n_layers)
+
 
 def register_operator(module: nn.Module, name: str, graph: sp.spmatrix) -> None:
     """Keep a fixed sparse graph on ``module`` as buffers ``<name>_matrix`` and
@@ -164,15 +170,23 @@ def normalized_bipartite_block(train: sp.spmatrix) -> sp.csr_matrix:
     return out
 
 
-def _bipartite_product(block: torch.Tensor, block_t: torch.Tensor,
-                       x: torch.Tensor) -> torch.Tensor:
-    """[[0, B], [B^T, 0]] @ x as two products into the row blocks of one fresh output."""
+def _split_rows(block: torch.Tensor, x: torch.Tensor
+                ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor,
+                           tuple[torch.Tensor, torch.Tensor]]:
+    """((x's user rows, item rows) in the block's precision, a fresh output shaped like x,
+    (its user rows, item rows)): the user rows are the block's first dimension."""
     x = x.to(block.dtype)
     n_users = block.shape[0]
     out = x.new_empty(x.shape)  # row-major, whatever the layout of x
-    out_users, out_items = out[:n_users], out[n_users:]
-    torch.addmm(out_items, block_t, x[:n_users], beta=0, out=out_items)
-    torch.addmm(out_users, block, x[n_users:], beta=0, out=out_users)
+    return (x[:n_users], x[n_users:]), out, (out[:n_users], out[n_users:])
+
+
+def _bipartite_product(block: torch.Tensor, block_t: torch.Tensor,
+                       x: torch.Tensor) -> torch.Tensor:
+    """[[0, B], [B^T, 0]] @ x as two products into the row blocks of one fresh output."""
+    (x_users, x_items), out, (out_users, out_items) = _split_rows(block, x)
+    torch.addmm(out_items, block_t, x_users, beta=0, out=out_items)
+    torch.addmm(out_users, block, x_items, beta=0, out=out_users)
     return out
 
 
@@ -242,6 +256,12 @@ class BipartiteOperator:
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         return _BipartiteProduct.apply(x, self.block.matrix, self.block.transpose)
 
+    def power_sum(self, x: torch.Tensor, n_layers: int, transpose: bool = False
+                  ) -> torch.Tensor:
+        """(I + A + ... + A^n) x (no autograd: see :func:`propagated_sum`); A is symmetric,
+        so ``transpose`` changes nothing."""
+        return _bipartite_horner_sum(self.block.matrix, self.block.transpose, x, n_layers)
+
 
 Adjacency = SparseOperator | BipartiteOperator  # what propagation runs over
 
@@ -308,11 +328,7 @@ def _bipartite_horner_sum(block: torch.Tensor, block_t: torch.Tensor, x: torch.T
     alive (``x`` and the result). A layer's user rows are B times the previous layer's
     item rows, so once the new item rows (items x width) are formed from the old user
     rows, those are not read again and the new user rows overwrite them."""
-    x = x.to(block.dtype)
-    n_users = block.shape[0]
-    x_users, x_items = x[:n_users], x[n_users:]
-    out = x.new_empty(x.shape)  # row-major, whatever the layout of x
-    out_users, out_items = out[:n_users], out[n_users:]
+    (x_users, x_items), out, (out_users, out_items) = _split_rows(block, x)
     users, items = x_users, x_items
     for layer in range(n_layers):
         new_items = out_items if layer == n_layers - 1 else x_items.new_empty(x_items.shape)
@@ -332,20 +348,12 @@ class _PropagatedSum(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, adj: Adjacency,  # type: ignore[override]
                 n_layers: int) -> torch.Tensor:
         ctx.adj, ctx.n_layers = adj, n_layers
-        return _power_sum(adj, x, n_layers, transpose=False)
+        return adj.power_sum(x, n_layers)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return _power_sum(ctx.adj, grad, ctx.n_layers, transpose=True), None, None
-
-
-def _power_sum(adj: Adjacency, x: torch.Tensor, n_layers: int,
-               transpose: bool) -> torch.Tensor:
-    """(I + M + ... + M^n) x with M = adj, or its transpose."""
-    if isinstance(adj, BipartiteOperator):  # symmetric: its transpose is itself
-        return _bipartite_horner_sum(adj.block.matrix, adj.block.transpose, x, n_layers)
-    return _horner_sum(adj.transpose if transpose else adj.matrix, x, n_layers)
+        return ctx.adj.power_sum(grad, ctx.n_layers, transpose=True), None, None
 
 
 def propagated_sum(adj: Adjacency, x: torch.Tensor, n_layers: int) -> torch.Tensor:
