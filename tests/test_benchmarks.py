@@ -250,3 +250,20 @@ def test_sea_step_times_every_part_on_a_small_dataset(tmp_path: Path) -> None:
     parts = bench.sea_parts(trainer, bench.first_batch(trainer), repeats=2)
     assert "whole trainer step" in parts and "separation terms" in parts
     assert all(0 < t["min_ms"] <= t["median_ms"] for t in parts.values())
+
+
+def test_gpu_smoke_checks_the_propagation_and_trains_models_on_the_device_it_is_given():
+    """gpu_smoke.py, run on the CPU: the propagation check passes there, and a model
+    trains and is recorded with its device (no GPU figures)."""
+    import torch
+
+    smoke = _load("gpu_smoke")
+    rows = smoke.operator_check(torch.device("cpu"))
+    assert len(rows) == 8 and all(r["ok"] and r["device"] == "cpu" for r in rows)
+    for r in rows:  # float32 to rounding; a bfloat16 gradient to bfloat16's precision
+        assert r["rel_err"] < 1e-5
+        assert r["rel_grad_err"] < (1e-5 if r["input"] == "float32" else 1e-2)
+    args = argparse.Namespace(models="lightgcn", epochs=1, data="")
+    (row,) = smoke.train_each_model(args, torch.device("cpu"))
+    assert row["ok"] and row["device"] == "cpu" and row["peak_gpu_gb"] is None
+    assert 0 <= row["test_recall_at_20"] <= 1
