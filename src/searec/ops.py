@@ -20,8 +20,8 @@ class _UnitRows(torch.autograd.Function):
     time, so neither pass holds a second nodes x width tensor besides its input and its
     result (at 1M users and 3 x 128 columns each is 1.8 GB)."""
 
-    # rows per chunk in the backward pass: at 128 columns its temporaries (4 MB each) stay
-    # in cache; 32,768-row chunks took 1.7x as long on TikTok (docs/performance.md)
+    # rows per chunk in the backward pass: at 128 columns its temporaries are 4 MB each;
+    # with 32,768-row chunks (16 MB) it took 1.2x as long on TikTok (docs/performance.md)
     ROWS = 1 << 13
 
     @staticmethod
