@@ -8,14 +8,14 @@ import math
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 
 import searec
 from searec.config import load_config
-from searec.graphs import BipartiteOperator, SparseOperator, bipartite_adjacency, propagated_sum
+from searec.graphs import BipartiteOperator, SparseOperator, bipartite_adjacency
 from searec.graphs.operators import sym_normalize
 from searec.models.cold import ColdItemMapper
+from tests.test_graphs import _assert_propagated_sum_matches_dense, _ratings_with_cold_rows
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -34,21 +34,13 @@ def test_cold_mapper_draws_the_same_weights_on_the_gpu_as_on_the_cpu():
 
 @pytest.mark.parametrize("kind", ["bipartite", "sparse"])
 def test_propagated_sum_and_its_gradient_on_the_gpu_match_dense_powers(kind):
-    r = sp.random(30, 20, density=0.2, random_state=0, format="lil", dtype=np.float32)
-    r[3, :] = 0  # a cold user and a cold item
-    r[:, 5] = 0
-    train = sp.csr_matrix(r)
-    whole = sym_normalize(bipartite_adjacency(train))
-    op = (BipartiteOperator.normalized(train, "cuda") if kind == "bipartite"
+    r = _ratings_with_cold_rows()
+    whole = sym_normalize(bipartite_adjacency(r))
+    op = (BipartiteOperator.normalized(r, "cuda") if kind == "bipartite"
           else SparseOperator.from_scipy(whole, "cuda", symmetric=True))
-    dense = torch.from_numpy(whole.toarray()).double()
-    powers = sum(torch.linalg.matrix_power(dense, k) for k in range(4))
-    x, w = torch.randn(50, 8, dtype=torch.float64), torch.randn(50, 8, dtype=torch.float64)
-    x_gpu = x.float().cuda().t().contiguous().t().requires_grad_(True)  # column-major too
-    out = propagated_sum(op, x_gpu, 3)
-    (out * w.float().cuda()).sum().backward()
-    torch.testing.assert_close(out.detach().cpu().double(), powers @ x, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(x_gpu.grad.cpu().double(), powers.T @ w, rtol=1e-5, atol=1e-5)
+    x = torch.randn(sum(r.shape), 8).cuda().t().contiguous().t()  # column-major too
+    _assert_propagated_sum_matches_dense(op, torch.from_numpy(whole.toarray()), x, 3,
+                                         rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(searec.registry()))
