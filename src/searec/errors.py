@@ -19,6 +19,11 @@ class DataError(SearecError):
         where = f"{self.path}" if line is None else f"{self.path}, line {line}"
         super().__init__(f"{where}: {why}")
 
+    def __reduce__(self) -> tuple[type[DataError], tuple[Path, str, int | None]]:
+        # unpickled (a worker process's error reaching its parent) from the constructor's
+        # arguments, not from the message: Exception's default passes args to __init__
+        return type(self), (self.path, self.why, self.line)
+
 
 class ConfigError(SearecError):
     """A configuration key or value is wrong. Names the key and what was expected."""

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from searec.cli import main
-from searec.errors import ConfigError
+from searec.errors import ConfigError, DataError
 from searec.evaluation.stats import mean_std, paired_test
 from searec.experiments import run_experiment
 from searec.experiments.grid import claim_run
@@ -309,3 +309,24 @@ def test_cold_start_metrics_are_collected_and_summarised(tmp_path):
     cold = [s for s in summary if s["metric"] == "cold_recall@20"]
     assert [s["variant"] for s in cold] == ["lightgcn"] and cold[0]["seeds"] == 2
     assert any(s["metric"] == "warm_ndcg@20" and s["variant"] == "pop" for s in summary)
+
+
+def test_grid_refuses_a_missing_dataset_folder_before_any_run(tmp_path):
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(SPEC.replace("synthetic: null", "nowhere: ../no/such/folder"))
+    logs: list[str] = []
+    with pytest.raises(ConfigError, match=r"datasets\.nowhere: .*no/such/folder is not a "
+                       "folder .*relative to the experiment file"):
+        run_experiment(spec, tmp_path / "out", log=logs.append)
+    assert logs == []
+
+
+def test_a_failed_run_in_a_worker_reaches_the_parent_as_its_own_error(tmp_path):
+    """--jobs 2: a run that fails in its worker process stops the grid with that run's
+    error (here an empty dataset folder), not the pool's 'terminated abruptly'."""
+    (tmp_path / "empty").mkdir()
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(SPEC.replace("synthetic: null", "empty: empty")
+                    .replace("seeds: [1, 2, 3]", "seeds: [1]"))
+    with pytest.raises(DataError, match="empty"):
+        run_experiment(spec, tmp_path / "out", log=lambda _m: None, jobs=2)

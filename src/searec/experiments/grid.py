@@ -96,7 +96,13 @@ def load_spec(path: str | Path) -> tuple[ExperimentSpec, Path]:
                                   f"the variants ({', '.join(spec.variants)})")
     if len(set(spec.seeds)) != len(spec.seeds) or not spec.seeds:
         raise ConfigError(f"{path}: 'seeds' must be a non-empty list of distinct integers")
-    return spec, path.parent.resolve()
+    root = path.parent.resolve()
+    for name, folder in spec.datasets.items():
+        # here, before any run starts, not in the first run to read it
+        if folder is not None and not (root / folder).is_dir():
+            raise ConfigError(f"{path}: datasets.{name}: {(root / folder).resolve()} is not "
+                              "a folder (dataset paths are relative to the experiment file)")
+    return spec, root
 
 
 def _switches_model(base: dict[str, Any], overrides: dict[str, Any]) -> bool:

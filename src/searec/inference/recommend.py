@@ -38,6 +38,9 @@ class UnknownIdError(SearecError):
         super().__init__(why)
         self.token, self.why = token, why
 
+    def __reduce__(self) -> tuple[type[UnknownIdError], tuple[str, str]]:
+        return type(self), (self.token, self.why)  # picklable (see DataError.__reduce__)
+
 
 def read_user_ids(path: str | Path, dataset: Dataset, index_ids: bool = False) -> np.ndarray:
     """User indices from a file of ids, one per line: original ids when the dataset has an

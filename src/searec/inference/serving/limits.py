@@ -40,6 +40,9 @@ class BodyRejected(Exception):
         super().__init__(message)
         self.status = status
 
+    def __reduce__(self) -> tuple[type[BodyRejected], tuple[int, str]]:
+        return type(self), (self.status, str(self))  # picklable, as searec.errors.DataError
+
 
 async def send_error(send: Send, status: int, message: str,
                      headers: dict[str, str] | None = None, close: bool = False) -> None:

@@ -61,6 +61,9 @@ class RequestError(SearecError):
         self.status = status
         self.headers = headers or {}
 
+    def __reduce__(self) -> tuple[type[RequestError], tuple[int, str, dict[str, str]]]:
+        return type(self), (self.status, str(self), self.headers)  # see DataError.__reduce__
+
 
 @dataclass(frozen=True)
 class Catalogue:
