@@ -69,6 +69,68 @@ def test_hsic_sees_nonlinear_dependence_and_ignores_scale():
                                normalised_hsic(x, squared), rtol=1e-4, atol=1e-5)
 
 
+def _hsic_by_autograd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The normalised HSIC as the plain composition, differentiated by autograd."""
+    from searec.separation.distancing.hsic import _gaussian_kernel, unbiased_hsic
+
+    k, l_ = _gaussian_kernel(x), _gaussian_kernel(y)
+    norm = (unbiased_hsic(k, k) * unbiased_hsic(l_, l_)).clamp_min(1e-24).sqrt()
+    return (unbiased_hsic(k, l_) / norm).clamp(-1.0, 1.0).to(x.dtype)
+
+
+@pytest.mark.parametrize("case", ["independent", "dependent", "identical", "one_row_twice"])
+def test_hsic_backward_matches_autograd_of_the_composition(case):
+    """The hand-written backward gives autograd's gradient of the composition, in float64:
+    inside the clamps, at the clamp (identical parts: value 1) and with repeated rows (zero
+    distances off the diagonal)."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 6, generator=g, dtype=torch.float64)
+    y = {"independent": torch.randn(40, 5, generator=g, dtype=torch.float64),
+         "dependent": torch.cat([x[:, :3] ** 2, torch.tanh(x[:, 3:])], dim=1)
+         + 0.3 * torch.randn(40, 6, generator=g, dtype=torch.float64),
+         "identical": x.clone(),
+         "one_row_twice": x[:, :4].clone()}[case]
+    if case == "one_row_twice":
+        x[7] = x[2]
+        y[7] = y[2]
+    weight = torch.tensor(0.7, dtype=torch.float64)  # an upstream gradient other than 1
+    values, grads = [], []
+    for fn in (normalised_hsic, _hsic_by_autograd):
+        xa, ya = x.clone().requires_grad_(), y.clone().requires_grad_()
+        value = fn(xa, ya)
+        (weight * value).backward()
+        values.append(value.detach())
+        grads.append((xa.grad, ya.grad))
+    torch.testing.assert_close(values[0], values[1], rtol=1e-10, atol=1e-12)
+    for ours, reference in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-8, atol=1e-12)
+
+
+
+def test_hsic_of_a_constant_part_is_zero_with_finite_gradients():
+    """A constant part has a kernel of ones and an HSIC of 0: the norm's floor holds, the
+    value is about 0 and the gradient finite (both computations then only amplify
+    rounding, so they are not compared)."""
+    x = torch.randn(40, 6, dtype=torch.float64, requires_grad=True)
+    value = normalised_hsic(x, torch.ones(40, 3, dtype=torch.float64))
+    value.backward()
+    assert abs(float(value)) < 1e-3 and torch.isfinite(x.grad).all()
+
+
+def test_hsic_in_bf16_autocast_is_computed_in_float32_and_returns_bf16_gradients():
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(256, 16, generator=g)
+    y = torch.tanh(x) + 0.5 * torch.randn(256, 16, generator=g)
+    reference = normalised_hsic(x, y)
+    xb, yb = x.bfloat16().requires_grad_(), y.bfloat16().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = normalised_hsic(xb, yb)
+    value.backward()
+    assert value.dtype == torch.bfloat16 and xb.grad.dtype == torch.bfloat16
+    # the inputs' own rounding to bf16 is all that differs from float32
+    torch.testing.assert_close(value.float(), reference, rtol=0.02, atol=0.01)
+
+
 def test_hsic_acts_on_the_parts_themselves_and_lowers_their_dependence():
     """No transforms, nothing to fit; descending it makes dependent parts less dependent
     (the gradient reaches both parts at every step: there is no clamp)."""

@@ -33,15 +33,15 @@ class HSICParams(DistancingParams):
 
     max_rows: int = Field(
         512, ge=4, description="Rows per value: a random subset of the step's items when "
-        "there are more. Its cost is some forty n x n element-wise passes per modality "
-        "(forward and backward), as much as the rest of a TikTok step at n = 1024; the "
-        "estimate's bias is O(1/n).")
+        "there are more. Its cost grows as n^2 (about 27 n x n passes per modality, "
+        "forward and backward); the estimate's bias is O(1/n).")
 
 
 def _gaussian_kernel(z: torch.Tensor) -> torch.Tensor:
     """K_ij = exp(-||z_i - z_j||^2 / (2 s^2)), 2 s^2 = the mean squared distance between
     two rows (= 2 x the total variance: O(n d), where a median over the n^2 distances
-    cost more than the rest of the kernel)."""
+    cost more than the rest of the kernel). With :func:`unbiased_hsic`, the definition
+    that :func:`normalised_hsic`'s fused computation is tested against."""
     sq = (z * z).sum(dim=1)
     dist = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0.0)
     with torch.no_grad():
@@ -69,15 +69,117 @@ def unbiased_hsic(k: torch.Tensor, l_: torch.Tensor) -> torch.Tensor:
             - 2.0 / (n - 2) * (rk * rl).sum().double()) / (n * (n - 3))
 
 
+def _kernel(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Gaussian kernel of ``z`` as :func:`_gaussian_kernel` computes it (five n x n
+    passes), and its 2 s^2 (held constant: no gradient)."""
+    sq = (z * z).sum(dim=1)
+    mean_sq = (2.0 * z.var(dim=0, unbiased=False).sum() if len(z) > 1
+               else z.new_ones(())).clamp_min(1e-12)
+    dist = torch.addmm(sq[:, None], z, z.T, alpha=-2.0).add_(sq[None, :])
+    return dist.clamp_min_(0.0).div_(-mean_sq).exp_(), mean_sq
+
+
+class _NormalisedHSIC(torch.autograd.Function):
+    """Normalised unbiased HSIC of paired rows (x, y) with a hand-written backward.
+
+    Autograd of the composition (two kernels, three unbiased estimates, the norm, the
+    clamps) runs about forty n x n passes per modality; written out, the gradient with
+    respect to K is K * (a L + b K + c - r_i) for scalars a, b, c and a vector r, so
+    forward and backward take about 27 (docs/performance.md). At least float32 inside,
+    autocast off, whatever the inputs' precision (the n x n sums nearly cancel); no value
+    leaves the device (no sync)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        n = x.shape[0]
+        ctx.input_dtypes = (x.dtype, y.dtype)
+        x, y = _wide(x), _wide(y)
+        with torch.autocast(x.device.type, enabled=False):
+            k, s_k = _kernel(x)
+            l_, s_l = _kernel(y)
+            rk, rl = k.sum(dim=1) - 1.0, l_.sum(dim=1) - 1.0
+            # sum(A * B) as one pass, without the n x n product
+            sum_kl = torch.dot(k.view(-1), l_.view(-1)).double()
+            sum_kk = torch.dot(k.view(-1), k.view(-1)).double()
+            sum_ll = torch.dot(l_.view(-1), l_.view(-1)).double()
+        sum_rk, sum_rl = rk.sum().double(), rl.sum().double()
+        scale, alpha, beta = 1.0 / (n * (n - 3)), 1.0 / ((n - 1) * (n - 2)), 2.0 / (n - 2)
+
+        def estimate(kl_sum: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor,
+                     cross: torch.Tensor) -> torch.Tensor:  # unbiased_hsic, from its sums
+            return (kl_sum - n + sa * sb * alpha - beta * cross.double()) * scale
+
+        h_kl = estimate(sum_kl, sum_rk, sum_rl, (rk * rl).sum())
+        h_kk = estimate(sum_kk, sum_rk, sum_rk, (rk * rk).sum())
+        h_ll = estimate(sum_ll, sum_rl, sum_rl, (rl * rl).sum())
+        product = h_kk * h_ll
+        norm = product.clamp_min(1e-24).sqrt()
+        raw = h_kl / norm
+        # d value / d h_kl, h_kk, h_ll: zero outside clamp(-1, 1) (ends included, as
+        # torch's clamp) and, for h_kk and h_ll, where the norm's floor holds
+        inside = ((raw >= -1.0) & (raw <= 1.0)).double()
+        live = (product >= 1e-24).double()
+        ctx.coefficients = (inside / norm, -inside * live * h_kl * h_ll / (2.0 * norm ** 3),
+                            -inside * live * h_kl * h_kk / (2.0 * norm ** 3),
+                            sum_rk, sum_rl, s_k, s_l)
+        ctx.save_for_backward(x, y, k, l_, rk, rl)
+        return raw.clamp(-1.0, 1.0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor  # type: ignore[override]
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, y, k, l_, rk, rl = ctx.saved_tensors
+        a_kl, a_kk, a_ll, sum_rk, sum_rl, s_k, s_l = ctx.coefficients
+        n = x.shape[0]
+        g = grad.double() / (n * (n - 3))
+        a_kl, a_kk, a_ll = g * a_kl, g * a_kk, g * a_ll
+        alpha, beta = 1.0 / ((n - 1) * (n - 2)), 2.0 / (n - 2)
+        # d h(K, L) / d K_ij = (L_ij + alpha sum(rl) - beta rl_i) / (n (n - 3)) (i != j:
+        # the diagonal's distance has no gradient); h(K, K) has twice that with K for L
+        grad_x = grad_y = None
+        with torch.autocast(x.device.type, enabled=False):
+            if ctx.needs_input_grad[0]:
+                grad_x = _through_kernel(
+                    x, k, s_k, l_, a_kl, 2.0 * a_kk,
+                    alpha * (a_kl * sum_rl + 2.0 * a_kk * sum_rk),
+                    beta * (a_kl * rl + 2.0 * a_kk * rk))
+            if ctx.needs_input_grad[1]:
+                grad_y = _through_kernel(
+                    y, l_, s_l, k, a_kl, 2.0 * a_ll,
+                    alpha * (a_kl * sum_rk + 2.0 * a_ll * sum_rl),
+                    beta * (a_kl * rk + 2.0 * a_ll * rl))
+        return (None if grad_x is None else grad_x.to(ctx.input_dtypes[0]),
+                None if grad_y is None else grad_y.to(ctx.input_dtypes[1]))
+
+
+def _wide(z: torch.Tensor) -> torch.Tensor:
+    """z in float32, or wider if it is (float64 stays float64)."""
+    return z.to(torch.promote_types(z.dtype, torch.float32))
+
+
+def _through_kernel(z: torch.Tensor, kernel: torch.Tensor, mean_sq: torch.Tensor,
+                    other: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+                    r: torch.Tensor) -> torch.Tensor:
+    """d/dz from d/dK_ij = a other_ij + b K_ij + c - r_i, through
+    K = exp(-D / s), D_ij = |z_i|^2 + |z_j|^2 - 2 z_i.z_j. (Autograd of the clamp at D = 0
+    would also zero the few entries where rounding makes D negative: near-duplicate rows,
+    where d D / d z = 2 (z_i - z_j) is about 0 anyway.)"""
+    w = torch.mul(other, (a / -mean_sq).to(kernel.dtype))
+    w.addcmul_(kernel, (b / -mean_sq).to(kernel.dtype))
+    w.add_(((c - r) / -mean_sq).to(kernel.dtype)[:, None]).mul_(kernel)  # d/dD (not symmetric)
+    rows = (w.sum(dim=1) + w.sum(dim=0))[:, None]
+    return 2.0 * (rows * z - w @ z - w.T @ z)
+
+
 def normalised_hsic(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """HSIC(x, y) / sqrt(HSIC(x, x) HSIC(y, y)) with unbiased HSIC estimates, from paired
     rows of x and y: about 0 for independent parts at any n and dimension, 1 for y = x;
-    0 below 4 rows."""
+    0 below 4 rows. The value and gradient of the composition of :func:`_gaussian_kernel`
+    and :func:`unbiased_hsic` (tested against it), computed in at least float32 and
+    returned in x's precision."""
     if len(x) < 4:
         return (x.sum() + y.sum()) * 0.0
-    k, l_ = _gaussian_kernel(x), _gaussian_kernel(y)
-    norm = (unbiased_hsic(k, k) * unbiased_hsic(l_, l_)).clamp_min(1e-24).sqrt()
-    return (unbiased_hsic(k, l_) / norm).clamp(-1.0, 1.0).to(x.dtype)
+    return _NormalisedHSIC.apply(x, y).to(x.dtype)
 
 
 @register_distancing
