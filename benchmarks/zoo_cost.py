@@ -2,12 +2,15 @@
 full evaluation, and peak resident memory, every model in a fresh process.
 
     python benchmarks/zoo_cost.py [--data ../shared/data/tiktok] [--epochs 4] [--threads 1]
-        [--models a,b,...] [--set KEY=VALUE ...] [--name zoo_cost]
+        [--models a,b,...] [--set KEY=VALUE ...] [--variant "LABEL=MODEL KEY=VALUE ..."]
+        [--name zoo_cost]
 
 Every registered model with its defaults, and each backbone that takes SEA's separation
-once more with it (``<model>+sep``). Each runs ``--epochs`` epochs with a full validation
-evaluation after each (no early stop) in its own process, so the peak resident set size
-(ru_maxrss) is that model's alone, data loading included. Epoch and evaluation times are
+once more with it (``<model>+sep``); ``--variant`` adds a model with overrides of its
+own under a label (e.g. ``--variant "sea-64=sea model.embedding_dim=64"``). Each runs
+``--epochs`` epochs with a full validation evaluation after each (no early stop) in its
+own process, so the peak resident set size (ru_maxrss) is that model's alone, data
+loading included. Epoch and evaluation times are
 the min and median over the epochs after the first (the first includes warm-up). Each
 row names the precision the run trained in (train.precision=auto: bfloat16 where the CPU
 has bf16 arithmetic). Writes benchmarks/results/<name>.{json,md}.
@@ -21,6 +24,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -94,6 +98,9 @@ def main() -> None:
     ap.add_argument("--models", default="", help="comma-separated variants (default: all)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="config overrides for every model, e.g. train.precision=float32")
+    ap.add_argument("--variant", action="append", default=[], metavar='"LABEL=MODEL K=V ..."',
+                    help="also measure MODEL with these overrides (after --set), as LABEL; "
+                    "repeatable")
     ap.add_argument("--name", default="zoo_cost")
     ap.add_argument("--note", default="", help="what else ran on the machine meanwhile")
     ap.add_argument("--merge", action="store_true",
@@ -106,16 +113,27 @@ def main() -> None:
         return
     import torch
 
+    # (label, variant as measure_one names it, overrides after --set)
+    plan = [(v, v, []) for v in (args.models.split(",") if args.models
+                                 else [] if args.variant else variants())]
+    for spec in args.variant:
+        head, *overrides = shlex.split(spec)
+        label, _, model = head.partition("=")
+        if not label or not model:
+            ap.error(f"--variant {spec!r}: expected \"LABEL=MODEL KEY=VALUE ...\"")
+        plan.append((label, model, overrides))
     rows = []
-    for variant in (args.models.split(",") if args.models else variants()):
+    for label, variant, overrides in plan:
+        settings = [*args.set, *overrides]
         cmd = [sys.executable, __file__, "--one", variant, "--data", args.data,
                "--epochs", str(args.epochs), "--threads", str(args.threads),
-               *(["--set", *args.set] if args.set else [])]
+               *(["--set", *settings] if settings else [])]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
-            rows.append({"variant": variant, "error": done.stderr.strip().splitlines()[-3:]})
+            rows.append({"variant": label, "error": done.stderr.strip().splitlines()[-3:]})
         else:
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            rows.append({**json.loads(done.stdout.strip().splitlines()[-1]),
+                         "variant": label, "overrides": overrides})
         print(json.dumps(rows[-1]), flush=True)
     previous = RESULTS / f"{args.name}.json"
     if args.merge and previous.is_file():
@@ -152,6 +170,8 @@ def main() -> None:
         lines.append(f"| {r['variant']} | {r.get('precision', '-')} | {r['setup_s']:.1f} | "
                      f"{epoch} | {ev} | "
                      f"{r['peak_rss_gib']:.2f} |")
+    lines += [f"- {r['variant']}: {' '.join(r['overrides'])}" for r in rows
+              if r.get("overrides")]
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
