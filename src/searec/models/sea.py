@@ -130,7 +130,9 @@ class SEA(MultimodalRecommender):
             user_nodes, item_rep = self._encode_one_by_one(inputs, graph.norm_adj)
         else:
             user_nodes, item_rep = self._encode_side_by_side(inputs, graph.norm_adj)
-        if self.params.knn_layers:
+        if self.params.knn_layers == 1:  # x + G x, as one product that adds x in place
+            item_rep = propagated_sum(self.item_graph, item_rep, 1)
+        elif self.params.knn_layers:  # x + G^L x (not the sum of the layers)
             item_rep = item_rep + propagate(self.item_graph, item_rep, self.params.knn_layers)[-1]
         return user_nodes, item_rep
 
