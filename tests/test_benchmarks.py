@@ -267,3 +267,24 @@ def test_gpu_smoke_checks_the_propagation_and_trains_models_on_the_device_it_is_
     (row,) = smoke.train_each_model(args, torch.device("cpu"))
     assert row["ok"] and row["device"] == "cpu" and row["peak_gpu_gb"] is None
     assert 0 <= row["test_recall_at_20"] <= 1
+
+
+def test_grid_time_to_target_hand_computed(tmp_path: Path) -> None:
+    """Per seed, the target is the reference's best validation value; seconds sum train +
+    validation up to the first epoch that reaches it; a run that never does says so."""
+    bench = _load("grid_time_to_target")
+    runs = tmp_path / "grid" / "runs" / "d"
+    _run(runs / "ref" / "seed1", [(1.0, 0.5, 0.05), (1.0, 0.5, 0.08), (1.0, 0.5, 0.07)], 0.1)
+    _run(runs / "ref" / "seed2", [(1.0, 0.5, 0.06)], 0.1)
+    _run(runs / "fast" / "seed1", [(2.0, 0.5, 0.07), (2.0, 0.5, 0.08)], 0.1)
+    _run(runs / "fast" / "seed2", [(2.0, 0.5, 0.05), (4.0, 0.5, 0.055)], 0.1)
+    _run(runs / "fast" / "seed3", [(2.0, 0.5, 0.09)], None)  # unfinished: left out
+    result = bench.analyse(tmp_path / "grid", "d", "ref")
+    assert result["targets"] == {1: 0.08, 2: 0.06}
+    fast = {r["seed"]: r for r in result["variants"]["fast"]}
+    assert set(fast) == {1, 2}
+    assert (fast[1]["epoch"], fast[1]["seconds"]) == (2, 5.0)
+    assert (fast[2]["epoch"], fast[2]["seconds"]) == (None, None)
+    assert fast[2]["best"] == 0.055 and fast[2]["epoch_s_median"] == 3.0
+    ref = {r["seed"]: r for r in result["variants"]["ref"]}
+    assert (ref[1]["epoch"], ref[1]["seconds"]) == (2, 3.0)

@@ -1,0 +1,104 @@
+"""Time to a reference's quality, read from a finished experiment grid.
+
+    python benchmarks/grid_time_to_target.py runs/sea-cost [--dataset tiktok]
+        [--reference lightgcn] [--name grid_time_to_target] [--note TEXT]
+
+For each seed, the target is the reference variant's best validation recall@20 (over its
+epochs); for every variant and seed, the epochs and seconds (train + validation, summed
+from history.csv "as run") until its validation recall@20 first reached that target,
+and its median seconds per training epoch. The runs of a grid started with ``--jobs 2``
+shared the machine two at a time, so seconds compare between variants of that grid, not
+with other machines or grids. Writes benchmarks/results/<name>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+METRIC = "valid_recall@20"
+
+
+def history(run: Path) -> list[dict[str, str]]:
+    with open(run / "history.csv", newline="") as handle:
+        return [r for r in csv.DictReader(handle) if r.get(METRIC)]
+
+
+def first_reach(rows: list[dict[str, str]], target: float) -> tuple[int | None, float | None]:
+    """(epoch, train + validation seconds up to and including it) of the first epoch whose
+    validation value reaches ``target``; (None, None) when none does."""
+    seconds = 0.0
+    for r in rows:
+        seconds += float(r.get("train_seconds") or 0) + float(r.get("eval_seconds") or 0)
+        if float(r[METRIC]) >= target:
+            return int(r["epoch"]), seconds
+    return None, None
+
+
+def analyse(grid: Path, dataset: str, reference: str) -> dict:
+    runs = grid / "runs" / dataset
+    finished = {v.name: {int(s.name.removeprefix("seed")): s for s in v.iterdir()
+                         if s.is_dir() and (s / "metrics.json").is_file()}
+                for v in sorted(runs.iterdir()) if v.is_dir()}
+    if not finished.get(reference):
+        raise SystemExit(f"{runs / reference}: no finished runs of the reference variant")
+    targets = {seed: max(float(r[METRIC]) for r in history(run))
+               for seed, run in sorted(finished[reference].items())}
+    out = {}
+    for variant, seeds in finished.items():
+        rows = []
+        for seed, target in targets.items():
+            if seed not in seeds:
+                continue
+            hist = history(seeds[seed])
+            epoch, seconds = first_reach(hist, target)
+            rows.append({"seed": seed, "target": target, "epoch": epoch, "seconds": seconds,
+                         "best": max(float(r[METRIC]) for r in hist),
+                         "epoch_s_median": statistics.median(
+                             float(r["train_seconds"]) for r in hist)})
+        out[variant] = rows
+    return {"targets": targets, "variants": out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("grid", type=Path, help="the experiment folder (searec experiment --out)")
+    ap.add_argument("--dataset", default="tiktok")
+    ap.add_argument("--reference", default="lightgcn")
+    ap.add_argument("--name", default="grid_time_to_target")
+    ap.add_argument("--note", default="")
+    args = ap.parse_args()
+    result = analyse(args.grid, args.dataset, args.reference)
+    result["meta"] = {"grid": str(args.grid), "dataset": args.dataset,
+                      "reference": args.reference, "note": args.note}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    lines = [f"# Time to {args.reference}'s best {METRIC} on `{args.dataset}`", "",
+             f"Grid `{args.grid}`; per seed, the target is {args.reference}'s best "
+             f"{METRIC}. Seconds: train + validation up to the first epoch at the target, "
+             "as run (from history.csv)." + (f" {args.note}" if args.note else ""), "",
+             "| variant | reached (seeds) | epochs to target (median) | seconds to target "
+             "(median) | s / epoch (median) | per seed: epoch, seconds |",
+             "|---|---|---|---|---|---|"]
+    for variant, rows in result["variants"].items():
+        reached = [r for r in rows if r["epoch"] is not None]
+        per_seed = "; ".join(f"{r['seed']}: " + ("never" if r["epoch"] is None else
+                                                 f"{r['epoch']}, {r['seconds']:.1f}")
+                             for r in rows)
+        epochs = (f"{statistics.median(r['epoch'] for r in reached):g}" if reached else "-")
+        seconds = (f"{statistics.median(r['seconds'] for r in reached):.1f}"
+                   if reached else "-")
+        lines.append(f"| {variant} | {len(reached)} of {len(rows)} | {epochs} | {seconds} | "
+                     f"{statistics.median(r['epoch_s_median'] for r in rows):.2f} | "
+                     f"{per_seed} |")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
