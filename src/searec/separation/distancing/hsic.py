@@ -73,8 +73,8 @@ def _kernel(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The Gaussian kernel of ``z`` as :func:`_gaussian_kernel` computes it (five n x n
     passes), and its 2 s^2 (held constant: no gradient)."""
     sq = (z * z).sum(dim=1)
-    mean_sq = (2.0 * z.var(dim=0, unbiased=False).sum() if len(z) > 1
-               else z.new_ones(())).clamp_min(1e-12)
+    centred = (z - z.mean(dim=0)).view(-1)  # 2 x total variance; z.var(dim=0) took 5x longer
+    mean_sq = (2.0 * torch.dot(centred, centred) / len(z)).clamp_min(1e-12)
     dist = torch.addmm(sq[:, None], z, z.T, alpha=-2.0).add_(sq[None, :])
     return dist.clamp_min_(0.0).div_(-mean_sq).exp_(), mean_sq
 
