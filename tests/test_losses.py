@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from searec.losses import bpr_dot_loss, bpr_indexed_loss
 
@@ -104,3 +105,26 @@ def test_indexed_bpr_on_tables_of_two_precisions():
     torch.testing.assert_close(grad_users.double(), want_users)
     # within one bf16 rounding of the exact gradient (8 bits of mantissa)
     torch.testing.assert_close(grad_items.double(), want_items, rtol=2**-8, atol=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [0.2, 0.01])
+def test_one_way_infonce_is_the_mean_diagonal_log_softmax(temperature):
+    """Value and gradients (float64) equal -mean(diag(log_softmax(cos / tau))), with
+    and without the max-shift (1 / tau above the exp-safe bound)."""
+    from searec.losses import one_way_infonce
+
+    g = torch.Generator().manual_seed(0)
+    anchor = torch.randn(50, 8, generator=g, dtype=torch.float64)
+    other = anchor + torch.randn(50, 8, generator=g, dtype=torch.float64)
+    results = []
+    for fn in (one_way_infonce, None):
+        a, o = anchor.clone().requires_grad_(), other.clone().requires_grad_()
+        if fn is None:
+            logits = F.normalize(a, dim=1) @ F.normalize(o, dim=1).T / temperature
+            value = -torch.diagonal(F.log_softmax(logits, dim=1)).mean()
+        else:
+            value = fn(a, o, temperature)
+        value.backward()
+        results.append((value.detach(), a.grad, o.grad))
+    for ours, reference in zip(*results, strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)

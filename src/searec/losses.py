@@ -161,6 +161,19 @@ def contrast_with_table(anchor: torch.Tensor, positive: torch.Tensor, table: tor
 def one_way_infonce(anchor: torch.Tensor, other: torch.Tensor,
                     temperature: float) -> torch.Tensor:
     """In-batch contrastive loss in one direction: row i of ``anchor`` should pick row i
-    of ``other`` among all of its rows (cosine logits / temperature), mean over rows."""
-    logits = F.normalize(anchor, dim=1) @ F.normalize(other, dim=1).T / temperature
-    return -torch.diagonal(F.log_softmax(logits, dim=1)).mean()
+    of ``other`` among all of its rows (cosine logits / temperature), mean over rows:
+    -mean_i log_softmax(logits)[i, i], as log(sum_j exp(logits_ij)) - <a_i, o_i>.
+
+    Written so, the n x n work is one product, exp and a row sum (the temperature divides
+    the anchor rows, the positives come from the rows themselves): ``log_softmax`` and
+    ``diagonal`` also divided the logits, shifted them by their maxima and, backward,
+    filled an n x n zero gradient for the diagonal. The sums run in at least float32."""
+    a = F.normalize(anchor, dim=1) / temperature
+    o = F.normalize(other, dim=1)
+    logits = a @ o.T
+    wide = torch.promote_types(logits.dtype, torch.float32)
+    if 1.0 / temperature <= _EXP_SAFE:  # unit rows: |logits| <= 1 / temperature, no shift
+        log_total = torch.exp(logits).sum(dim=1, dtype=wide).log()
+    else:
+        log_total = torch.logsumexp(logits.to(wide), dim=1)
+    return (log_total - (a * o).sum(dim=1).to(log_total.dtype)).mean()
