@@ -279,12 +279,15 @@ def test_grid_time_to_target_hand_computed(tmp_path: Path) -> None:
     _run(runs / "fast" / "seed1", [(2.0, 0.5, 0.07), (2.0, 0.5, 0.08)], 0.1)
     _run(runs / "fast" / "seed2", [(2.0, 0.5, 0.05), (4.0, 0.5, 0.055)], 0.1)
     _run(runs / "fast" / "seed3", [(2.0, 0.5, 0.09)], None)  # unfinished: left out
-    result = bench.analyse(tmp_path / "grid", "d", "ref")
+    result = bench.analyse(tmp_path / "grid", "d", "ref", {"fast": 2.5})
     assert result["targets"] == {1: 0.08, 2: 0.06}
     fast = {r["seed"]: r for r in result["variants"]["fast"]}
     assert set(fast) == {1, 2}
     assert (fast[1]["epoch"], fast[1]["seconds"]) == (2, 5.0)
+    assert fast[1]["side_by_side_seconds"] == 5.0  # 2 epochs x 2.5 s
     assert (fast[2]["epoch"], fast[2]["seconds"]) == (None, None)
+    assert fast[2]["side_by_side_seconds"] is None
     assert fast[2]["best"] == 0.055 and fast[2]["epoch_s_median"] == 3.0
     ref = {r["seed"]: r for r in result["variants"]["ref"]}
     assert (ref[1]["epoch"], ref[1]["seconds"]) == (2, 3.0)
+    assert ref[1]["side_by_side_seconds"] is None  # no cost given for it
