@@ -176,4 +176,4 @@ def one_way_infonce(anchor: torch.Tensor, other: torch.Tensor,
         log_total = torch.exp(logits).sum(dim=1, dtype=wide).log()
     else:
         log_total = torch.logsumexp(logits.to(wide), dim=1)
-    return (log_total - (a * o).sum(dim=1).to(log_total.dtype)).mean()
+    return (log_total - (a * o).sum(dim=1, dtype=log_total.dtype)).mean()
