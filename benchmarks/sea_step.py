@@ -83,7 +83,7 @@ def first_batch(trainer: Trainer) -> Batch:
 
 
 def sea_parts(trainer: Trainer, batch: Batch, repeats: int) -> dict[str, dict[str, float]]:
-    from searec.graphs import propagate, propagated_sum
+    from searec.graphs import propagated_sum
     from searec.losses import bpr_indexed_loss
     from searec.ops import unit_rows_blocks
 
@@ -124,8 +124,7 @@ def sea_parts(trainer: Trainer, batch: Batch, repeats: int) -> dict[str, dict[st
     item_grad = torch.randn(model.n_items, joint, generator=gen)
 
     def knn_propagation() -> None:
-        out = item_rep + propagate(model.item_graph, item_rep, model.params.knn_layers)[-1]
-        out.backward(item_grad)
+        model.through_item_graph(item_rep).backward(item_grad)
 
     def bpr() -> None:  # on the unweighted user rows and their modality weights, as SEA
         bpr_indexed_loss(user_rep, item_rep, users, pos, neg,

@@ -130,11 +130,15 @@ class SEA(MultimodalRecommender):
             user_nodes, item_rep = self._encode_one_by_one(inputs, graph.norm_adj)
         else:
             user_nodes, item_rep = self._encode_side_by_side(inputs, graph.norm_adj)
-        if self.params.knn_layers == 1:  # x + G x, as one product that adds x in place
-            item_rep = propagated_sum(self.item_graph, item_rep, 1)
-        elif self.params.knn_layers:  # x + G^L x (not the sum of the layers)
-            item_rep = item_rep + propagate(self.item_graph, item_rep, self.params.knn_layers)[-1]
-        return user_nodes, item_rep
+        return user_nodes, self.through_item_graph(item_rep)
+
+    def through_item_graph(self, item_rep: torch.Tensor) -> torch.Tensor:
+        """item_rep + G^L item_rep over the frozen item-item graph G (L = knn_layers)."""
+        if self.params.knn_layers == 1:  # one product that adds item_rep in place
+            return propagated_sum(self.item_graph, item_rep, 1)
+        if self.params.knn_layers:  # the last layer only, not the sum of the layers
+            return item_rep + propagate(self.item_graph, item_rep, self.params.knn_layers)[-1]
+        return item_rep
 
     def _encode_side_by_side(self, inputs: dict[str, ModalityInput], adj: BipartiteOperator
                              ) -> tuple[torch.Tensor, torch.Tensor]:
