@@ -10,10 +10,10 @@ once more with it (``<model>+sep``); ``--variant`` adds a model with overrides o
 own under a label (e.g. ``--variant "sea-64=sea model.embedding_dim=64"``). Each runs
 ``--epochs`` epochs with a full validation evaluation after each (no early stop) in its
 own process, so the peak resident set size (ru_maxrss) is that model's alone, data
-loading included. Epoch and evaluation times are
-the min and median over the epochs after the first (the first includes warm-up). Each
-row names the precision the run trained in (train.precision=auto: bfloat16 where the CPU
-has bf16 arithmetic). Writes benchmarks/results/<name>.{json,md}.
+loading included. Epoch and evaluation times are the min and median over the epochs
+after the first (the first includes warm-up). Each row names the precision the run
+trained in (train.precision=auto: bfloat16 where the CPU has bf16 arithmetic). Writes
+benchmarks/results/<name>.{json,md}.
 """
 
 from __future__ import annotations
