@@ -80,7 +80,9 @@ class ExperimentSpec(StrictModel):
         return None if ref == variant else ref
 
 
-def load_spec(path: str | Path) -> tuple[ExperimentSpec, Path]:
+def load_spec(path: str | Path, check_folders: bool = True) -> tuple[ExperimentSpec, Path]:
+    """The experiment file, validated, and the folder its dataset paths are relative to;
+    ``check_folders``: also that every dataset folder exists."""
     path = Path(path)
     tree = read_yaml(path)
     spec = validate(ExperimentSpec, tree, str(path))
@@ -99,7 +101,7 @@ def load_spec(path: str | Path) -> tuple[ExperimentSpec, Path]:
     root = path.parent.resolve()
     for name, folder in spec.datasets.items():
         # here, before any run starts, not in the first run to read it
-        if folder is not None and not (root / folder).is_dir():
+        if check_folders and folder is not None and not (root / folder).is_dir():
             raise ConfigError(f"{path}: datasets.{name}: {(root / folder).resolve()} is not "
                               "a folder (dataset paths are relative to the experiment file)")
     return spec, root
