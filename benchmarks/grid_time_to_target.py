@@ -18,30 +18,17 @@ an idle machine: then each run's epochs to the target times that variant's media
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-METRIC = "valid_recall@20"
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def history(run: Path) -> list[dict[str, str]]:
-    with open(run / "history.csv", newline="") as handle:
-        return [r for r in csv.DictReader(handle) if r.get(METRIC)]
-
-
-def first_reach(rows: list[dict[str, str]], target: float) -> tuple[int | None, float | None]:
-    """(epoch, train + validation seconds up to and including it) of the first epoch whose
-    validation value reaches ``target``; (None, None) when none does."""
-    seconds = 0.0
-    for r in rows:
-        seconds += float(r.get("train_seconds") or 0) + float(r.get("eval_seconds") or 0)
-        if float(r[METRIC]) >= target:
-            return int(r["epoch"]), seconds
-    return None, None
+# the same reading of a run's history as the time-to-quality benchmark
+from time_to_quality import METRIC, curve, curve_rows, first_reaching  # noqa: E402
 
 
 def analyse(grid: Path, dataset: str, reference: str,
@@ -52,7 +39,7 @@ def analyse(grid: Path, dataset: str, reference: str,
                 for v in sorted(runs.iterdir()) if v.is_dir()}
     if not finished.get(reference):
         raise SystemExit(f"{runs / reference}: no finished runs of the reference variant")
-    targets = {seed: max(float(r[METRIC]) for r in history(run))
+    targets = {seed: max(value for _, _, value in curve(run))
                for seed, run in sorted(finished[reference].items())}
     out = {}
     for variant, seeds in finished.items():
@@ -60,15 +47,15 @@ def analyse(grid: Path, dataset: str, reference: str,
         for seed, target in targets.items():
             if seed not in seeds:
                 continue
-            hist = history(seeds[seed])
-            epoch, seconds = first_reach(hist, target)
+            points = curve(seeds[seed])  # (epoch, cumulative seconds, value)
+            epoch, seconds = first_reaching(points, target)
             cost = (epoch_costs or {}).get(variant)
             rows.append({"seed": seed, "target": target, "epoch": epoch, "seconds": seconds,
                          "side_by_side_seconds": (None if epoch is None or cost is None
                                                   else epoch * cost),
-                         "best": max(float(r[METRIC]) for r in hist),
+                         "best": max(value for _, _, value in points),
                          "epoch_s_median": statistics.median(
-                             float(r["train_seconds"]) for r in hist)})
+                             float(r["train_seconds"]) for r in curve_rows(seeds[seed]))})
         out[variant] = rows
     return {"targets": targets, "variants": out}
 
@@ -95,9 +82,9 @@ def main() -> None:
                       "epoch_plus_validation_s": costs}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = [f"# Time to {args.reference}'s best {METRIC} on `{args.dataset}`", "",
+    lines = [f"# Time to {args.reference}'s best valid_{METRIC} on `{args.dataset}`", "",
              f"Grid `{args.grid}`; per seed, the target is {args.reference}'s best "
-             f"{METRIC}. Seconds: train + validation up to the first epoch at the target, "
+             f"valid_{METRIC}. Seconds: train + validation up to the first epoch at the target, "
              "as run (from history.csv)"
              + (f"; side by side: epochs to target x the epoch + validation seconds of "
                 f"`{args.epoch_costs}`" if costs else "") + "."
