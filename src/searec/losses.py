@@ -147,15 +147,20 @@ def contrast_with_table(anchor: torch.Tensor, positive: torch.Tensor, table: tor
     summed over the batch as in MMRec."""
     a, p, t = (F.normalize(x, dim=1) for x in (anchor, positive, table))
     a = a / temperature  # on the batch rows, not on the batch x table logits
-    logits = a @ t.T
-    if 1.0 / temperature <= _EXP_SAFE:
-        # unit rows bound the logits by 1 / temperature, so exp cannot overflow and
-        # logsumexp's max-shift (two more passes over batch x table, forward and back)
-        # is not needed: about 30% less time for this loss on CPU
-        log_total = torch.exp(logits).sum(dim=1).log()
-    else:
-        log_total = torch.logsumexp(logits, dim=1)
+    log_total = _log_sum_exp_rows(a @ t.T, temperature)
     return (log_total - (a * p).sum(dim=1)).sum()
+
+
+def _log_sum_exp_rows(logits: torch.Tensor, temperature: float,
+                      dtype: torch.dtype | None = None) -> torch.Tensor:
+    """log sum_j exp(logits_ij) of cosine logits / temperature (summed in ``dtype``).
+
+    Unit rows bound the logits by 1 / temperature, so below the exp-safe bound exp cannot
+    overflow and logsumexp's max-shift (two more passes over the n x m logits, forward
+    and back) is not needed: about 30% less time for LGMRec's loss on CPU."""
+    if 1.0 / temperature <= _EXP_SAFE:
+        return torch.exp(logits).sum(dim=1, dtype=dtype).log()
+    return torch.logsumexp(logits if dtype is None else logits.to(dtype), dim=1)
 
 
 def one_way_infonce(anchor: torch.Tensor, other: torch.Tensor,
@@ -171,9 +176,6 @@ def one_way_infonce(anchor: torch.Tensor, other: torch.Tensor,
     a = F.normalize(anchor, dim=1) / temperature
     o = F.normalize(other, dim=1)
     logits = a @ o.T
-    wide = torch.promote_types(logits.dtype, torch.float32)
-    if 1.0 / temperature <= _EXP_SAFE:  # unit rows: |logits| <= 1 / temperature, no shift
-        log_total = torch.exp(logits).sum(dim=1, dtype=wide).log()
-    else:
-        log_total = torch.logsumexp(logits.to(wide), dim=1)
+    log_total = _log_sum_exp_rows(logits, temperature,
+                                  torch.promote_types(logits.dtype, torch.float32))
     return (log_total - (a * o).sum(dim=1, dtype=log_total.dtype)).mean()
