@@ -70,12 +70,26 @@ def test_hsic_sees_nonlinear_dependence_and_ignores_scale():
 
 
 def _hsic_by_autograd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The normalised HSIC as the plain composition, differentiated by autograd."""
-    from searec.separation.distancing.hsic import _gaussian_kernel, unbiased_hsic
+    """The normalised HSIC as the plain composition (Gaussian kernels with 2 s^2 = 2 x the
+    total variance, held constant; Song et al.'s unbiased estimator), differentiated by
+    autograd."""
+    def kernel(z: torch.Tensor) -> torch.Tensor:
+        sq = (z * z).sum(dim=1)
+        dist = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0.0)
+        with torch.no_grad():
+            mean_sq = 2.0 * z.var(dim=0, unbiased=False).sum()
+        return torch.exp(-dist / mean_sq.clamp_min(1e-12))
 
-    k, l_ = _gaussian_kernel(x), _gaussian_kernel(y)
-    norm = (unbiased_hsic(k, k) * unbiased_hsic(l_, l_)).clamp_min(1e-24).sqrt()
-    return (unbiased_hsic(k, l_) / norm).clamp(-1.0, 1.0).to(x.dtype)
+    def unbiased(k: torch.Tensor, l_: torch.Tensor) -> torch.Tensor:
+        n = k.shape[0]
+        rk, rl = k.sum(dim=1) - 1.0, l_.sum(dim=1) - 1.0  # zero diagonals, on the sums
+        trace = (k * l_).sum() - n
+        return (trace + rk.sum() * rl.sum() / ((n - 1) * (n - 2))
+                - 2.0 / (n - 2) * (rk * rl).sum()) / (n * (n - 3))
+
+    k, l_ = kernel(x), kernel(y)
+    norm = (unbiased(k, k) * unbiased(l_, l_)).clamp_min(1e-24).sqrt()
+    return (unbiased(k, l_) / norm).clamp(-1.0, 1.0)
 
 
 @pytest.mark.parametrize("case", ["independent", "dependent", "identical", "one_row_twice"])

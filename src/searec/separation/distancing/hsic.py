@@ -37,21 +37,16 @@ class HSICParams(DistancingParams):
         "forward and backward); the estimate's bias is O(1/n).")
 
 
-def _gaussian_kernel(z: torch.Tensor) -> torch.Tensor:
-    """K_ij = exp(-||z_i - z_j||^2 / (2 s^2)), 2 s^2 = the mean squared distance between
-    two rows (= 2 x the total variance: O(n d), where a median over the n^2 distances
-    cost more than the rest of the kernel). With :func:`unbiased_hsic`, the definition
-    that :func:`normalised_hsic`'s fused computation is tested against."""
-    sq = (z * z).sum(dim=1)
-    dist = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0.0)
-    with torch.no_grad():
-        mean_sq = 2.0 * z.var(dim=0, unbiased=False).sum() if len(z) > 1 else z.new_ones(())
-    return torch.exp(-dist / mean_sq.clamp_min(1e-12))
+def _constants(n: int) -> tuple[float, float, float]:
+    """(1 / (n (n - 3)), 1 / ((n - 1) (n - 2)), 2 / (n - 2)): the unbiased estimator's."""
+    return 1.0 / (n * (n - 3)), 1.0 / ((n - 1) * (n - 2)), 2.0 / (n - 2)
 
 
-def unbiased_hsic(k: torch.Tensor, l_: torch.Tensor) -> torch.Tensor:
-    """The unbiased HSIC estimator of Song et al. (2012) from two Gaussian kernel matrices
-    (n >= 4), in float64.
+def _unbiased_from_sums(n: int, sum_kl: torch.Tensor, sum_rk: torch.Tensor,
+                        sum_rl: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
+    """The unbiased HSIC estimator of Song et al. (2012) for two Gaussian kernel matrices
+    K, L (n >= 4), from sum(K * L), the sums of rk = K 1 - 1 and rl = L 1 - 1, and
+    sum(rk * rl); in float64.
 
     The plain estimate tr(K H L H) / n^2 is biased upwards by an amount that grows with
     the parts' dimension: at 64 dimensions and n = 512 independent Gaussian rows its
@@ -60,18 +55,17 @@ def unbiased_hsic(k: torch.Tensor, l_: torch.Tensor) -> torch.Tensor:
     The estimator needs K and L with zero diagonals; a Gaussian kernel's diagonal is 1, so
     that is done on the sums (no n x n pass): sum(K~ * L~) = sum(K * L) - n and
     K~ 1 = K 1 - 1. The sums are taken in the kernels' precision and combined in float64,
-    where their large terms nearly cancel.
-    """
-    n = k.shape[0]
-    rk, rl = k.sum(dim=1) - 1.0, l_.sum(dim=1) - 1.0
-    trace = (k * l_).sum().double() - n
-    return (trace + rk.sum().double() * rl.sum().double() / ((n - 1) * (n - 2))
-            - 2.0 / (n - 2) * (rk * rl).sum().double()) / (n * (n - 3))
+    where their large terms nearly cancel."""
+    scale, alpha, beta = _constants(n)
+    return (sum_kl.double() - n + sum_rk.double() * sum_rl.double() * alpha
+            - beta * cross.double()) * scale
 
 
 def _kernel(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The Gaussian kernel of ``z`` as :func:`_gaussian_kernel` computes it (five n x n
-    passes), and its 2 s^2 (held constant: no gradient)."""
+    """K_ij = exp(-||z_i - z_j||^2 / (2 s^2)) in five n x n passes, and 2 s^2, held
+    constant (no gradient): the mean squared distance between two rows, = 2 x the total
+    variance (O(n d), where a median over the n^2 distances cost more than the rest of
+    the kernel)."""
     sq = (z * z).sum(dim=1)
     centred = (z - z.mean(dim=0)).view(-1)  # 2 x total variance; z.var(dim=0) took 5x longer
     mean_sq = (2.0 * torch.dot(centred, centred) / len(z)).clamp_min(1e-12)
@@ -103,15 +97,9 @@ class _NormalisedHSIC(torch.autograd.Function):
             sum_kk = torch.dot(k.view(-1), k.view(-1)).double()
             sum_ll = torch.dot(l_.view(-1), l_.view(-1)).double()
         sum_rk, sum_rl = rk.sum().double(), rl.sum().double()
-        scale, alpha, beta = 1.0 / (n * (n - 3)), 1.0 / ((n - 1) * (n - 2)), 2.0 / (n - 2)
-
-        def estimate(kl_sum: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor,
-                     cross: torch.Tensor) -> torch.Tensor:  # unbiased_hsic, from its sums
-            return (kl_sum - n + sa * sb * alpha - beta * cross.double()) * scale
-
-        h_kl = estimate(sum_kl, sum_rk, sum_rl, (rk * rl).sum())
-        h_kk = estimate(sum_kk, sum_rk, sum_rk, (rk * rk).sum())
-        h_ll = estimate(sum_ll, sum_rl, sum_rl, (rl * rl).sum())
+        h_kl = _unbiased_from_sums(n, sum_kl, sum_rk, sum_rl, (rk * rl).sum())
+        h_kk = _unbiased_from_sums(n, sum_kk, sum_rk, sum_rk, (rk * rk).sum())
+        h_ll = _unbiased_from_sums(n, sum_ll, sum_rl, sum_rl, (rl * rl).sum())
         product = h_kk * h_ll
         norm = product.clamp_min(1e-24).sqrt()
         raw = h_kl / norm
@@ -130,10 +118,9 @@ class _NormalisedHSIC(torch.autograd.Function):
                  ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x, y, k, l_, rk, rl = ctx.saved_tensors
         a_kl, a_kk, a_ll, sum_rk, sum_rl, s_k, s_l = ctx.coefficients
-        n = x.shape[0]
-        g = grad.double() / (n * (n - 3))
+        scale, alpha, beta = _constants(x.shape[0])
+        g = grad.double() * scale
         a_kl, a_kk, a_ll = g * a_kl, g * a_kk, g * a_ll
-        alpha, beta = 1.0 / ((n - 1) * (n - 2)), 2.0 / (n - 2)
         # d h(K, L) / d K_ij = (L_ij + alpha sum(rl) - beta rl_i) / (n (n - 3)) (i != j:
         # the diagonal's distance has no gradient); h(K, K) has twice that with K for L
         grad_x = grad_y = None
@@ -174,9 +161,9 @@ def _through_kernel(z: torch.Tensor, kernel: torch.Tensor, mean_sq: torch.Tensor
 def normalised_hsic(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """HSIC(x, y) / sqrt(HSIC(x, x) HSIC(y, y)) with unbiased HSIC estimates, from paired
     rows of x and y: about 0 for independent parts at any n and dimension, 1 for y = x;
-    0 below 4 rows. The value and gradient of the composition of :func:`_gaussian_kernel`
-    and :func:`unbiased_hsic` (tested against it), computed in at least float32 and
-    returned in x's precision."""
+    0 below 4 rows. Computed in at least float32 (tested against autograd of the plain
+    composition: two kernels, three unbiased estimates, the norm) and returned in x's
+    precision."""
     if len(x) < 4:
         return (x.sum() + y.sum()) * 0.0
     return _NormalisedHSIC.apply(x, y).to(x.dtype)
