@@ -94,9 +94,11 @@ class SeparationParams(StrictModel):
         "batch", description="Items the MI losses see each step: batch (the batch's positive "
         "and negative items) or all (reference).")
     mi_max_items: int | None = Field(
-        1024, gt=1, description="At most this many items (a random subset, drawn anew each "
+        256, gt=1, description="At most this many items (a random subset, drawn anew each "
         "step) enter the MI losses: contrastive alignment needs N x N logits, so its time "
-        "and memory grow with N^2 (16 GB at N = 65,536). None: no cap (reference).")
+        "and memory grow with N^2 (16 GB at N = 65,536). None: no cap (reference). 256 "
+        "ranked level with 1,024 over ten seeds on TikTok and ml100k at 0.84x SEA's "
+        "TikTok epoch (docs/results.md, \"Computing less\").")
 
     @model_validator(mode="before")
     @classmethod
